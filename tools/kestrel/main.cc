@@ -1,1 +1,40 @@
-int main() { return 0; }
+// kestrel: convert, inspect, run and evaluate vision models.
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Kestrel: ONNX vision models to fast CPU inference"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kestrel 0.1.0");
+  std::map<CLI::App*, kestrel::cli::Command> commands;
+  auto add = [&](kestrel::cli::Command (*adder)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    kestrel::cli::Command command = adder(app);
+    commands[app.get_subcommands({}).at(before)] = std::move(command);
+  };
+  add(kestrel::cli::add_run_command);
+  add(kestrel::cli::add_inspect_command);
+  add(kestrel::cli::add_eval_command);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  for (auto& [subcommand, command] : commands) {
+    if (!subcommand->parsed()) continue;
+    kestrel::Status status;
+    try {
+      status = command();
+    } catch (const std::bad_alloc&) {
+      status = kestrel::Status(kestrel::StatusCode::kInternal, "out of memory");
+    }
+    if (!status.ok()) {
+      std::cerr << "kestrel " << subcommand->get_name() << ": error: " << status.message() << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,162 @@
+// kestrel eval: top-1 / top-5 accuracy of a classifier on a labelled IDX
+// dataset (e.g. Fashion-MNIST), with the preprocessing given as JSON.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "commands.h"
+#include "io/idx.h"
+#include "io/preprocess.h"
+#include "runtime/interpreter.h"
+
+namespace kestrel::cli {
+namespace {
+
+struct EvalOptions {
+  std::string model, dataset, labels, preprocess, class_names;
+  int64_t limit = -1;
+  int64_t batch = 8;
+  int64_t show = 0;
+  bool json = false;
+};
+
+struct Tally {
+  int64_t images = 0, top1 = 0, top5 = 0;
+};
+
+StatusOr<std::vector<std::string>> read_lines(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return not_found(path, ": cannot open file");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(file, line);) lines.push_back(line);
+  return lines;
+}
+
+// Ranks of the classes for one row of logits, best first.
+std::vector<int64_t> ranking(const float* logits, int64_t classes) {
+  std::vector<int64_t> order(static_cast<size_t>(classes));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  return order;
+}
+
+std::string class_label(const std::vector<std::string>& names, int64_t index) {
+  if (index >= 0 && static_cast<size_t>(index) < names.size()) return str_cat(index, " (", names[static_cast<size_t>(index)], ")");
+  return std::to_string(index);
+}
+
+Status check_model_io(const Graph& graph, int64_t channels) {
+  if (graph.inputs.size() != 1 || graph.outputs.size() != 1) {
+    return invalid_argument("eval needs a model with one input and one output; this one has ", graph.inputs.size(),
+                            " and ", graph.outputs.size());
+  }
+  const Value& input = graph.value(graph.inputs[0]);
+  if (input.dtype != DType::kFloat32 || (input.shape_known && input.shape.size() != 4)) {
+    return invalid_argument("input '", input.name, "' must be float32 [N,C,H,W]; it is ", dtype_name(input.dtype), " ",
+                            shape_string(input.shape));
+  }
+  if (input.shape_known && input.shape[1] >= 0 && input.shape[1] != channels) {
+    return invalid_argument("the preprocessing makes ", channels, " channel(s) but input '", input.name, "' takes ",
+                            input.shape[1]);
+  }
+  return {};
+}
+
+Status eval(const EvalOptions& options) {
+  if (std::filesystem::is_directory(options.dataset)) {
+    return unimplemented(options.dataset, ": image folders are not supported yet; give an IDX image file");
+  }
+  KESTREL_ASSIGN_OR_RETURN(PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  KESTREL_ASSIGN_OR_RETURN(auto graph, load_model(options.model));
+  KESTREL_RETURN_IF_ERROR(check_model_io(*graph, output_channels(spec)));
+  KESTREL_ASSIGN_OR_RETURN(Tensor images, read_idx(options.dataset, options.limit));
+  KESTREL_ASSIGN_OR_RETURN(Tensor labels, read_idx(options.labels, options.limit));
+  if (images.rank() != 3) return invalid_argument(options.dataset, ": expected grey images [N,H,W], got ", shape_string(images.shape()));
+  if (labels.rank() != 1 || labels.dim(0) != images.dim(0)) {
+    return invalid_argument(options.labels, ": has ", labels.dim(0), " labels for ", images.dim(0), " images");
+  }
+  std::vector<std::string> names;
+  if (!options.class_names.empty()) {
+    KESTREL_ASSIGN_OR_RETURN(names, read_lines(options.class_names));
+  }
+  KESTREL_ASSIGN_OR_RETURN(Interpreter interpreter, Interpreter::create(graph));
+
+  const int64_t count = images.dim(0), height = images.dim(1), width = images.dim(2);
+  const int64_t out_h = spec.resize_height ? spec.resize_height : height;
+  const int64_t out_w = spec.resize_width ? spec.resize_width : width;
+  const int64_t channels = output_channels(spec);
+  const bool progress = !options.json && isatty(STDERR_FILENO);
+  Tally tally;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t first = 0; first < count; first += options.batch) {
+    const int64_t batch = std::min(options.batch, count - first);
+    Tensor input(DType::kFloat32, {batch, channels, out_h, out_w});
+    for (int64_t b = 0; b < batch; ++b) {
+      preprocess_grey_image(spec, images.data<uint8_t>() + (first + b) * height * width, height, width,
+                            input.data<float>() + b * channels * out_h * out_w);
+    }
+    KESTREL_ASSIGN_OR_RETURN(auto outputs, interpreter.run({{graph->value(graph->inputs[0]).name, input}}));
+    const Tensor& logits = outputs[0];
+    if (logits.dtype() != DType::kFloat32 || logits.rank() != 2 || logits.dim(0) != batch) {
+      return invalid_argument("output must be float32 [N,classes]; got ", dtype_name(logits.dtype()), " ",
+                              shape_string(logits.shape()));
+    }
+    const int64_t classes = logits.dim(1);
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto order = ranking(logits.data<float>() + b * classes, classes);
+      const int64_t label = labels.data<uint8_t>()[first + b];
+      const bool hit = order[0] == label;
+      tally.top1 += hit;
+      tally.top5 += std::find(order.begin(), order.begin() + std::min<int64_t>(5, classes), label) !=
+                    order.begin() + std::min<int64_t>(5, classes);
+      if (tally.images++ < options.show) {
+        std::printf("image %5lld: predicted %-18s label %-18s %s\n", static_cast<long long>(first + b),
+                    class_label(names, order[0]).c_str(), class_label(names, label).c_str(), hit ? "ok" : "WRONG");
+      }
+    }
+    if (progress) {
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::fprintf(stderr, "\r%lld/%lld images, %.1f images/s, top-1 %.2f %%   ", static_cast<long long>(tally.images),
+                   static_cast<long long>(count), tally.images / seconds, 100.0 * tally.top1 / tally.images);
+    }
+  }
+  if (progress) std::fprintf(stderr, "\n");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double top1 = tally.images ? static_cast<double>(tally.top1) / tally.images : 0.0;
+  const double top5 = tally.images ? static_cast<double>(tally.top5) / tally.images : 0.0;
+  if (options.json) {
+    nlohmann::json out = {{"top1", top1}, {"top5", top5}, {"images", tally.images},
+                          {"images_per_s", tally.images / seconds}, {"model", options.model}};
+    std::cout << out.dump() << "\n";
+  } else {
+    std::printf("%s: %lld images, top-1 %.2f %%, top-5 %.2f %%, %.1f images/s\n", options.model.c_str(),
+                static_cast<long long>(tally.images), 100 * top1, 100 * top5, tally.images / seconds);
+  }
+  return {};
+}
+
+}  // namespace
+
+Command add_eval_command(CLI::App& app) {
+  auto options = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy of a classifier on a labelled IDX dataset");
+  cmd->add_option("--model", options->model, "Model file (.onnx)")->required();
+  cmd->add_option("--dataset", options->dataset, "IDX image file, gzipped or not")->required();
+  cmd->add_option("--labels", options->labels, "IDX label file, gzipped or not")->required();
+  cmd->add_option("--preprocess", options->preprocess, "Preprocessing spec (JSON)")->required();
+  cmd->add_option("--limit", options->limit, "Evaluate only the first N images");
+  cmd->add_option("--batch", options->batch, "Images per run")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cmd->add_option("--show", options->show, "Print the prediction for the first N images");
+  cmd->add_option("--class-names", options->class_names, "Text file with one class name per line");
+  cmd->add_flag("--json", options->json, "Print one JSON object");
+  return [options] { return eval(*options); };
+}
+
+}  // namespace kestrel::cli

@@ -1,0 +1,116 @@
+// kestrel inspect: the graph after shape inference: every node with its
+// output shapes, parameter count and MACs, and the totals.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "commands.h"
+#include "passes/cost_model.h"
+#include "passes/shape_inference.h"
+
+namespace kestrel::cli {
+namespace {
+
+struct InspectOptions {
+  std::string model;
+  std::string input_shape;
+  bool json = false;
+};
+
+struct NodeRow {
+  std::string name, op, shapes;
+  int64_t params = 0;
+  int64_t macs = 0;
+};
+
+std::string output_shapes(const Graph& graph, const Node& node) {
+  std::string text;
+  for (ValueId out : node.outputs) {
+    if (out != kNoValue) text += (text.empty() ? "" : " ") + shape_string(graph.value(out).shape);
+  }
+  return text;
+}
+
+std::vector<NodeRow> node_rows(const Graph& graph) {
+  std::vector<NodeRow> rows;
+  for (const Node& node : graph.nodes) {
+    NodeRow row{node.name, node.op_type, output_shapes(graph, node)};
+    for (ValueId in : node.inputs) {
+      if (in != kNoValue && graph.value(in).constant) row.params += graph.value(in).constant->size();
+    }
+    row.macs = node_macs(graph, node);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::string value_line(const Value& value) {
+  return value.name + "  " + dtype_name(value.dtype) + " " + shape_string(value.shape);
+}
+
+void print_text(const Graph& graph, const std::string& path, const std::vector<NodeRow>& rows, int64_t params) {
+  std::cout << "model: " << path << "  (opset " << graph.opset << ", " << graph.nodes.size() << " nodes)\n";
+  for (ValueId in : graph.inputs) std::cout << "input:  " << value_line(graph.value(in)) << "\n";
+  for (ValueId out : graph.outputs) std::cout << "output: " << value_line(graph.value(out)) << "\n\n";
+  std::printf("%5s  %-36s %-20s %-22s %12s %14s\n", "#", "node", "op", "output shape", "params", "MACs");
+  int64_t macs = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const NodeRow& row = rows[i];
+    std::printf("%5zu  %-36s %-20s %-22s %12lld %14lld\n", i, row.name.c_str(), row.op.c_str(), row.shapes.c_str(),
+                static_cast<long long>(row.params), static_cast<long long>(row.macs));
+    macs += row.macs;
+  }
+  std::printf("\ntotal: %lld parameters (%.2f M), %lld MACs (%.3f G)\n", static_cast<long long>(params),
+              static_cast<double>(params) / 1e6, static_cast<long long>(macs), static_cast<double>(macs) / 1e9);
+}
+
+void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t params) {
+  nlohmann::json out;
+  int64_t macs = 0;
+  for (const NodeRow& row : rows) {
+    out["nodes"].push_back({{"name", row.name}, {"op", row.op}, {"output_shapes", row.shapes},
+                            {"params", row.params}, {"macs", row.macs}});
+    macs += row.macs;
+  }
+  for (ValueId in : graph.inputs) out["inputs"].push_back({{"name", graph.value(in).name}, {"shape", graph.value(in).shape}});
+  for (ValueId o : graph.outputs) out["outputs"].push_back({{"name", graph.value(o).name}, {"shape", graph.value(o).shape}});
+  out["opset"] = graph.opset;
+  out["params"] = params;
+  out["macs"] = macs;
+  std::cout << out.dump() << "\n";
+}
+
+Status inspect(const InspectOptions& options) {
+  KESTREL_ASSIGN_OR_RETURN(auto loaded, load_model(options.model));
+  Graph graph = *loaded;
+  if (!options.input_shape.empty()) {
+    KESTREL_ASSIGN_OR_RETURN(InputShapes shapes, parse_input_shapes(options.input_shape));
+    KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, shapes));
+  }
+  if (set_dynamic_dims(graph, 1) > 0 && !options.json) {
+    std::cout << "note: dynamic input dims set to 1 (use --input-shape to choose)\n";
+  }
+  KESTREL_RETURN_IF_ERROR(infer_shapes(graph).with_context(options.model));
+  int64_t params = 0;
+  for (const Value& value : graph.values) {
+    if (value.constant) params += value.constant->size();
+  }
+  const auto rows = node_rows(graph);
+  if (options.json) print_json(graph, rows, params);
+  else print_text(graph, options.model, rows, params);
+  return {};
+}
+
+}  // namespace
+
+Command add_inspect_command(CLI::App& app) {
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* cmd = app.add_subcommand("inspect", "Print a model's graph: shapes, parameters and MACs per node");
+  cmd->add_option("--model", options->model, "Model file (.onnx)")->required();
+  cmd->add_option("--input-shape", options->input_shape, "NAME:D0,D1,...[;NAME:...] for dynamic inputs");
+  cmd->add_flag("--json", options->json, "Print one JSON object");
+  return [options] { return inspect(*options); };
+}
+
+}  // namespace kestrel::cli
