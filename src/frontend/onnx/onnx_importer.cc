@@ -148,9 +148,18 @@ class Importer {
   Graph graph_;
 };
 
-Status run_onnx_checker(const onnx::ModelProto& model) {
+// Runs ONNX's graph checker with the model's directory set, so external data
+// is looked up next to the model rather than in the working directory.
+Status run_onnx_checker(const onnx::ModelProto& model, const std::string& base_dir) {
   try {
-    onnx::checker::check_model(model);
+    onnx::checker::CheckerContext context;
+    context.set_ir_version(static_cast<int>(model.ir_version()));
+    std::unordered_map<std::string, int> opsets;
+    for (const auto& opset : model.opset_import()) opsets[opset.domain()] = static_cast<int>(opset.version());
+    context.set_opset_imports(opsets);
+    context.set_model_dir(base_dir);
+    onnx::checker::LexicalScopeContext scope;
+    onnx::checker::check_graph(model.graph(), context, scope);
   } catch (const std::exception& error) {
     std::string message = error.what();
     // The checker appends a multi-line context dump; the first line says what is wrong.
@@ -186,7 +195,7 @@ StatusOr<Graph> import_onnx_bytes(const std::string& bytes, const std::string& b
   auto graph = Importer(model, base_dir, label).run();
   if (!graph.ok()) return graph.status().with_context(label);
   KESTREL_RETURN_IF_ERROR(check_supported_ops(*graph).with_context(label));
-  KESTREL_RETURN_IF_ERROR(run_onnx_checker(model).with_context(label));
+  KESTREL_RETURN_IF_ERROR(run_onnx_checker(model, base_dir).with_context(label));
   return graph;
 }
 

@@ -1,0 +1,133 @@
+// Bad input through the CLI: every case ends with one clear error line that
+// names the file, node or tensor, and exit code 1, never a crash.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+
+#include "io/npy.h"
+#include "onnx_test_models.h"
+#include "test_paths.h"
+
+namespace kestrel::testing {
+namespace {
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CliResult run_cli(const std::string& args) {
+  CliResult result;
+  const std::string command = std::string(KESTREL_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+// One line, exit code 1, and the line contains every expected fragment.
+void expect_clean_error(const CliResult& result, const std::vector<std::string>& fragments) {
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
+  EXPECT_NE(result.output.find("error: "), std::string::npos) << result.output;
+  for (const auto& fragment : fragments) EXPECT_NE(result.output.find(fragment), std::string::npos) << result.output;
+}
+
+TEST(Cli, MissingModelFile) {
+  const std::string dir = scratch_dir();
+  expect_clean_error(run_cli("inspect --model " + dir + "/absent.onnx"), {"absent.onnx", "cannot open"});
+}
+
+TEST(Cli, FileThatIsNotOnnx) {
+  const std::string path = scratch_dir() + "/text.onnx";
+  std::ofstream(path) << "this is plain text, not a protobuf\n";
+  expect_clean_error(run_cli("inspect --model " + path), {"text.onnx", "not an ONNX model"});
+}
+
+TEST(Cli, TruncatedProtobuf) {
+  const std::string dir = scratch_dir();
+  auto model = make_relu_model();
+  add_float_initializer(model, "unused", {64}, std::vector<float>(64, 1.0f));
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  std::ofstream(dir + "/cut.onnx", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 40));
+  expect_clean_error(run_cli("inspect --model " + dir + "/cut.onnx"), {"cut.onnx", "not an ONNX model"});
+}
+
+TEST(Cli, ListsEveryUnsupportedOpWithNodeNames) {
+  const std::string dir = scratch_dir();
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {1, 4});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "z", {1, 4});
+  add_node(model, "Relu", {"x"}, {"a"}, "ok_relu");
+  add_node(model, "Hardmax", {"a"}, {"b"}, "first_bad");
+  add_node(model, "Softsign", {"b"}, {"z"}, "second_bad");
+  save_model(model, dir + "/unsupported.onnx");
+  expect_clean_error(run_cli("inspect --model " + dir + "/unsupported.onnx"),
+                     {"unsupported.onnx", "2 nodes use unsupported op", "'first_bad' (Hardmax)", "'second_bad' (Softsign)"});
+}
+
+TEST(Cli, MissingInitializer) {
+  const std::string dir = scratch_dir();
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {1, 4});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {1, 4});
+  add_node(model, "Add", {"x", "bias"}, {"y"}, "add_bias");
+  save_model(model, dir + "/no_init.onnx");
+  expect_clean_error(run_cli("inspect --model " + dir + "/no_init.onnx"),
+                     {"no_init.onnx", "node 'add_bias' (Add)", "input 'bias'"});
+}
+
+TEST(Cli, InputShapeThatContradictsTheModel) {
+  const std::string dir = scratch_dir();
+  save_model(make_relu_model(), dir + "/relu.onnx");
+  expect_clean_error(run_cli("inspect --model " + dir + "/relu.onnx --input-shape x:4,3"),
+                     {"input 'x'", "[4,3]", "contradicts"});
+  expect_clean_error(run_cli("inspect --model " + dir + "/relu.onnx --input-shape nope:4,2"),
+                     {"'nope'", "not a model input"});
+  expect_clean_error(run_cli("inspect --model " + dir + "/relu.onnx --input-shape x:4,zero"), {"'zero'"});
+}
+
+TEST(Cli, NpyOfWrongDtypeOrShape) {
+  const std::string dir = scratch_dir();
+  save_model(make_relu_model(), dir + "/relu.onnx");
+  ASSERT_TRUE(write_npy(dir + "/int.npy", Tensor(DType::kInt32, {3, 2})).ok());
+  ASSERT_TRUE(write_npy(dir + "/wide.npy", Tensor(DType::kFloat32, {3, 5})).ok());
+  const std::string run = "run --model " + dir + "/relu.onnx --output-dir " + dir + "/out --input x=";
+  expect_clean_error(run_cli(run + dir + "/int.npy"), {"input 'x'", "expected float32, got int32"});
+  expect_clean_error(run_cli(run + dir + "/wide.npy"), {"input 'x'", "[3,5]"});
+  std::ofstream(dir + "/junk.npy") << "junk";
+  expect_clean_error(run_cli(run + dir + "/junk.npy"), {"junk.npy", "not a .npy file"});
+}
+
+TEST(Cli, RunWritesNpyAndPbOutputs) {
+  const std::string dir = scratch_dir();
+  save_model(make_relu_model(), dir + "/relu.onnx");
+  ASSERT_TRUE(write_npy(dir + "/x.npy", Tensor::from_vector<float>({2, 2}, {-1.0f, 2.0f, 3.0f, -4.0f})).ok());
+  const auto result = run_cli("run --model " + dir + "/relu.onnx --input x=" + dir + "/x.npy --output-dir " + dir + "/out");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  auto y = read_npy(dir + "/out/y.npy");
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  EXPECT_EQ(y->shape(), (Shape{2, 2}));
+  EXPECT_EQ(std::vector<float>(y->data<float>(), y->data<float>() + 4), (std::vector<float>{0, 2, 3, 0}));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/out/y.pb"));
+  // The .pb output is a valid input too: feed it back.
+  const auto again = run_cli("run --model " + dir + "/relu.onnx --input " + dir + "/out/y.pb --output-dir " + dir + "/out2");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+}
+
+TEST(Cli, UnknownFlagIsAnError) {
+  const auto result = run_cli("inspect --model x.onnx --no-such-flag");
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("--no-such-flag"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace kestrel::testing
