@@ -1,0 +1,81 @@
+// BatchNormalization, inference form only.
+#include <cmath>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/reference/nn_ops_internal.h"
+
+namespace kestrel {
+namespace {
+
+Status infer_batch_norm(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(5, 5));
+  const Node& node = ctx.node();
+  if (ctx.attrs().get_int("training_mode", 0) != 0) {
+    return unimplemented(node.label(), ": training_mode=1 is not supported (inference only)");
+  }
+  // Before opset 14 the optional outputs 1-4 exist only for training; from
+  // 14 on, outputs 1-2 exist only with training_mode=1. Neither is computed here.
+  for (size_t i = 1; i < node.outputs.size(); ++i) {
+    if (nn::has_output(node, i)) {
+      return unimplemented(node.label(), ": optional output ", i,
+                           " (running or saved statistics) is only produced in training mode");
+    }
+  }
+  const DType dtype = ctx.input_dtype(0);
+  if (dtype != DType::kFloat32 && dtype != DType::kFloat64) {
+    return unimplemented(node.label(), ": element type ", dtype_name(dtype), " is not supported");
+  }
+  const Shape& x = ctx.input_shape(0);
+  if (x.size() < 2) return ctx.error("input X must have rank >= 2 (N, C, ...), got ", shape_string(x));
+  static const char* const kNames[] = {"X", "scale", "B", "input_mean", "input_var"};
+  for (size_t i = 1; i < 5; ++i) {
+    if (ctx.input_dtype(i) != dtype) {
+      return ctx.error("input ", kNames[i], " has element type ", dtype_name(ctx.input_dtype(i)), ", expected ",
+                       dtype_name(dtype));
+    }
+    const Shape& s = ctx.input_shape(i);
+    if (s.size() != 1 || (s[0] >= 0 && x[1] >= 0 && s[0] != x[1])) {
+      return ctx.error("input ", kNames[i], " ", shape_string(s), " must be 1-D with ", x[1], " elements (channels of X ",
+                       shape_string(x), ")");
+    }
+  }
+  ctx.set_output(0, dtype, x);
+  return {};
+}
+
+template <typename T>
+Status batch_norm_kernel(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const T* scale = ctx.input(1).data<T>();
+  const T* bias = ctx.input(2).data<T>();
+  const T* mean = ctx.input(3).data<T>();
+  const T* var = ctx.input(4).data<T>();
+  const T epsilon = static_cast<T>(ctx.attrs().get_float("epsilon", 1e-5f));
+  const int64_t batch = x.dim(0), channels = x.dim(1);
+  const int64_t inner = nn::dims_product(x.shape(), 2, x.rank());
+  const T* src = x.data<T>();
+  T* dst = ctx.output(0).data<T>();
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t c = 0; c < channels; ++c) {
+      // y = (x - mean) / sqrt(var + eps) * scale + B, folded into y = x * a + b.
+      const T a = scale[c] / std::sqrt(var[c] + epsilon);
+      const T b = bias[c] - mean[c] * a;
+      const int64_t base = (n * channels + c) * inner;
+      for (int64_t i = 0; i < inner; ++i) dst[base + i] = src[base + i] * a + b;
+    }
+  }
+  return {};
+}
+
+Status run_batch_norm(KernelContext& ctx) {
+  return dispatch_float(ctx.input(0).dtype(), [&](auto tag) { return batch_norm_kernel<decltype(tag)>(ctx); });
+}
+
+}  // namespace
+
+void register_normalization_ops(OpRegistry& registry) {
+  registry.add({"BatchNormalization", infer_batch_norm, run_batch_norm});
+}
+
+}  // namespace kestrel
