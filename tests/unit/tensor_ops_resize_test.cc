@@ -100,6 +100,13 @@ TEST(Resize, TfCropAndResizeExtrapolates) {
   expect_near((*out)[0], {1, 3}, {15, 30, 7});  // source positions 1.5, 3, 4.5
 }
 
+TEST(Resize, TfCropAndResizeScalesApplyToRoiExtent) {
+  const Tensor roi = floats({0, 0.25f, 1, 0.75f});
+  auto out = run_op("Resize", {kRow, roi, floats({1, 2})}, resize_attrs("linear", "tf_crop_and_resize"));
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  expect_near((*out)[0], {1, 4}, {7.5, 12.5, 17.5, 22.5});  // source positions 0.75 + 0.5 x
+}
+
 TEST(Resize, Opset11EmptyScalesWithSizes) {
   auto out = run_op("Resize", {kRow, floats({}), floats({}), ints({1, 2})}, resize_attrs("nearest", "asymmetric"),
                     1, 11);

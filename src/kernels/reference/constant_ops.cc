@@ -41,7 +41,9 @@ Status infer_constant(InferContext& ctx) {
   std::string found;
   for (const char* name : kNames) {
     if (!ctx.attrs().has(name)) continue;
-    if (!found.empty()) return ctx.error("has both '", found, "' and '", name, "'; exactly one value attribute is allowed");
+    if (!found.empty()) {
+      return ctx.error("has both '", found, "' and '", name, "'; exactly one value attribute is allowed");
+    }
     found = name;
   }
   if (found.empty()) return ctx.error("needs one of the attributes value, value_float(s), value_int(s)");
@@ -96,6 +98,9 @@ Status infer_constant_of_shape(InferContext& ctx) {
     const Tensor* value = ctx.attrs().get_tensor("value");
     if (value == nullptr || value->size() != 1) return ctx.error("attribute 'value' must be a one-element tensor");
     dtype = value->dtype();
+    if (!dtype_is_supported(dtype)) {
+      return unimplemented(ctx.node().label(), ": value of element type ", dtype_name(dtype), " is not supported");
+    }
   }
   ctx.set_output(0, dtype, std::move(shape));
   return {};

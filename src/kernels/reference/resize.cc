@@ -82,10 +82,13 @@ bool input_is_nonempty(const InferContext& ctx, size_t i) {
   return ctx.has_input(i) && shape_size(ctx.input_shape(i)) != 0;
 }
 
-Status geometry_from_scales(const InferContext& ctx, ResizeGeometry* g) {
+// With tf_crop_and_resize the output covers only the roi: in * roi extent * scale.
+Status geometry_from_scales(const InferContext& ctx, bool crop, ResizeGeometry* g) {
   const Shape& in = ctx.input_shape(0);
   const Tensor* scales = ctx.input_data(2);
   if (scales == nullptr) return not_constant_error(ctx, 2);
+  const Tensor* roi = crop ? ctx.input_data(1) : nullptr;
+  if (crop && roi == nullptr) return not_constant_error(ctx, 1);
   const DType dtype = scales->dtype();
   if (dtype != DType::kFloat32 && dtype != DType::kFloat64 && dtype != DType::kFloat16) {
     return ctx.error("scales (input 2) must be float, got ", dtype_name(dtype));
@@ -97,9 +100,14 @@ Status geometry_from_scales(const InferContext& ctx, ResizeGeometry* g) {
     const double scale = scales->float_at(static_cast<int64_t>(k));
     if (!(scale > 0)) return ctx.error("scales[", k, "] is ", scale, "; scales must be positive");
     g->scales.push_back(scale);
+    const auto i = static_cast<int64_t>(k);
+    const double extent = crop ? roi->float_at(i + static_cast<int64_t>(in.size())) - roi->float_at(i) : 1.0;
     // The ONNX reference keeps the unrounded length for the transforms.
-    g->resized_lengths.push_back(scale * static_cast<double>(in[k]));
+    g->resized_lengths.push_back(scale * static_cast<double>(in[k]) * extent);
     g->out.push_back(in[k] < 0 ? -1 : static_cast<int64_t>(std::floor(g->resized_lengths.back())));
+    if (g->out.back() < -1 || (in[k] >= 0 && g->out.back() < 0)) {
+      return ctx.error("roi ", k, " ends before it starts, giving a negative output dim");
+    }
   }
   return {};
 }
@@ -122,14 +130,15 @@ Status geometry_from_sizes(const InferContext& ctx, ResizeGeometry* g) {
   return {};
 }
 
-Status resize_geometry(const InferContext& ctx, ResizeGeometry* g) {
+Status resize_geometry(const InferContext& ctx, bool crop, ResizeGeometry* g) {
   const bool has_scales = input_is_nonempty(ctx, 2);
   const bool has_sizes = input_is_nonempty(ctx, 3);
   if (has_scales == has_sizes) return ctx.error("exactly one of scales and sizes must be given (non-empty)");
-  return has_scales ? geometry_from_scales(ctx, g) : geometry_from_sizes(ctx, g);
+  return has_scales ? geometry_from_scales(ctx, crop, g) : geometry_from_sizes(ctx, g);
 }
 
 Status infer_resize(InferContext& ctx) {
+  if (ctx.opset() < 11) return unimplemented(ctx.node().label(), ": Resize before opset 11 is not supported");
   // Before opset 13, roi and scales are required inputs (possibly empty).
   KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(ctx.opset() >= 13 ? 1 : 3, 4));
   KESTREL_RETURN_IF_ERROR(expect_storable(ctx, 0));
@@ -150,7 +159,7 @@ Status infer_resize(InferContext& ctx) {
     }
   }
   ResizeGeometry geometry;
-  KESTREL_RETURN_IF_ERROR(resize_geometry(ctx, &geometry));
+  KESTREL_RETURN_IF_ERROR(resize_geometry(ctx, params.coord == Coord::kTfCropAndResize, &geometry));
   ctx.set_output(0, dtype, std::move(geometry.out));
   return {};
 }
@@ -290,7 +299,7 @@ std::vector<U> resize_all_axes(std::vector<U> data, Shape shape, const std::vect
 }
 
 // Rebuilds the per-axis geometry at run time from the concrete inputs.
-std::vector<AxisGeometry> kernel_geometry(KernelContext& ctx) {
+std::vector<AxisGeometry> kernel_geometry(KernelContext& ctx, bool crop) {
   std::vector<AxisGeometry> axes;
   const Tensor& src = ctx.input(0);
   const Tensor& dst = ctx.output(0);
@@ -298,15 +307,15 @@ std::vector<AxisGeometry> kernel_geometry(KernelContext& ctx) {
   const bool has_roi = ctx.has_input(1) && ctx.input(1).size() == 2 * src.rank();
   for (int64_t k = 0; k < src.rank(); ++k) {
     AxisGeometry a{src.dim(k), dst.dim(k), 1.0, static_cast<double>(dst.dim(k)), 0.0, 1.0};
-    if (has_scales) {
-      a.scale = ctx.input(2).float_at(k);
-      a.resized_len = a.scale * static_cast<double>(a.in_len);
-    } else if (a.in_len > 0) {
-      a.scale = static_cast<double>(a.out_len) / static_cast<double>(a.in_len);
-    }
     if (has_roi) {
       a.roi_start = ctx.input(1).float_at(k);
       a.roi_end = ctx.input(1).float_at(k + src.rank());
+    }
+    if (has_scales) {
+      a.scale = ctx.input(2).float_at(k);
+      a.resized_len = a.scale * static_cast<double>(a.in_len) * (crop ? a.roi_end - a.roi_start : 1.0);
+    } else if (a.in_len > 0) {
+      a.scale = static_cast<double>(a.out_len) / static_cast<double>(a.in_len);
     }
     axes.push_back(a);
   }
@@ -319,7 +328,7 @@ Status run_resize(KernelContext& ctx) {
   if (dst.size() == 0) return {};
   ResizeParams p;
   KESTREL_RETURN_IF_ERROR(parse_params(ctx.attrs(), &p));
-  const std::vector<AxisGeometry> axes = kernel_geometry(ctx);
+  const std::vector<AxisGeometry> axes = kernel_geometry(ctx, p.coord == Coord::kTfCropAndResize);
   if (p.interp == Interp::kNearest) {
     // Nearest only moves elements, so it works on raw bits of any type.
     const std::vector<uint8_t> fill_bytes = encode_scalar(src.dtype(), p.extrapolation);
