@@ -38,6 +38,7 @@ const OpRegistry& OpRegistry::global() {
     register_elementwise_ops(r);
     register_nn_ops(r);
     register_tensor_ops(r);
+    register_fused_ops(r);
     return r;
   }();
   return registry;
@@ -48,6 +49,11 @@ void OpRegistry::add(OpDef def) { ops_[std::string(def.op_type)] = def; }
 const OpDef* OpRegistry::find(std::string_view op_type) const {
   auto it = ops_.find(std::string(op_type));
   return it == ops_.end() ? nullptr : &it->second;
+}
+
+const OpDef* OpRegistry::find(const Node& node) const {
+  if (!node.domain.empty() && node.domain != kKestrelDomain) return nullptr;
+  return find(node.op_type);
 }
 
 std::vector<std::string> OpRegistry::op_types() const {

@@ -99,6 +99,9 @@ class KernelContext {
 using InferFn = Status (*)(InferContext&);
 using KernelFn = Status (*)(KernelContext&);
 
+// Domain of the ops Kestrel's passes create (FusedConv, ...).
+inline constexpr std::string_view kKestrelDomain = "kestrel";
+
 struct OpDef {
   std::string_view op_type;
   InferFn infer = nullptr;
@@ -113,6 +116,9 @@ class OpRegistry {
 
   void add(OpDef def);
   const OpDef* find(std::string_view op_type) const;
+  // The op a graph node runs: ONNX ops in the default domain, Kestrel's own
+  // fused ops in kKestrelDomain. Null when unknown.
+  const OpDef* find(const Node& node) const;
   std::vector<std::string> op_types() const;
 
  private:
@@ -123,6 +129,7 @@ class OpRegistry {
 void register_elementwise_ops(OpRegistry& registry);
 void register_nn_ops(OpRegistry& registry);
 void register_tensor_ops(OpRegistry& registry);
+void register_fused_ops(OpRegistry& registry);
 
 // Runs one node on concrete inputs: infers output shapes, allocates outputs
 // and calls the reference kernel. Omitted optional inputs are null.

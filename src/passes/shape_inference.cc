@@ -109,7 +109,7 @@ Status infer_shapes(Graph& graph) {
     if (graph.values[v].constant) known[static_cast<ValueId>(v)] = *graph.values[v].constant;
   }
   for (const Node& node : graph.nodes) {
-    const OpDef* def = node.domain.empty() ? OpRegistry::global().find(node.op_type) : nullptr;
+    const OpDef* def = OpRegistry::global().find(node);
     if (def == nullptr) return unimplemented(node.label(), ": op is not supported");
     std::vector<TensorInfo> infos(node.inputs.size());
     std::vector<const Tensor*> data(node.inputs.size(), nullptr);

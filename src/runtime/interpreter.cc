@@ -9,7 +9,7 @@ StatusOr<Interpreter> Interpreter::create(std::shared_ptr<const Graph> graph) {
   std::ostringstream unsupported;
   int missing = 0;
   for (const Node& node : graph->nodes) {
-    const OpDef* def = node.domain.empty() ? OpRegistry::global().find(node.op_type) : nullptr;
+    const OpDef* def = OpRegistry::global().find(node);
     if (def == nullptr) unsupported << (missing++ ? ", " : "") << "'" << node.name << "' (" << node.op_type << ")";
     interpreter.ops_.push_back(def);
   }

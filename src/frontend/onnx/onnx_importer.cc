@@ -175,7 +175,7 @@ Status check_supported_ops(const Graph& graph) {
   std::ostringstream unsupported;
   int count = 0;
   for (const Node& node : graph.nodes) {
-    const bool known = node.domain.empty() && OpRegistry::global().find(node.op_type) != nullptr;
+    const bool known = OpRegistry::global().find(node) != nullptr;
     if (known) continue;
     unsupported << (count++ ? ", " : "") << "'" << node.name << "' ("
                 << (node.domain.empty() ? "" : node.domain + ":") << node.op_type << ")";

@@ -10,7 +10,7 @@
 namespace kestrel {
 
 // Lowest and highest default-domain opsets the importer accepts.
-inline constexpr int64_t kMinOnnxOpset = 7;
+inline constexpr int64_t kMinOnnxOpset = 11;
 inline constexpr int64_t kMaxOnnxOpset = 17;
 
 StatusOr<Graph> import_onnx_file(const std::string& path);
