@@ -116,11 +116,13 @@ TEST(NnBatchNorm, Inference) {
   EXPECT_NEAR(y_default.data<float>()[3], 1 + 2 * 1 / std::sqrt(0.25f + 1e-5f), 1e-6f);
 }
 
-TEST(NnBatchNorm, TrainingIsUnimplemented) {
+TEST(NnBatchNorm, TrainingAndItsOutputsAreRejected) {
   expect_failure("BatchNormalization", batch_norm_inputs(), make_attrs({{"training_mode", int64_t{1}}}),
                  StatusCode::kUnimplemented, "training_mode");
   expect_failure("BatchNormalization", batch_norm_inputs(), {}, StatusCode::kUnimplemented, "optional output 1",
-                 /*opset=*/15, /*num_outputs=*/3);
+                 /*opset=*/12, /*num_outputs=*/5);
+  expect_failure("BatchNormalization", batch_norm_inputs(), {}, StatusCode::kInvalidArgument,
+                 "only produced with training_mode=1", /*opset=*/15, /*num_outputs=*/3);
 }
 
 TEST(NnBatchNorm, RejectsBadShapes) {

@@ -221,6 +221,13 @@ TEST(NnMaxPool, ByteTypes) {
   EXPECT_EQ(values_of<int8_t>(ys), (std::vector<int8_t>{-5, -5, -1}));
 }
 
+TEST(NnMaxPool, UnknownDimsStayUnknownAtCompileTime) {
+  auto out = infer_only("MaxPool", {{DType::kFloat32, {-1, 8, -1, 10}}},
+                        make_attrs({{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}}));
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(out->shape, (Shape{-1, 8, -1, 5}));
+}
+
 TEST(NnMaxPool, RejectsBadAttributes) {
   const Tensor x = iota({1, 1, 4, 4});
   const auto kInvalid = StatusCode::kInvalidArgument;

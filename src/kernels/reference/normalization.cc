@@ -14,13 +14,15 @@ Status infer_batch_norm(InferContext& ctx) {
   if (ctx.attrs().get_int("training_mode", 0) != 0) {
     return unimplemented(node.label(), ": training_mode=1 is not supported (inference only)");
   }
-  // Before opset 14 the optional outputs 1-4 exist only for training; from
-  // 14 on, outputs 1-2 exist only with training_mode=1. Neither is computed here.
+  // Before opset 14, asking for outputs 1-4 (running and saved statistics)
+  // means training, which is not implemented. From 14 on, outputs 1-2 are
+  // only defined with training_mode=1, so asking for them is invalid.
   for (size_t i = 1; i < node.outputs.size(); ++i) {
-    if (nn::has_output(node, i)) {
-      return unimplemented(node.label(), ": optional output ", i,
-                           " (running or saved statistics) is only produced in training mode");
+    if (!nn::has_output(node, i)) continue;
+    if (ctx.opset() < 14) {
+      return unimplemented(node.label(), ": optional output ", i, " (training statistics) is not supported");
     }
+    return ctx.error("optional output ", i, " is only produced with training_mode=1");
   }
   const DType dtype = ctx.input_dtype(0);
   if (dtype != DType::kFloat32 && dtype != DType::kFloat64) {
