@@ -22,7 +22,7 @@ Node base_node(const Node& fused, std::string_view op_type) {
   Node node = fused;
   node.op_type = std::string(op_type);
   node.domain.clear();
-  for (const char* name : {"activation", "activation_alpha", "activation_beta", "flatten_axis"}) node.attrs.erase(name);
+  for (const char* name : {"activation", "activation_alpha", "activation_beta", "flatten_axis", "fused_nodes"}) node.attrs.erase(name);
   if (node.inputs.size() > kSumInput) node.inputs.resize(kSumInput);
   return node;
 }

@@ -1,0 +1,61 @@
+#include "passes/graph_edit.h"
+
+#include <algorithm>
+
+namespace kestrel {
+
+std::vector<std::vector<size_t>> consumers_of(const Graph& graph) {
+  std::vector<std::vector<size_t>> consumers(graph.values.size());
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    for (ValueId in : graph.nodes[n].inputs) {
+      if (in != kNoValue) consumers[static_cast<size_t>(in)].push_back(n);
+    }
+  }
+  return consumers;
+}
+
+bool is_graph_output(const Graph& graph, ValueId value) {
+  return std::find(graph.outputs.begin(), graph.outputs.end(), value) != graph.outputs.end();
+}
+
+void replace_uses(Graph& graph, ValueId from, ValueId to) {
+  for (Node& node : graph.nodes) std::replace(node.inputs.begin(), node.inputs.end(), from, to);
+  std::replace(graph.outputs.begin(), graph.outputs.end(), from, to);
+}
+
+void remove_nodes(Graph& graph, const std::vector<char>& dead) {
+  std::vector<Node> kept;
+  kept.reserve(graph.nodes.size());
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    if (!dead[n]) kept.push_back(std::move(graph.nodes[n]));
+  }
+  graph.nodes = std::move(kept);
+}
+
+const Tensor* constant_input(const Graph& graph, const Node& node, size_t index) {
+  if (index >= node.inputs.size() || node.inputs[index] == kNoValue) return nullptr;
+  const Value& value = graph.value(node.inputs[index]);
+  return value.constant ? &*value.constant : nullptr;
+}
+
+bool has_single_consumer(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId value) {
+  return consumers[static_cast<size_t>(value)].size() == 1 && !is_graph_output(graph, value);
+}
+
+ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor) {
+  std::string name = base;
+  for (int suffix = 1; graph.find_value(name) != kNoValue; ++suffix) name = base + "_" + std::to_string(suffix);
+  Value value{.name = name, .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
+  value.constant = std::move(tensor);
+  return graph.add_value(std::move(value));
+}
+
+void record_fused(Node& node, const std::string& name) {
+  std::vector<std::string> fused;
+  auto it = node.attrs.all().find("fused_nodes");
+  if (it != node.attrs.all().end()) fused = std::get<std::vector<std::string>>(it->second);
+  fused.push_back(name);
+  node.attrs.set("fused_nodes", fused);
+}
+
+}  // namespace kestrel

@@ -1,0 +1,33 @@
+// Small graph-editing helpers shared by the passes.
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace kestrel {
+
+// For each value, the indices of the nodes that read it.
+std::vector<std::vector<size_t>> consumers_of(const Graph& graph);
+
+bool is_graph_output(const Graph& graph, ValueId value);
+
+// Rewires every reader of `from` (nodes and graph outputs) to `to`.
+void replace_uses(Graph& graph, ValueId from, ValueId to);
+
+// Drops the nodes with dead[i] set, keeping the order of the rest.
+void remove_nodes(Graph& graph, const std::vector<char>& dead);
+
+// The constant tensor of a node input, or null when the input is absent or not constant.
+const Tensor* constant_input(const Graph& graph, const Node& node, size_t index);
+
+// True when `value` is read by exactly one node and is not a graph output.
+bool has_single_consumer(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId value);
+
+// Adds a constant value named after `base`, unique in the graph.
+ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor);
+
+// Appends `name` to the node's "fused_nodes" list (what inspect reports).
+void record_fused(Node& node, const std::string& name);
+
+}  // namespace kestrel

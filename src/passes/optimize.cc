@@ -1,0 +1,33 @@
+#include "passes/passes.h"
+#include "passes/shape_inference.h"
+
+namespace kestrel {
+
+const std::vector<Pass>& default_passes() {
+  static const std::vector<Pass> passes = {
+      {"eliminate_identity", eliminate_identity}, {"fold_constants", fold_constants},
+      {"eliminate_dead_nodes", eliminate_dead_nodes}, {"fold_batch_norm", fold_batch_norm},
+      {"fuse_flatten_gemm", fuse_flatten_gemm},   {"fuse_residual_add", fuse_residual_add},
+      {"fuse_activation", fuse_activation},       {"eliminate_dead_nodes", eliminate_dead_nodes},
+  };
+  return passes;
+}
+
+Status run_passes(Graph& graph, const std::vector<Pass>& passes, bool verify) {
+#ifndef NDEBUG
+  verify = true;
+#endif
+  for (const Pass& pass : passes) {
+    KESTREL_RETURN_IF_ERROR(pass.run(graph).with_context(pass.name));
+    if (verify) KESTREL_RETURN_IF_ERROR(graph.verify().with_context(str_cat("IR invalid after pass ", pass.name)));
+  }
+  return {};
+}
+
+Status optimize_graph(Graph& graph) {
+  KESTREL_RETURN_IF_ERROR(infer_shapes(graph));
+  KESTREL_RETURN_IF_ERROR(run_passes(graph, default_passes()));
+  return infer_shapes(graph);
+}
+
+}  // namespace kestrel

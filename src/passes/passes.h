@@ -1,0 +1,45 @@
+// Graph rewrites. Each pass takes a graph with inferred shapes and leaves one
+// that computes the same outputs; optimize_graph runs them in order.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+
+namespace kestrel {
+
+using PassFn = Status (*)(Graph&);
+
+struct Pass {
+  const char* name;
+  PassFn run;
+};
+
+// Identity and inference-mode Dropout become plain edges.
+Status eliminate_identity(Graph& graph);
+// Nodes whose outputs nobody reads are removed.
+Status eliminate_dead_nodes(Graph& graph);
+// Nodes whose inputs are all constants are evaluated once and removed.
+Status fold_constants(Graph& graph);
+// BatchNormalization folds into the Conv/Gemm before it, or becomes Mul+Add.
+Status fold_batch_norm(Graph& graph);
+// Flatten followed by Gemm becomes one FusedGemm reading the unflattened input.
+Status fuse_flatten_gemm(Graph& graph);
+// Add(Conv(x), y) becomes FusedConv with y as its Sum input.
+Status fuse_residual_add(Graph& graph);
+// Relu/Clip/LeakyRelu/Sigmoid/HardSigmoid/HardSwish/SiLU after Conv/Gemm fuse into it.
+Status fuse_activation(Graph& graph);
+
+// The default pipeline, in order.
+const std::vector<Pass>& default_passes();
+
+// Runs `passes`; with `verify` (always in debug builds) the IR verifier runs
+// after each pass and an error names the pass that broke the graph.
+Status run_passes(Graph& graph, const std::vector<Pass>& passes, bool verify = false);
+
+// infer_shapes + default passes.
+Status optimize_graph(Graph& graph);
+
+}  // namespace kestrel

@@ -1,0 +1,226 @@
+// Before/after tests of the graph passes: each rewrite must change the graph
+// as intended and leave its outputs unchanged (checked with the reference
+// interpreter on random inputs, seed printed).
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "frontend/onnx/onnx_importer.h"
+#include "onnx_test_models.h"
+#include "passes/passes.h"
+#include "passes/shape_inference.h"
+#include "runtime/interpreter.h"
+#include "test_paths.h"
+
+namespace kestrel::testing {
+namespace {
+
+constexpr uint32_t kSeed = 20261126;
+
+std::vector<float> random_values(size_t count, uint32_t seed, float low = -1.0f, float high = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(low, high);
+  std::vector<float> values(count);
+  for (float& v : values) v = dist(rng);
+  return values;
+}
+
+void add_conv(onnx::ModelProto& model, const std::string& name, const std::string& x, const std::string& y,
+              int64_t cin, int64_t cout, int64_t kernel, uint32_t seed) {
+  add_float_initializer(model, name + ".w", {cout, cin, kernel, kernel},
+                        random_values(static_cast<size_t>(cout * cin * kernel * kernel), seed));
+  add_float_initializer(model, name + ".b", {cout}, random_values(static_cast<size_t>(cout), seed + 1));
+  auto* node = add_node(model, "Conv", {x, name + ".w", name + ".b"}, {y}, name);
+  auto* pads = node->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int i = 0; i < 4; ++i) pads->add_ints(kernel / 2);
+}
+
+void add_batch_norm(onnx::ModelProto& model, const std::string& name, const std::string& x, const std::string& y,
+                    int64_t channels, uint32_t seed) {
+  add_float_initializer(model, name + ".scale", {channels}, random_values(static_cast<size_t>(channels), seed, 0.5f, 2.0f));
+  add_float_initializer(model, name + ".bias", {channels}, random_values(static_cast<size_t>(channels), seed + 1));
+  add_float_initializer(model, name + ".mean", {channels}, random_values(static_cast<size_t>(channels), seed + 2));
+  add_float_initializer(model, name + ".var", {channels}, random_values(static_cast<size_t>(channels), seed + 3, 0.1f, 2.0f));
+  add_node(model, "BatchNormalization", {x, name + ".scale", name + ".bias", name + ".mean", name + ".var"}, {y}, name);
+}
+
+Graph import_model(const onnx::ModelProto& model) {
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  auto graph = import_onnx_bytes(bytes, ".", "test model");
+  EXPECT_TRUE(graph.ok()) << graph.status().message();
+  Graph result = std::move(graph).value();
+  set_dynamic_dims(result, 2);
+  EXPECT_TRUE(infer_shapes(result).ok());
+  return result;
+}
+
+std::vector<std::string> op_types(const Graph& graph) {
+  std::vector<std::string> ops;
+  for (const Node& node : graph.nodes) ops.push_back(node.op_type);
+  return ops;
+}
+
+// Runs both graphs on the same random inputs; outputs must agree.
+void expect_same_outputs(const Graph& before, const Graph& after, float tolerance = 1e-4f) {
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  std::map<std::string, Tensor> inputs;
+  uint32_t seed = kSeed;
+  for (ValueId id : before.inputs) {
+    const Value& value = before.value(id);
+    inputs[value.name] = Tensor::from_vector<float>(value.shape, random_values(static_cast<size_t>(shape_size(value.shape)), seed++));
+  }
+  auto run = [&](const Graph& graph) {
+    auto interpreter = Interpreter::create(std::make_shared<const Graph>(graph));
+    EXPECT_TRUE(interpreter.ok()) << interpreter.status().message();
+    auto outputs = interpreter->run(inputs);
+    EXPECT_TRUE(outputs.ok()) << outputs.status().message();
+    return std::move(outputs).value();
+  };
+  const auto expected = run(before);
+  const auto actual = run(after);
+  ASSERT_EQ(expected.size(), actual.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    ASSERT_EQ(expected[i].shape(), actual[i].shape());
+    for (int64_t k = 0; k < expected[i].size(); ++k) {
+      ASSERT_NEAR(expected[i].data<float>()[k], actual[i].data<float>()[k], tolerance) << "output " << i << " at " << k;
+    }
+  }
+}
+
+Graph optimized(const Graph& graph, std::vector<Pass> passes) {
+  Graph copy = graph;
+  const Status status = run_passes(copy, passes, /*verify=*/true);
+  EXPECT_TRUE(status.ok()) << status.message();
+  return copy;
+}
+
+TEST(Passes, IdentityAndDropoutBecomeEdgesAndOutputKeepsItsName) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 4});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4});
+  add_node(model, "Relu", {"x"}, {"a"}, "relu");
+  add_node(model, "Identity", {"a"}, {"b"}, "identity");
+  add_node(model, "Dropout", {"b"}, {"y"}, "dropout");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, {{"eliminate_identity", eliminate_identity}});
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"Relu"}));
+  EXPECT_EQ(after.value(after.outputs[0]).name, "y");
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, ConstantSubgraphsFoldAndDeadNodesGo) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 3});
+  add_float_initializer(model, "c1", {3}, {1, 2, 3});
+  add_float_initializer(model, "c2", {3}, {4, 5, 6});
+  add_node(model, "Add", {"c1", "c2"}, {"c"}, "add_constants");
+  add_node(model, "Mul", {"x", "c"}, {"y"}, "scale");
+  add_node(model, "Relu", {"x"}, {"unused"}, "dead_relu");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, {{"fold", fold_constants}, {"dead", eliminate_dead_nodes}});
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"Mul"}));
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, BatchNormFoldsIntoConvOrBecomesMulAdd) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 6, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 6, 6});
+  add_batch_norm(model, "bn_input", "x", "xn", 3, kSeed);       // standalone: no conv before it
+  add_conv(model, "conv", "xn", "c", 3, 4, 3, kSeed + 10);
+  add_batch_norm(model, "bn_conv", "c", "y", 4, kSeed + 20);  // folds into conv
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, {{"fold_batch_norm", fold_batch_norm}});
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"Mul", "Add", "Conv"}));
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, ResidualAddAndActivationsFuseIntoConv) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 4, 5, 5});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 5, 5});
+  add_conv(model, "conv_a", "x", "a", 4, 4, 3, kSeed);
+  add_node(model, "Relu", {"a"}, {"a_relu"}, "relu_a");
+  add_conv(model, "conv_b", "a_relu", "b", 4, 4, 1, kSeed + 5);
+  add_node(model, "Add", {"x", "b"}, {"sum"}, "residual");  // conv output on the right
+  add_node(model, "Relu", {"sum"}, {"y"}, "relu_out");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  ASSERT_EQ(op_types(after), (std::vector<std::string>{"FusedConv", "FusedConv"}));
+  EXPECT_EQ(after.nodes[0].attrs.get_string("activation", ""), "Relu");
+  EXPECT_EQ(after.nodes[1].attrs.get_string("activation", ""), "Relu");
+  ASSERT_EQ(after.nodes[1].inputs.size(), 4u);
+  EXPECT_EQ(after.value(after.nodes[1].inputs[3]).name, "x");
+  EXPECT_EQ(after.value(after.outputs[0]).name, "y");
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, ClipSiluAndGemmActivationsFuse) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 4, 4});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 5});
+  add_conv(model, "conv1", "x", "c1", 3, 8, 3, kSeed);
+  add_float_initializer(model, "zero", {}, {0.0f});
+  add_float_initializer(model, "six", {}, {6.0f});
+  add_node(model, "Clip", {"c1", "zero", "six"}, {"r6"}, "relu6");
+  add_conv(model, "conv2", "r6", "c2", 8, 8, 1, kSeed + 3);
+  add_node(model, "Sigmoid", {"c2"}, {"s"}, "sigmoid");
+  add_node(model, "Mul", {"c2", "s"}, {"silu"}, "swish");
+  add_node(model, "GlobalAveragePool", {"silu"}, {"pooled"}, "gap");
+  add_node(model, "Flatten", {"pooled"}, {"flat"}, "flatten");
+  add_float_initializer(model, "fc.w", {5, 8}, random_values(40, kSeed + 7));
+  add_float_initializer(model, "fc.b", {5}, random_values(5, kSeed + 8));
+  auto* gemm = add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
+  auto* trans_b = gemm->add_attribute();
+  trans_b->set_name("transB");
+  trans_b->set_type(onnx::AttributeProto::INT);
+  trans_b->set_i(1);
+  add_node(model, "Sigmoid", {"logits"}, {"y"}, "head");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  ASSERT_EQ(op_types(after), (std::vector<std::string>{"FusedConv", "FusedConv", "GlobalAveragePool", "FusedGemm"}));
+  EXPECT_EQ(after.nodes[0].attrs.get_string("activation", ""), "Clip");
+  EXPECT_EQ(after.nodes[0].attrs.get_float("activation_beta", 0.0f), 6.0f);
+  EXPECT_EQ(after.nodes[1].attrs.get_string("activation", ""), "SiLU");
+  EXPECT_EQ(after.nodes[3].attrs.get_string("activation", ""), "Sigmoid");
+  EXPECT_EQ(after.nodes[3].attrs.get_int("flatten_axis", 0), 1);
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, ActivationIsNotFusedWhenTheConvOutputHasOtherReaders) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 2, 3, 3});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 2, 3, 3});
+  add_conv(model, "conv", "x", "c", 2, 2, 1, kSeed);
+  add_node(model, "Relu", {"c"}, {"r"}, "relu");
+  add_node(model, "Add", {"c", "r"}, {"y"}, "add");  // reads the pre-activation value too
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, {{"fuse_activation", fuse_activation}});
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"Conv", "Relu", "Add"}));
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, BundledCnnOptimizesToFusedConvsWithTheSameOutputs) {
+  const std::string path = source_path("models/fmnist_cnn.onnx");
+  KESTREL_REQUIRE_FILE(path);
+  auto graph = import_onnx_file(path);
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  Graph before = std::move(graph).value();
+  set_dynamic_dims(before, 2);
+  Graph after = before;
+  ASSERT_TRUE(optimize_graph(after).ok());
+  ASSERT_TRUE(infer_shapes(before).ok());
+  EXPECT_LT(after.nodes.size(), before.nodes.size());
+  for (const Node& node : after.nodes) {
+    EXPECT_NE(node.op_type, "Relu") << "unfused Relu " << node.name;
+    EXPECT_NE(node.op_type, "BatchNormalization") << node.name;
+  }
+  expect_same_outputs(before, after);
+}
+
+}  // namespace
+}  // namespace kestrel::testing
