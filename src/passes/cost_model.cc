@@ -23,14 +23,21 @@ int64_t matmul_macs(const Graph& graph, const Node& node) {
   const Shape& a = shape_of(graph, node.inputs[0]);
   if (a.empty()) return 0;
   int64_t k = a.back();
-  if (node.op_type == "Gemm" && node.attrs.get_int("transA", 0) && a.size() == 2) k = a[0];
+  if (node.attrs.has("flatten_axis")) {  // FusedGemm reading an unflattened input
+    k = 1;
+    for (size_t i = static_cast<size_t>(node.attrs.get_int("flatten_axis", 1)); i < a.size(); ++i) k *= a[i];
+  } else if (node.op_type != "MatMul" && node.attrs.get_int("transA", 0) && a.size() == 2) {
+    k = a[0];
+  }
   return shape_size(shape_of(graph, node.outputs[0])) * k;
 }
 
 const std::unordered_map<std::string_view, MacsFn>& macs_table() {
   static const std::unordered_map<std::string_view, MacsFn> table = {
       {"Conv", conv_macs},
+      {"FusedConv", conv_macs},
       {"Gemm", matmul_macs},
+      {"FusedGemm", matmul_macs},
       {"MatMul", matmul_macs},
   };
   return table;

@@ -6,7 +6,9 @@
 #include <set>
 
 #include "commands.h"
+#include "kernels/activation.h"
 #include "passes/cost_model.h"
+#include "passes/passes.h"
 #include "passes/shape_inference.h"
 
 namespace kestrel::cli {
@@ -16,10 +18,11 @@ struct InspectOptions {
   std::string model;
   std::string input_shape;
   bool json = false;
+  bool optimize = false;
 };
 
 struct NodeRow {
-  std::string name, op, shapes;
+  std::string name, op, shapes, fused;
   int64_t params = 0;
   int64_t macs = 0;
 };
@@ -32,10 +35,26 @@ std::string output_shapes(const Graph& graph, const Node& node) {
   return text;
 }
 
+// "FusedConv+Sum+Relu": the op and what runs inside it.
+std::string op_label(const Node& node) {
+  std::string label = node.op_type;
+  if (node.inputs.size() > 3 && node.inputs[3] != kNoValue) label += "+Sum";
+  if (node.attrs.has("activation")) label += "+" + node.attrs.get_string("activation", "");
+  return label;
+}
+
+std::string fused_names(const Node& node) {
+  std::string names;
+  auto it = node.attrs.all().find("fused_nodes");
+  if (it == node.attrs.all().end()) return names;
+  for (const auto& name : std::get<std::vector<std::string>>(it->second)) names += (names.empty() ? "" : ",") + name;
+  return names;
+}
+
 std::vector<NodeRow> node_rows(const Graph& graph) {
   std::vector<NodeRow> rows;
   for (const Node& node : graph.nodes) {
-    NodeRow row{node.name, node.op_type, output_shapes(graph, node)};
+    NodeRow row{node.name, op_label(node), output_shapes(graph, node), fused_names(node)};
     for (ValueId in : node.inputs) {
       if (in != kNoValue && graph.value(in).constant) row.params += graph.value(in).constant->size();
     }
@@ -53,12 +72,14 @@ void print_text(const Graph& graph, const std::string& path, const std::vector<N
   std::cout << "model: " << path << "  (opset " << graph.opset << ", " << graph.nodes.size() << " nodes)\n";
   for (ValueId in : graph.inputs) std::cout << "input:  " << value_line(graph.value(in)) << "\n";
   for (ValueId out : graph.outputs) std::cout << "output: " << value_line(graph.value(out)) << "\n\n";
-  std::printf("%5s  %-36s %-20s %-22s %12s %14s\n", "#", "node", "op", "output shape", "params", "MACs");
+  std::printf("%5s  %-36s %-26s %-22s %12s %14s  %s\n", "#", "node", "op", "output shape", "params", "MACs",
+              "fused");
   int64_t macs = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const NodeRow& row = rows[i];
-    std::printf("%5zu  %-36s %-20s %-22s %12lld %14lld\n", i, row.name.c_str(), row.op.c_str(), row.shapes.c_str(),
-                static_cast<long long>(row.params), static_cast<long long>(row.macs));
+    std::printf("%5zu  %-36s %-26s %-22s %12lld %14lld  %s\n", i, row.name.c_str(), row.op.c_str(),
+                row.shapes.c_str(), static_cast<long long>(row.params), static_cast<long long>(row.macs),
+                row.fused.c_str());
     macs += row.macs;
   }
   std::printf("\ntotal: %lld parameters (%.2f M), %lld MACs (%.3f G)\n", static_cast<long long>(params),
@@ -70,7 +91,7 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
   int64_t macs = 0;
   for (const NodeRow& row : rows) {
     out["nodes"].push_back({{"name", row.name}, {"op", row.op}, {"output_shapes", row.shapes},
-                            {"params", row.params}, {"macs", row.macs}});
+                            {"params", row.params}, {"macs", row.macs}, {"fused", row.fused}});
     macs += row.macs;
   }
   for (ValueId in : graph.inputs) out["inputs"].push_back({{"name", graph.value(in).name}, {"shape", graph.value(in).shape}});
@@ -92,9 +113,12 @@ Status inspect(const InspectOptions& options) {
     std::cout << "note: dynamic input dims set to 1 (use --input-shape to choose)\n";
   }
   KESTREL_RETURN_IF_ERROR(infer_shapes(graph).with_context(options.model));
+  if (options.optimize) KESTREL_RETURN_IF_ERROR(optimize_graph(graph).with_context(options.model));
   int64_t params = 0;
-  for (const Value& value : graph.values) {
-    if (value.constant) params += value.constant->size();
+  for (const Node& node : graph.nodes) {
+    for (ValueId in : node.inputs) {
+      if (in != kNoValue && graph.value(in).constant) params += graph.value(in).constant->size();
+    }
   }
   const auto rows = node_rows(graph);
   if (options.json) print_json(graph, rows, params);
@@ -109,6 +133,7 @@ Command add_inspect_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("inspect", "Print a model's graph: shapes, parameters and MACs per node");
   cmd->add_option("--model", options->model, "Model file (.onnx)")->required();
   cmd->add_option("--input-shape", options->input_shape, "NAME:D0,D1,...[;NAME:...] for dynamic inputs");
+  cmd->add_flag("--optimize", options->optimize, "Show the graph after Kestrel's passes (folding, fusion)");
   cmd->add_flag("--json", options->json, "Print one JSON object");
   return [options] { return inspect(*options); };
 }
