@@ -9,6 +9,7 @@
 #include "kernels/activation.h"
 #include "passes/cost_model.h"
 #include "passes/passes.h"
+#include "planner/memory_planner.h"
 #include "passes/shape_inference.h"
 
 namespace kestrel::cli {
@@ -86,7 +87,8 @@ void print_text(const Graph& graph, const std::string& path, const std::vector<N
               static_cast<double>(params) / 1e6, static_cast<long long>(macs), static_cast<double>(macs) / 1e9);
 }
 
-void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t params) {
+void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t params, int64_t arena_bytes,
+                int64_t activation_bytes) {
   nlohmann::json out;
   int64_t macs = 0;
   for (const NodeRow& row : rows) {
@@ -99,6 +101,8 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
   out["opset"] = graph.opset;
   out["params"] = params;
   out["macs"] = macs;
+  out["arena_bytes"] = arena_bytes;
+  out["activation_bytes"] = activation_bytes;
   std::cout << out.dump() << "\n";
 }
 
@@ -121,8 +125,15 @@ Status inspect(const InspectOptions& options) {
     }
   }
   const auto rows = node_rows(graph);
-  if (options.json) print_json(graph, rows, params);
-  else print_text(graph, options.model, rows, params);
+  KESTREL_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(graph));
+  const int64_t activations = total_activation_bytes(graph);
+  if (options.json) {
+    print_json(graph, rows, params, plan.arena_bytes, activations);
+  } else {
+    print_text(graph, options.model, rows, params);
+    std::printf("memory: activation arena %.2f MB (all intermediate activations %.2f MB without reuse)\n",
+                plan.arena_bytes / 1e6, activations / 1e6);
+  }
   return {};
 }
 

@@ -1,0 +1,20 @@
+// Liveness-based memory planning: every intermediate activation gets an
+// offset in one arena, and values whose lifetimes do not overlap share bytes.
+#pragma once
+
+#include "base/status.h"
+#include "format/memory_plan.h"
+#include "ir/graph.h"
+
+namespace kestrel {
+
+inline constexpr int64_t kArenaAlignment = 64;
+
+// Requires static shapes (infer_shapes). Graph inputs, outputs and constants
+// are left out of the arena.
+StatusOr<MemoryPlan> plan_memory(const Graph& graph);
+
+// Bytes all intermediate activations would take without reuse.
+int64_t total_activation_bytes(const Graph& graph);
+
+}  // namespace kestrel

@@ -1,0 +1,71 @@
+#include <gtest/gtest.h>
+
+#include "frontend/onnx/onnx_importer.h"
+#include "passes/graph_edit.h"
+#include "passes/passes.h"
+#include "passes/shape_inference.h"
+#include "planner/memory_planner.h"
+#include "test_paths.h"
+
+namespace kestrel::testing {
+namespace {
+
+// No two values alive at the same time may share a byte.
+void expect_no_live_overlap(const Graph& graph, const MemoryPlan& plan) {
+  const size_t count = graph.values.size();
+  std::vector<int64_t> first(count, -1), last(count, -1);
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    for (ValueId out : graph.nodes[n].outputs) {
+      if (out != kNoValue) first[static_cast<size_t>(out)] = last[static_cast<size_t>(out)] = static_cast<int64_t>(n);
+    }
+    for (ValueId in : graph.nodes[n].inputs) {
+      if (in != kNoValue) last[static_cast<size_t>(in)] = static_cast<int64_t>(n);
+    }
+  }
+  auto bytes = [&](size_t v) {
+    return shape_size(graph.values[v].shape) * static_cast<int64_t>(dtype_size(graph.values[v].dtype));
+  };
+  for (size_t a = 0; a < count; ++a) {
+    if (plan.value_offsets[a] < 0) continue;
+    EXPECT_EQ(plan.value_offsets[a] % kArenaAlignment, 0);
+    EXPECT_LE(plan.value_offsets[a] + bytes(a), plan.arena_bytes);
+    for (size_t b = a + 1; b < count; ++b) {
+      if (plan.value_offsets[b] < 0) continue;
+      const bool live_together = first[a] <= last[b] && first[b] <= last[a];
+      const bool share_bytes = plan.value_offsets[a] < plan.value_offsets[b] + bytes(b) &&
+                               plan.value_offsets[b] < plan.value_offsets[a] + bytes(a);
+      EXPECT_FALSE(live_together && share_bytes) << graph.values[a].name << " and " << graph.values[b].name;
+    }
+  }
+}
+
+TEST(MemoryPlanner, ResNet50ReusesMemoryWithoutLiveOverlap) {
+  const std::string path = shared_path("models/resnet50_fmnist.onnx");
+  KESTREL_REQUIRE_FILE(path);
+  auto imported = import_onnx_file(path);
+  ASSERT_TRUE(imported.ok()) << imported.status().message();
+  Graph graph = std::move(imported).value();
+  ASSERT_TRUE(set_input_shapes(graph, {{"input", {1, 3, 224, 224}}}).ok());
+  ASSERT_TRUE(optimize_graph(graph).ok());
+  auto plan = plan_memory(graph);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  expect_no_live_overlap(graph, *plan);
+  const int64_t total = total_activation_bytes(graph);
+  std::printf("resnet50 batch 1: arena %.2f MB, all activations %.2f MB\n", plan->arena_bytes / 1e6, total / 1e6);
+  // Two 64x112x112 float maps (the stem's output and the max-pool input) bound it from below.
+  EXPECT_GE(plan->arena_bytes, 64 * 112 * 112 * 4);
+  EXPECT_LT(plan->arena_bytes * 4, total);
+}
+
+TEST(MemoryPlanner, RejectsDynamicShapes) {
+  Graph graph;
+  const ValueId x = graph.add_value({.name = "x", .dtype = DType::kFloat32, .shape = {-1, 4}, .shape_known = true});
+  const ValueId y = graph.add_value({.name = "y", .dtype = DType::kFloat32, .shape = {-1, 4}, .shape_known = true});
+  graph.inputs = {x};
+  graph.nodes.push_back({.name = "relu", .op_type = "Relu", .inputs = {x}, .outputs = {y}});
+  graph.outputs = {y};
+  EXPECT_FALSE(plan_memory(graph).ok());
+}
+
+}  // namespace
+}  // namespace kestrel::testing
