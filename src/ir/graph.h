@@ -19,6 +19,10 @@ namespace kestrel {
 using ValueId = int32_t;
 inline constexpr ValueId kNoValue = -1;
 
+// Physical order of a 4-D activation. Shapes are always logical (NCHW, as
+// in ONNX); the layout says how the elements are laid out in memory.
+enum class Layout : uint8_t { kPlain = 0, kNhwc = 1 };
+
 struct Value {
   std::string name;
   DType dtype = DType::kUndefined;
@@ -28,6 +32,7 @@ struct Value {
   bool shape_known = false;
   // Set for initializers and for values folded at compile time.
   std::optional<Tensor> constant;
+  Layout layout = Layout::kPlain;
 };
 
 struct Node {

@@ -130,6 +130,7 @@ void register_elementwise_ops(OpRegistry& registry);
 void register_nn_ops(OpRegistry& registry);
 void register_tensor_ops(OpRegistry& registry);
 void register_fused_ops(OpRegistry& registry);
+void register_layout_ops(OpRegistry& registry);
 
 // Runs one node on concrete inputs: infers output shapes, allocates outputs
 // and calls the reference kernel. Omitted optional inputs are null.

@@ -1,0 +1,49 @@
+// Reorder (domain "kestrel"): changes the physical layout of a 4-D tensor
+// between plain NCHW and channels-last NHWC; the logical shape is unchanged.
+// The layout pass inserts it where a kernel needs the other layout.
+#include <cstring>
+
+#include "kernels/op_registry.h"
+
+namespace kestrel {
+
+// dst[n][h][w][c] = src[n][c][h][w] (to_nhwc) or the inverse.
+void reorder_4d(const float* src, float* dst, const Shape& shape, bool to_nhwc) {
+  const int64_t batch = shape[0], channels = shape[1], plane = shape[2] * shape[3];
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* s = src + n * channels * plane;
+    float* d = dst + n * channels * plane;
+    for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t p = 0; p < plane; ++p) {
+        if (to_nhwc) d[p * channels + c] = s[c * plane + p];
+        else d[c * plane + p] = s[p * channels + c];
+      }
+    }
+  }
+}
+
+namespace {
+
+Status infer_reorder(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
+  const std::string to = ctx.attrs().get_string("to", "");
+  if (to != "NHWC" && to != "NCHW") return ctx.error("attribute 'to' must be NHWC or NCHW, got '", to, "'");
+  if (ctx.input_shape(0).size() != 4 || ctx.input_dtype(0) != DType::kFloat32) {
+    return ctx.error("reorders float32 4-D tensors only, got ", dtype_name(ctx.input_dtype(0)), " ",
+                     shape_string(ctx.input_shape(0)));
+  }
+  ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0));
+  return {};
+}
+
+Status run_reorder(KernelContext& ctx) {
+  reorder_4d(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.input(0).shape(),
+             ctx.attrs().get_string("to", "") == "NHWC");
+  return {};
+}
+
+}  // namespace
+
+void register_layout_ops(OpRegistry& registry) { registry.add({"Reorder", infer_reorder, run_reorder}); }
+
+}  // namespace kestrel
