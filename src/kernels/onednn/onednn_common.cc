@@ -1,0 +1,130 @@
+// Engine, error conversion, post-ops and the run-many primitive wrapper shared
+// by the oneDNN kernels.
+#include <omp.h>
+
+#include <cassert>
+
+#include "kernels/onednn/onednn_internal.h"
+
+namespace kestrel::onednn {
+
+void set_num_threads(int num_threads) {
+  if (num_threads > 0) omp_set_num_threads(num_threads);
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+Engine& Engine::instance() {
+  // A function-local static: if oneDNN throws here the next call tries again.
+  static Engine engine{dnnl::engine(dnnl::engine::kind::cpu, 0)};
+  return engine;
+}
+
+Status status_from_error(const dnnl::error& error, const std::string& what) {
+  switch (error.status) {
+    case dnnl_unimplemented:
+      return unimplemented(what, ": oneDNN has no implementation (", error.what(), ")");
+    case dnnl_invalid_arguments:
+      return invalid_argument(what, ": oneDNN rejected the arguments (", error.what(), ")");
+    default:
+      return internal_error(what, ": oneDNN error ", static_cast<int>(error.status), " (", error.what(), ")");
+  }
+}
+
+Status status_from_exception(const std::exception& error, const std::string& what) {
+  return internal_error(what, ": ", error.what());
+}
+
+namespace {
+
+// Appends `activation` as eltwise post-ops. oneDNN 2.6 has no hardsigmoid,
+// so HardSigmoid is linear (alpha * x + beta) then clip to [0, 1].
+// eltwise_hardswish is ONNX's HardSwish x * clamp(x / 6 + 0.5, 0, 1).
+void append_activation(const Activation& activation, dnnl::post_ops& ops) {
+  using dnnl::algorithm;
+  constexpr float kScale = 1.0f;
+  switch (activation.kind) {
+    case ActivationKind::kNone: return;
+    case ActivationKind::kRelu: ops.append_eltwise(kScale, algorithm::eltwise_relu, 0.0f, 0.0f); return;
+    case ActivationKind::kLeakyRelu:
+      ops.append_eltwise(kScale, algorithm::eltwise_relu, activation.alpha, 0.0f);
+      return;
+    case ActivationKind::kClip:
+      ops.append_eltwise(kScale, algorithm::eltwise_clip_v2, activation.alpha, activation.beta);
+      return;
+    case ActivationKind::kSigmoid: ops.append_eltwise(kScale, algorithm::eltwise_logistic, 0.0f, 0.0f); return;
+    case ActivationKind::kHardSigmoid:
+      ops.append_eltwise(kScale, algorithm::eltwise_linear, activation.alpha, activation.beta);
+      ops.append_eltwise(kScale, algorithm::eltwise_clip_v2, 0.0f, 1.0f);
+      return;
+    case ActivationKind::kHardSwish: ops.append_eltwise(kScale, algorithm::eltwise_hardswish, 0.0f, 0.0f); return;
+    case ActivationKind::kSiLU: ops.append_eltwise(kScale, algorithm::eltwise_swish, 1.0f, 0.0f); return;
+  }
+}
+
+}  // namespace
+
+dnnl::primitive_attr make_plain_attr() {
+  dnnl::primitive_attr attr;
+  // Owned by the primitive object, so run() allocates nothing.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+dnnl::primitive_attr make_attr(const Activation& activation, bool sum) {
+  dnnl::primitive_attr attr = make_plain_attr();
+  dnnl::post_ops ops;
+  if (sum) ops.append_sum(1.0f);
+  append_activation(activation, ops);
+  attr.set_post_ops(ops);
+  return attr;
+}
+
+memory wrap_const(const memory::desc& desc, const void* data) {
+  // oneDNN's memory takes a mutable handle; reorders only read their source.
+  return memory(desc, Engine::instance().engine, const_cast<void*>(data));
+}
+
+memory reorder_to(const memory& src, const memory::desc& desc) {
+  const dnnl::engine& engine = Engine::instance().engine;
+  memory dst(desc, engine);
+  dnnl::stream stream(engine);
+  dnnl::reorder(src, dst).execute(stream, const_cast<memory&>(src), dst);
+  stream.wait();
+  return dst;
+}
+
+namespace detail {
+
+CompiledPrimitive::CompiledPrimitive(const dnnl::primitive_desc& pd)
+    : primitive_(pd),
+      stream_(Engine::instance().engine),
+      src_(pd.src_desc(), Engine::instance().engine, DNNL_MEMORY_NONE),
+      dst_(pd.dst_desc(), Engine::instance().engine, DNNL_MEMORY_NONE),
+      implementation_(pd.impl_info_str()) {
+  args_.push_back({DNNL_ARG_SRC, src_.get()});
+  args_.push_back({DNNL_ARG_DST, dst_.get()});
+  const memory::desc scratchpad = pd.scratchpad_desc();
+  if (scratchpad.get_size() > 0) bind(DNNL_ARG_SCRATCHPAD, memory(scratchpad, Engine::instance().engine));
+}
+
+void CompiledPrimitive::bind(int arg, memory value) {
+  args_.push_back({arg, value.get()});
+  owned_.push_back(std::move(value));
+}
+
+void CompiledPrimitive::run(const void* src, void* dst) const {
+  dnnl_status_t status = dnnl_memory_set_data_handle(src_.get(), const_cast<void*>(src));
+  if (status == dnnl_success) status = dnnl_memory_set_data_handle(dst_.get(), dst);
+  if (status == dnnl_success) {
+    status = dnnl_primitive_execute(primitive_.get(), stream_.get(), static_cast<int>(args_.size()), args_.data());
+  }
+  // With the OpenMP runtime a CPU stream executes synchronously: dst is
+  // complete on return. Creation validated every shape and layout, so a
+  // failure here is a bug.
+  assert(status == dnnl_success);
+  (void)status;
+}
+
+}  // namespace detail
+}  // namespace kestrel::onednn

@@ -1,0 +1,94 @@
+// ConvPrimitive: oneDNN forward-inference convolution on NHWC activations,
+// weights reordered once into the layout the chosen kernel wants.
+#include "kernels/onednn/onednn_internal.h"
+
+namespace kestrel::onednn {
+namespace {
+
+std::string describe(const ConvParams& p) {
+  return str_cat("oneDNN Conv ", p.kernel_h, "x", p.kernel_w, " ", p.in_channels, "->", p.out_channels, " on ",
+                 p.in_h, "x", p.in_w, " (stride ", p.stride_h, "x", p.stride_w, ", groups ", p.groups, ")");
+}
+
+int64_t expected_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
+                     int64_t pad_end) {
+  const int64_t extent = (kernel - 1) * dilation + 1;
+  return (in + pad_begin + pad_end - extent) / stride + 1;
+}
+
+Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bias, const std::string& what) {
+  const bool positive = p.batch > 0 && p.in_channels > 0 && p.in_h > 0 && p.in_w > 0 && p.out_channels > 0 &&
+                        p.out_h > 0 && p.out_w > 0 && p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 &&
+                        p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 && p.groups > 0;
+  if (!positive) return invalid_argument(what, ": dims, strides, dilations and groups must be positive");
+  if (p.pad_top < 0 || p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0) {
+    return invalid_argument(what, ": pads must be >= 0");
+  }
+  if (p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0) {
+    return invalid_argument(what, ": channels are not divisible by groups");
+  }
+  const Shape want_w = {p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
+  if (weight.dtype() != DType::kFloat32 || weight.shape() != want_w) {
+    return invalid_argument(what, ": weight must be float32 ", shape_string(want_w), ", got ",
+                            dtype_name(weight.dtype()), " ", shape_string(weight.shape()));
+  }
+  if (bias != nullptr && (bias->dtype() != DType::kFloat32 || bias->size() != p.out_channels)) {
+    return invalid_argument(what, ": bias must be float32 with ", p.out_channels, " elements");
+  }
+  if (p.out_h != expected_out(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.pad_top, p.pad_bottom) ||
+      p.out_w != expected_out(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.pad_left, p.pad_right)) {
+    return invalid_argument(what, ": output ", p.out_h, "x", p.out_w, " does not match the window");
+  }
+  return {};
+}
+
+// Weights as oneDNN names them: [O, I, H, W], or [G, O/G, I/G, H, W] when grouped.
+Dims weight_dims(const ConvParams& p) {
+  if (p.groups == 1) return {p.out_channels, p.in_channels, p.kernel_h, p.kernel_w};
+  return {p.groups, p.out_channels / p.groups, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
+}
+
+dnnl::convolution_forward::primitive_desc make_pd(const ConvParams& p, bool with_bias) {
+  const memory::desc src({p.batch, p.in_channels, p.in_h, p.in_w}, kF32, Tag::nhwc);
+  const memory::desc dst({p.batch, p.out_channels, p.out_h, p.out_w}, kF32, Tag::nhwc);
+  // `any`: let the kernel pick its blocked weight layout; we reorder once.
+  const memory::desc weights(weight_dims(p), kF32, Tag::any);
+  const memory::desc bias = with_bias ? memory::desc({p.out_channels}, kF32, Tag::x) : memory::desc();
+  // oneDNN counts dilation from 0 (= dense), ONNX from 1.
+  const Dims strides = {p.stride_h, p.stride_w}, dilates = {p.dilation_h - 1, p.dilation_w - 1};
+  const Dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};
+  const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                             src, weights, bias, dst, strides, dilates, pad_l, pad_r);
+  return {desc, make_attr(p.activation, p.sum), Engine::instance().engine};
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create(const ConvParams& params, const Tensor& weight_oihw,
+                                                               const Tensor* bias) {
+  const std::string what = describe(params);
+  KESTREL_RETURN_IF_ERROR(check_params(params, weight_oihw, bias, what));
+  return guarded(what, [&]() -> StatusOr<std::unique_ptr<ConvPrimitive>> {
+    const auto pd = make_pd(params, bias != nullptr);
+    auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
+    const Tag user_tag = params.groups == 1 ? Tag::oihw : Tag::goihw;
+    const memory user_weights = wrap_const(memory::desc(weight_dims(params), kF32, user_tag), weight_oihw.raw_data());
+    compiled->bind(DNNL_ARG_WEIGHTS, reorder_to(user_weights, pd.weights_desc()));
+    if (bias != nullptr) {
+      const memory user_bias = wrap_const(memory::desc({params.out_channels}, kF32, Tag::x), bias->raw_data());
+      compiled->bind(DNNL_ARG_BIAS, reorder_to(user_bias, pd.bias_desc()));
+    }
+    return std::unique_ptr<ConvPrimitive>(new ConvPrimitive(params, std::move(compiled)));
+  });
+}
+
+ConvPrimitive::ConvPrimitive(const ConvParams& params, std::unique_ptr<detail::CompiledPrimitive> compiled)
+    : params_(params), compiled_(std::move(compiled)) {}
+
+ConvPrimitive::~ConvPrimitive() = default;
+
+void ConvPrimitive::run(const float* src_nhwc, float* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
+
+std::string ConvPrimitive::implementation() const { return compiled_->implementation(); }
+
+}  // namespace kestrel::onednn
