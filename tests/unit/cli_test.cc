@@ -101,7 +101,7 @@ TEST(Cli, NpyOfWrongDtypeOrShape) {
   ASSERT_TRUE(write_npy(dir + "/int.npy", Tensor(DType::kInt32, {3, 2})).ok());
   ASSERT_TRUE(write_npy(dir + "/wide.npy", Tensor(DType::kFloat32, {3, 5})).ok());
   const std::string run = "run --model " + dir + "/relu.onnx --output-dir " + dir + "/out --input x=";
-  expect_clean_error(run_cli(run + dir + "/int.npy"), {"input 'x'", "expected float32, got int32"});
+  expect_clean_error(run_cli(run + dir + "/int.npy"), {"input 'x'", "expected float32", "got int32"});
   expect_clean_error(run_cli(run + dir + "/wide.npy"), {"input 'x'", "[3,5]"});
   std::ofstream(dir + "/junk.npy") << "junk";
   expect_clean_error(run_cli(run + dir + "/junk.npy"), {"junk.npy", "not a .npy file"});

@@ -14,7 +14,7 @@
 #include "commands.h"
 #include "io/idx.h"
 #include "io/preprocess.h"
-#include "runtime/interpreter.h"
+#include "runtime/session.h"
 
 namespace kestrel::cli {
 namespace {
@@ -24,6 +24,7 @@ struct EvalOptions {
   int64_t limit = -1;
   int64_t batch = 8;
   int64_t show = 0;
+  int threads = 1;
   bool json = false;
 };
 
@@ -52,7 +53,7 @@ std::string class_label(const std::vector<std::string>& names, int64_t index) {
   return std::to_string(index);
 }
 
-Status check_model_io(const Graph& graph, int64_t channels) {
+Status check_model_io(const Graph& graph) {
   if (graph.inputs.size() != 1 || graph.outputs.size() != 1) {
     return invalid_argument("eval needs a model with one input and one output; this one has ", graph.inputs.size(),
                             " and ", graph.outputs.size());
@@ -62,10 +63,6 @@ Status check_model_io(const Graph& graph, int64_t channels) {
     return invalid_argument("input '", input.name, "' must be float32 [N,C,H,W]; it is ", dtype_name(input.dtype), " ",
                             shape_string(input.shape));
   }
-  if (input.shape_known && input.shape[1] >= 0 && input.shape[1] != channels) {
-    return invalid_argument("the preprocessing makes ", channels, " channel(s) but input '", input.name, "' takes ",
-                            input.shape[1]);
-  }
   return {};
 }
 
@@ -74,8 +71,6 @@ Status eval(const EvalOptions& options) {
     return unimplemented(options.dataset, ": image folders are not supported yet; give an IDX image file");
   }
   KESTREL_ASSIGN_OR_RETURN(PreprocessSpec spec, read_preprocess_file(options.preprocess));
-  KESTREL_ASSIGN_OR_RETURN(auto graph, load_model(options.model));
-  KESTREL_RETURN_IF_ERROR(check_model_io(*graph, output_channels(spec)));
   KESTREL_ASSIGN_OR_RETURN(Tensor images, read_idx(options.dataset, options.limit));
   KESTREL_ASSIGN_OR_RETURN(Tensor labels, read_idx(options.labels, options.limit));
   if (images.rank() != 3) return invalid_argument(options.dataset, ": expected grey images [N,H,W], got ", shape_string(images.shape()));
@@ -86,25 +81,39 @@ Status eval(const EvalOptions& options) {
   if (!options.class_names.empty()) {
     KESTREL_ASSIGN_OR_RETURN(names, read_lines(options.class_names));
   }
-  KESTREL_ASSIGN_OR_RETURN(Interpreter interpreter, Interpreter::create(graph));
-
   const int64_t count = images.dim(0), height = images.dim(1), width = images.dim(2);
   const int64_t out_h = spec.resize_height ? spec.resize_height : height;
   const int64_t out_w = spec.resize_width ? spec.resize_width : width;
   const int64_t channels = output_channels(spec);
+  KESTREL_ASSIGN_OR_RETURN(auto input_names, model_input_names(options.model));
+  InputShapes shapes;
+  if (!is_kestrel_file(options.model) && !input_names.empty()) {
+    shapes[input_names[0]] = {options.batch, channels, out_h, out_w};
+  }
+  KESTREL_ASSIGN_OR_RETURN(OpenedModel opened, open_model(options.model, shapes, {.threads = options.threads}));
+  Session& session = *opened.session;
+  KESTREL_RETURN_IF_ERROR(check_model_io(session.graph()));
+  const Shape expected_input{session.input(0).dim(0), channels, out_h, out_w};
+  if (session.input(0).shape() != expected_input) {
+    return invalid_argument(options.model, ": takes input ", shape_string(session.input(0).shape()),
+                            " but the preprocessing makes ", shape_string(expected_input));
+  }
+  const int64_t model_batch = session.input(0).dim(0);
   const bool progress = !options.json && isatty(STDERR_FILENO);
   Tally tally;
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t first = 0; first < count; first += options.batch) {
-    const int64_t batch = std::min(options.batch, count - first);
-    Tensor input(DType::kFloat32, {batch, channels, out_h, out_w});
+  for (int64_t first = 0; first < count; first += model_batch) {
+    // The model runs whole batches; a last partial batch is padded with zeros.
+    const int64_t batch = std::min(model_batch, count - first);
+    Tensor& input = session.input(0);
+    std::fill_n(input.data<float>(), input.size(), 0.0f);
     for (int64_t b = 0; b < batch; ++b) {
       preprocess_grey_image(spec, images.data<uint8_t>() + (first + b) * height * width, height, width,
                             input.data<float>() + b * channels * out_h * out_w);
     }
-    KESTREL_ASSIGN_OR_RETURN(auto outputs, interpreter.run({{graph->value(graph->inputs[0]).name, input}}));
-    const Tensor& logits = outputs[0];
-    if (logits.dtype() != DType::kFloat32 || logits.rank() != 2 || logits.dim(0) != batch) {
+    KESTREL_RETURN_IF_ERROR(session.run());
+    const Tensor& logits = session.output(0);
+    if (logits.dtype() != DType::kFloat32 || logits.rank() != 2 || logits.dim(0) != model_batch) {
       return invalid_argument("output must be float32 [N,classes]; got ", dtype_name(logits.dtype()), " ",
                               shape_string(logits.shape()));
     }
@@ -147,14 +156,15 @@ Status eval(const EvalOptions& options) {
 Command add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy of a classifier on a labelled IDX dataset");
-  cmd->add_option("--model", options->model, "Model file (.onnx)")->required();
+  cmd->add_option("--model", options->model, "Model file (.onnx or .kestrel)")->required();
   cmd->add_option("--dataset", options->dataset, "IDX image file, gzipped or not")->required();
   cmd->add_option("--labels", options->labels, "IDX label file, gzipped or not")->required();
   cmd->add_option("--preprocess", options->preprocess, "Preprocessing spec (JSON)")->required();
   cmd->add_option("--limit", options->limit, "Evaluate only the first N images");
-  cmd->add_option("--batch", options->batch, "Images per run")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--show", options->show, "Print the prediction for the first N images");
   cmd->add_option("--class-names", options->class_names, "Text file with one class name per line");
+  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
   cmd->add_flag("--json", options->json, "Print one JSON object");
   return [options] { return eval(*options); };
 }

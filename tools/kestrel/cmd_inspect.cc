@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "kernels/activation.h"
+#include "format/model_file.h"
 #include "passes/cost_model.h"
 #include "passes/passes.h"
 #include "planner/memory_planner.h"
@@ -106,8 +107,42 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
   std::cout << out.dump() << "\n";
 }
 
+int64_t parameter_count(const Graph& graph) {
+  int64_t params = 0;
+  for (const Node& node : graph.nodes) {
+    for (ValueId in : node.inputs) {
+      if (in != kNoValue && graph.value(in).constant) params += graph.value(in).constant->size();
+    }
+  }
+  return params;
+}
+
+void report(const Graph& graph, const InspectOptions& options, int64_t arena_bytes) {
+  const auto rows = node_rows(graph);
+  const int64_t params = parameter_count(graph);
+  const int64_t activations = total_activation_bytes(graph);
+  if (options.json) {
+    print_json(graph, rows, params, arena_bytes, activations);
+    return;
+  }
+  print_text(graph, options.model, rows, params);
+  std::printf("memory: activation arena %.2f MB (all intermediate activations %.2f MB without reuse)\n",
+              arena_bytes / 1e6, activations / 1e6);
+}
+
+// A .kestrel file: the compiled graph as stored, with its memory plan.
+Status inspect_compiled(const InspectOptions& options) {
+  KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(options.model));
+  for (const auto& [key, value] : file.metadata) {
+    if (!options.json) std::printf("%s: %s\n", key.c_str(), value.c_str());
+  }
+  report(file.graph, options, file.plan.arena_bytes);
+  return {};
+}
+
 Status inspect(const InspectOptions& options) {
-  KESTREL_ASSIGN_OR_RETURN(auto loaded, load_model(options.model));
+  if (is_kestrel_file(options.model)) return inspect_compiled(options);
+  KESTREL_ASSIGN_OR_RETURN(auto loaded, load_onnx_model(options.model));
   Graph graph = *loaded;
   if (!options.input_shape.empty()) {
     KESTREL_ASSIGN_OR_RETURN(InputShapes shapes, parse_input_shapes(options.input_shape));
@@ -118,22 +153,8 @@ Status inspect(const InspectOptions& options) {
   }
   KESTREL_RETURN_IF_ERROR(infer_shapes(graph).with_context(options.model));
   if (options.optimize) KESTREL_RETURN_IF_ERROR(optimize_graph(graph).with_context(options.model));
-  int64_t params = 0;
-  for (const Node& node : graph.nodes) {
-    for (ValueId in : node.inputs) {
-      if (in != kNoValue && graph.value(in).constant) params += graph.value(in).constant->size();
-    }
-  }
-  const auto rows = node_rows(graph);
   KESTREL_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(graph));
-  const int64_t activations = total_activation_bytes(graph);
-  if (options.json) {
-    print_json(graph, rows, params, plan.arena_bytes, activations);
-  } else {
-    print_text(graph, options.model, rows, params);
-    std::printf("memory: activation arena %.2f MB (all intermediate activations %.2f MB without reuse)\n",
-                plan.arena_bytes / 1e6, activations / 1e6);
-  }
+  report(graph, options, plan.arena_bytes);
   return {};
 }
 
@@ -142,7 +163,7 @@ Status inspect(const InspectOptions& options) {
 Command add_inspect_command(CLI::App& app) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand("inspect", "Print a model's graph: shapes, parameters and MACs per node");
-  cmd->add_option("--model", options->model, "Model file (.onnx)")->required();
+  cmd->add_option("--model", options->model, "Model file (.onnx or .kestrel)")->required();
   cmd->add_option("--input-shape", options->input_shape, "NAME:D0,D1,...[;NAME:...] for dynamic inputs");
   cmd->add_flag("--optimize", options->optimize, "Show the graph after Kestrel's passes (folding, fusion)");
   cmd->add_flag("--json", options->json, "Print one JSON object");

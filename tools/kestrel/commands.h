@@ -10,16 +10,31 @@
 
 #include "base/status.h"
 #include "ir/graph.h"
+#include "passes/shape_inference.h"
+#include "runtime/session.h"
 
 namespace kestrel::cli {
 
 using Command = std::function<Status()>;
 
+Command add_convert_command(CLI::App& app);
 Command add_run_command(CLI::App& app);
-Command add_inspect_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
+Command add_inspect_command(CLI::App& app);
 
-// Imports a model file; the one place the CLI decides how to read a model.
-StatusOr<std::shared_ptr<const Graph>> load_model(const std::string& path);
+bool is_kestrel_file(const std::string& path);
+StatusOr<std::vector<std::string>> model_input_names(const std::string& path);
+
+// Imports an ONNX model (the graph the reference interpreter runs).
+StatusOr<std::shared_ptr<const Graph>> load_onnx_model(const std::string& path);
+
+// A model ready to run fast: a .kestrel file as compiled, or an ONNX model
+// compiled now for `shapes` (dynamic dims not named there become 1).
+struct OpenedModel {
+  std::unique_ptr<Session> session;
+  double load_ms = 0;  // open to ready-to-run
+};
+StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& shapes, const SessionOptions& options);
 
 }  // namespace kestrel::cli

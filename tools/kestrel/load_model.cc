@@ -1,17 +1,76 @@
+#include <chrono>
 #include <filesystem>
 
 #include "commands.h"
+#include "format/model_file.h"
 #include "frontend/onnx/onnx_importer.h"
+#include "passes/compile.h"
 
 namespace kestrel::cli {
+namespace {
 
-StatusOr<std::shared_ptr<const Graph>> load_model(const std::string& path) {
+Status check_extension(const std::string& path) {
   const std::string extension = std::filesystem::path(path).extension().string();
-  if (extension != ".onnx") {
-    return unimplemented(path, ": unknown model format '", extension, "' (expected .onnx)");
+  if (extension == ".onnx" || extension == ".kestrel") return {};
+  return unimplemented(path, ": unknown model format '", extension, "' (expected .onnx or .kestrel)");
+}
+
+// A .kestrel file runs at the shapes it was compiled for.
+Status check_compiled_shapes(const Graph& graph, const InputShapes& shapes, const std::string& path) {
+  for (const auto& [name, shape] : shapes) {
+    const ValueId id = graph.find_value(name);
+    if (id == kNoValue) return invalid_argument(path, ": the model has no input '", name, "'");
+    if (graph.value(id).shape != shape) {
+      return invalid_argument(path, ": compiled for input '", name, "' ", shape_string(graph.value(id).shape),
+                              ", asked for ", shape_string(shape), " (convert again with --input-shape)");
+    }
   }
+  return {};
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::string>> model_input_names(const std::string& path) {
+  std::vector<std::string> names;
+  if (is_kestrel_file(path)) {
+    KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(path));
+    for (ValueId id : file.graph.inputs) names.push_back(file.graph.value(id).name);
+  } else {
+    KESTREL_ASSIGN_OR_RETURN(auto graph, load_onnx_model(path));
+    for (ValueId id : graph->inputs) names.push_back(graph->value(id).name);
+  }
+  return names;
+}
+
+bool is_kestrel_file(const std::string& path) { return std::filesystem::path(path).extension() == ".kestrel"; }
+
+StatusOr<std::shared_ptr<const Graph>> load_onnx_model(const std::string& path) {
+  KESTREL_RETURN_IF_ERROR(check_extension(path));
+  if (is_kestrel_file(path)) return invalid_argument(path, ": this command needs the source .onnx model");
   KESTREL_ASSIGN_OR_RETURN(Graph graph, import_onnx_file(path));
   return std::make_shared<const Graph>(std::move(graph));
+}
+
+StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& shapes, const SessionOptions& options) {
+  KESTREL_RETURN_IF_ERROR(check_extension(path));
+  const auto start = std::chrono::steady_clock::now();
+  OpenedModel opened;
+  if (is_kestrel_file(path)) {
+    KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(path));
+    KESTREL_RETURN_IF_ERROR(check_compiled_shapes(file.graph, shapes, path));
+    auto graph = std::make_shared<const Graph>(std::move(file.graph));
+    KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(graph, file.plan, options));
+  } else {
+    KESTREL_ASSIGN_OR_RETURN(Graph graph, import_onnx_file(path));
+    KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, shapes));
+    set_dynamic_dims(graph, 1);
+    auto compiled = compile_for_cpu(std::move(graph));
+    if (!compiled.ok()) return compiled.status().with_context(path);
+    auto shared = std::make_shared<const Graph>(std::move(compiled->graph));
+    KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(shared, compiled->plan, options));
+  }
+  opened.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return opened;
 }
 
 }  // namespace kestrel::cli

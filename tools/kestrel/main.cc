@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
     kestrel::cli::Command command = adder(app);
     commands[app.get_subcommands({}).at(before)] = std::move(command);
   };
+  add(kestrel::cli::add_convert_command);
   add(kestrel::cli::add_run_command);
+  add(kestrel::cli::add_bench_command);
   add(kestrel::cli::add_inspect_command);
   add(kestrel::cli::add_eval_command);
 

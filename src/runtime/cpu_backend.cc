@@ -1,0 +1,177 @@
+#include "runtime/cpu_backend.h"
+
+#include <cstring>
+
+#include "kernels/activation.h"
+#include "kernels/onednn/onednn_kernels.h"
+#include "kernels/op_registry.h"
+#include "kernels/reference/nn_ops_internal.h"
+
+namespace kestrel {
+namespace {
+
+bool is_op(const Node& node, const char* onnx_op, const char* fused_op) {
+  return (node.domain.empty() && node.op_type == onnx_op) ||
+         (fused_op != nullptr && node.domain == kKestrelDomain && node.op_type == fused_op);
+}
+
+const Tensor* constant(const Graph& graph, const Node& node, size_t i) {
+  if (i >= node.inputs.size() || node.inputs[i] == kNoValue) return nullptr;
+  const Value& value = graph.value(node.inputs[i]);
+  return value.constant ? &*value.constant : nullptr;
+}
+
+bool has_input(const Node& node, size_t i) { return i < node.inputs.size() && node.inputs[i] != kNoValue; }
+
+bool float_4d(const Graph& graph, ValueId id) {
+  const Value& value = graph.value(id);
+  return value.dtype == DType::kFloat32 && value.shape.size() == 4;
+}
+
+bool conv_supported(const Graph& graph, const Node& node) {
+  if (!is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) return false;
+  const Tensor* weight = constant(graph, node, 1);
+  const bool bias_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
+  return weight && weight->dtype() == DType::kFloat32 && weight->rank() == 4 && bias_ok;
+}
+
+bool pool_supported(const Graph& graph, const Node& node) {
+  if (!float_4d(graph, node.inputs[0]) || node.outputs.size() > 1) return false;
+  if (is_op(node, "GlobalAveragePool", nullptr)) return true;
+  if (is_op(node, "MaxPool", nullptr)) return node.attrs.get_int("storage_order", 0) == 0;
+  // Average windows overhanging the end (ceil_mode) follow ONNX's divisor rule,
+  // which oneDNN's include-pad mode does not model.
+  return is_op(node, "AveragePool", nullptr) &&
+         (node.attrs.get_int("ceil_mode", 0) == 0 || node.attrs.get_int("count_include_pad", 0) == 0);
+}
+
+bool gemm_supported(const Graph& graph, const Node& node) {
+  if (!is_op(node, "Gemm", "FusedGemm") || node.attrs.get_int("transA", 0) != 0) return false;
+  const Tensor* b = constant(graph, node, 1);
+  const bool c_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
+  return b && b->dtype() == DType::kFloat32 && b->rank() == 2 && c_ok &&
+         graph.value(node.inputs[0]).dtype == DType::kFloat32;
+}
+
+StatusOr<Activation> node_activation(const Node& node) { return activation_from_attributes(node.attrs); }
+
+template <typename Primitive>
+class OneDnnKernel final : public FastKernel {
+ public:
+  OneDnnKernel(std::unique_ptr<Primitive> primitive, bool sum, size_t dst_bytes)
+      : primitive_(std::move(primitive)), sum_(sum), dst_bytes_(dst_bytes) {}
+
+  void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    float* dst = static_cast<float*>(outputs[0]);
+    // oneDNN's sum post-op accumulates into dst: put the residual there first.
+    if (sum_ && inputs[3] != dst) std::memcpy(dst, inputs[3], dst_bytes_);
+    primitive_->run(static_cast<const float*>(inputs[0]), dst);
+  }
+  std::string implementation() const override { return "onednn " + primitive_->implementation(); }
+
+ private:
+  std::unique_ptr<Primitive> primitive_;
+  bool sum_;
+  size_t dst_bytes_;
+};
+
+size_t output_bytes(const Graph& graph, const Node& node) {
+  return static_cast<size_t>(shape_size(graph.value(node.outputs[0]).shape)) * sizeof(float);
+}
+
+StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& node) {
+  const Shape& in = graph.value(node.inputs[0]).shape;
+  const Shape& out = graph.value(node.outputs[0]).shape;
+  const Tensor& weight = *constant(graph, node, 1);
+  nn::Window window;
+  KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, {weight.dim(2), weight.dim(3)}, {}, &window));
+  onednn::ConvParams params{.batch = in[0], .in_channels = in[1], .in_h = in[2], .in_w = in[3],
+                            .out_channels = out[1], .out_h = out[2], .out_w = out[3],
+                            .kernel_h = weight.dim(2), .kernel_w = weight.dim(3),
+                            .stride_h = window.strides[0], .stride_w = window.strides[1],
+                            .dilation_h = window.dilations[0], .dilation_w = window.dilations[1],
+                            .pad_top = window.pads_begin[0], .pad_left = window.pads_begin[1],
+                            .pad_bottom = window.pads_end[0], .pad_right = window.pads_end[1],
+                            .groups = node.attrs.get_int("group", 1)};
+  KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
+  params.sum = has_input(node, 3);
+  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
+  return std::unique_ptr<FastKernel>(
+      new OneDnnKernel<onednn::ConvPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
+}
+
+StatusOr<std::unique_ptr<FastKernel>> make_pool(const Graph& graph, const Node& node) {
+  const Shape& in = graph.value(node.inputs[0]).shape;
+  const Shape& out = graph.value(node.outputs[0]).shape;
+  onednn::PoolParams params{.batch = in[0], .channels = in[1], .in_h = in[2], .in_w = in[3], .out_h = out[2],
+                            .out_w = out[3]};
+  if (node.op_type == "GlobalAveragePool") {
+    params.kind = onednn::PoolKind::kAvgExcludePad;
+    params.kernel_h = in[2];
+    params.kernel_w = in[3];
+  } else {
+    const bool is_max = node.op_type == "MaxPool";
+    nn::Window window;
+    const auto kernel = node.attrs.get_ints("kernel_shape");
+    if (kernel.size() != 2) return unimplemented(node.label(), ": only 2-D pooling is accelerated");
+    KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, kernel,
+                                               {.allow_dilations = is_max, .allow_ceil_mode = true}, &window));
+    params.kind = is_max ? onednn::PoolKind::kMax
+                  : node.attrs.get_int("count_include_pad", 0) ? onednn::PoolKind::kAvgIncludePad
+                                                               : onednn::PoolKind::kAvgExcludePad;
+    params.kernel_h = kernel[0];
+    params.kernel_w = kernel[1];
+    params.stride_h = window.strides[0];
+    params.stride_w = window.strides[1];
+    params.pad_top = window.pads_begin[0];
+    params.pad_left = window.pads_begin[1];
+    params.pad_bottom = window.pads_end[0];
+    params.pad_right = window.pads_end[1];
+    params.dilation_h = window.dilations[0];
+    params.dilation_w = window.dilations[1];
+  }
+  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::PoolPrimitive::create(params));
+  return std::unique_ptr<FastKernel>(
+      new OneDnnKernel<onednn::PoolPrimitive>(std::move(primitive), false, output_bytes(graph, node)));
+}
+
+StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& node) {
+  const Shape& in = graph.value(node.inputs[0]).shape;
+  const Shape& out = graph.value(node.outputs[0]).shape;
+  const bool nhwc_source = in.size() == 4 && graph.value(node.inputs[0]).layout == Layout::kNhwc;
+  onednn::InnerProductParams params{.batch = out[0], .in_features = shape_size(in) / out[0],
+                                    .out_features = out[1], .trans_b = node.attrs.get_int("transB", 0) != 0,
+                                    .alpha = node.attrs.get_float("alpha", 1.0f),
+                                    .beta = node.attrs.get_float("beta", 1.0f)};
+  if (nhwc_source) {
+    params.src_h = in[2];
+    params.src_w = in[3];
+  }
+  KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
+  params.sum = has_input(node, 3);
+  KESTREL_ASSIGN_OR_RETURN(auto primitive,
+                           onednn::InnerProductPrimitive::create(params, *constant(graph, node, 1), constant(graph, node, 2)));
+  return std::unique_ptr<FastKernel>(
+      new OneDnnKernel<onednn::InnerProductPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
+}
+
+}  // namespace
+
+bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
+  if (conv_supported(graph, node) || pool_supported(graph, node)) return true;
+  // A Flatten+Gemm reads its 4-D input in whatever layout; prefer the one convs produce.
+  return gemm_supported(graph, node) && graph.value(node.inputs[0]).shape.size() == 4 &&
+         node.attrs.get_int("flatten_axis", -1) == 1;
+}
+
+StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const Node& node) {
+  if (conv_supported(graph, node)) return make_conv(graph, node);
+  if (pool_supported(graph, node)) return make_pool(graph, node);
+  if (gemm_supported(graph, node) && (graph.value(node.inputs[0]).shape.size() == 2 ||
+                                      node.attrs.get_int("flatten_axis", -1) == 1)) {
+    return make_gemm(graph, node);
+  }
+  return std::unique_ptr<FastKernel>();
+}
+
+}  // namespace kestrel

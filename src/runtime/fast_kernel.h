@@ -1,0 +1,20 @@
+// A node prepared for repeated execution by an optimized backend: created
+// once (weights packed, primitive compiled), then run on fixed buffers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kestrel {
+
+class FastKernel {
+ public:
+  virtual ~FastKernel() = default;
+  // One pointer per node input / output (null for omitted inputs). Buffers
+  // hold the values in the layouts the layout pass chose.
+  virtual void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) = 0;
+  // What runs, e.g. "onednn brgconv:avx512_core" (for bench --per-layer).
+  virtual std::string implementation() const = 0;
+};
+
+}  // namespace kestrel

@@ -1,0 +1,153 @@
+#include "runtime/session.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/onednn/onednn_kernels.h"
+#include "runtime/cpu_backend.h"
+
+namespace kestrel {
+
+// One node ready to run: a fast kernel on raw pointers, or the reference
+// kernel on tensor views of the same buffers.
+struct Session::Step {
+  std::unique_ptr<FastKernel> fast;
+  std::vector<const void*> input_pointers;
+  std::vector<void*> output_pointers;
+  const OpDef* reference = nullptr;
+  std::unique_ptr<KernelContext> context;
+};
+
+Session::~Session() = default;
+
+StatusOr<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> graph, const MemoryPlan& plan,
+                                                   const SessionOptions& options) {
+  std::unique_ptr<Session> session(new Session());
+  session->graph_ = std::move(graph);
+  session->options_ = options;
+  if (options.threads > 0) onednn::set_num_threads(options.threads);
+  KESTREL_RETURN_IF_ERROR(session->bind_values(plan));
+  KESTREL_RETURN_IF_ERROR(session->build_steps());
+  return session;
+}
+
+Status Session::bind_values(const MemoryPlan& plan) {
+  const Graph& graph = *graph_;
+  if (plan.value_offsets.size() != graph.values.size()) {
+    return invalid_argument("memory plan covers ", plan.value_offsets.size(), " values but the graph has ",
+                            graph.values.size());
+  }
+  const size_t arena_bytes = static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, kTensorAlignment));
+  void* arena = std::aligned_alloc(kTensorAlignment, (arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment);
+  if (arena == nullptr) return internal_error("cannot allocate a ", arena_bytes, "-byte activation arena");
+  arena_ = std::shared_ptr<void>(arena, std::free);
+  views_.resize(graph.values.size());
+  for (ValueId id : graph.inputs) {
+    inputs_.emplace_back(graph.value(id).dtype, graph.value(id).shape);
+    views_[static_cast<size_t>(id)] = inputs_.back();
+  }
+  for (ValueId id : graph.outputs) {
+    const bool is_input = !views_[static_cast<size_t>(id)].empty();
+    outputs_.push_back(is_input ? views_[static_cast<size_t>(id)] : Tensor(graph.value(id).dtype, graph.value(id).shape));
+    views_[static_cast<size_t>(id)] = outputs_.back();
+  }
+  for (size_t v = 0; v < graph.values.size(); ++v) {
+    const Value& value = graph.values[v];
+    if (value.constant && !views_[v].empty()) {  // a graph output folded to a constant
+      std::memcpy(views_[v].raw_data(), value.constant->raw_data(), value.constant->nbytes());
+    } else if (value.constant) {
+      views_[v] = *value.constant;
+    } else if (plan.value_offsets[v] >= 0) {
+      const int64_t bytes = shape_size(value.shape) * static_cast<int64_t>(dtype_size(value.dtype));
+      if (plan.value_offsets[v] + bytes > plan.arena_bytes) {
+        return invalid_argument("memory plan puts value '", value.name, "' outside the arena");
+      }
+      views_[v] = Tensor::wrap(value.dtype, value.shape, arena_, static_cast<char*>(arena) + plan.value_offsets[v]);
+    }
+  }
+  return {};
+}
+
+Status Session::build_steps() {
+  const Graph& graph = *graph_;
+  for (const Node& node : graph.nodes) {
+    auto step = std::make_unique<Step>();
+    std::vector<const Tensor*> inputs;
+    std::vector<Tensor*> outputs;
+    for (ValueId in : node.inputs) {
+      const bool present = in != kNoValue;
+      if (present && views_[static_cast<size_t>(in)].empty()) {
+        return internal_error(node.label(), ": input '", graph.value(in).name, "' has no buffer");
+      }
+      inputs.push_back(present ? &views_[static_cast<size_t>(in)] : nullptr);
+      step->input_pointers.push_back(present ? views_[static_cast<size_t>(in)].raw_data() : nullptr);
+    }
+    for (ValueId out : node.outputs) {
+      if (out == kNoValue || views_[static_cast<size_t>(out)].empty()) {
+        return unimplemented(node.label(), ": unused optional outputs are not supported by the compiled runtime");
+      }
+      outputs.push_back(&views_[static_cast<size_t>(out)]);
+      step->output_pointers.push_back(views_[static_cast<size_t>(out)].raw_data());
+    }
+    if (options_.use_fast_kernels) {
+      KESTREL_ASSIGN_OR_RETURN(step->fast, make_cpu_kernel(graph, node));
+    }
+    NodeProfile profile{node.name, node.domain.empty() ? node.op_type : node.op_type, "reference"};
+    if (step->fast) {
+      profile.implementation = step->fast->implementation();
+    } else {
+      step->reference = OpRegistry::global().find(node);
+      if (step->reference == nullptr || step->reference->run == nullptr) {
+        return unimplemented(node.label(), ": no kernel can run this node");
+      }
+      step->context = std::make_unique<KernelContext>(node, graph.opset, inputs, outputs);
+    }
+    profile_.push_back(profile);
+    steps_.push_back(std::move(step));
+  }
+  return {};
+}
+
+Status Session::run() {
+  using Clock = std::chrono::steady_clock;
+  if (options_.threads > 0) onednn::set_num_threads(options_.threads);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    Step& step = *steps_[i];
+    const auto start = options_.profile ? Clock::now() : Clock::time_point();
+    if (step.fast) {
+      step.fast->run(step.input_pointers, step.output_pointers);
+    } else {
+      KESTREL_RETURN_IF_ERROR(step.reference->run(*step.context));
+    }
+    if (options_.profile) {
+      profile_[i].total_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      ++profile_[i].runs;
+    }
+  }
+  return {};
+}
+
+StatusOr<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {
+  const Graph& graph = *graph_;
+  if (inputs.size() != graph.inputs.size()) {
+    return invalid_argument("the model takes ", graph.inputs.size(), " input(s), got ", inputs.size());
+  }
+  for (size_t i = 0; i < graph.inputs.size(); ++i) {
+    const Value& declared = graph.value(graph.inputs[i]);
+    auto given = inputs.find(declared.name);
+    if (given == inputs.end()) return invalid_argument("input '", declared.name, "' is not given");
+    if (given->second.dtype() != declared.dtype || given->second.shape() != declared.shape) {
+      return invalid_argument("input '", declared.name, "': expected ", dtype_name(declared.dtype), " ",
+                              shape_string(declared.shape), " (as compiled), got ", dtype_name(given->second.dtype()),
+                              " ", shape_string(given->second.shape()));
+    }
+    std::memcpy(inputs_[i].raw_data(), given->second.raw_data(), given->second.nbytes());
+  }
+  KESTREL_RETURN_IF_ERROR(run());
+  std::vector<Tensor> results;
+  for (const Tensor& output : outputs_) results.push_back(output.clone());
+  return results;
+}
+
+}  // namespace kestrel

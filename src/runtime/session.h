@@ -1,0 +1,66 @@
+// Session: runs a compiled graph (static shapes, layouts assigned, memory
+// planned) on the fast CPU backend. Everything is prepared at creation —
+// primitives compiled, weights packed, one activation arena allocated — so
+// run() only executes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "format/memory_plan.h"
+#include "ir/graph.h"
+#include "kernels/op_registry.h"
+#include "runtime/fast_kernel.h"
+
+namespace kestrel {
+
+struct SessionOptions {
+  int threads = 0;            // 0: oneDNN/OpenMP default (all cores)
+  bool use_fast_kernels = true;  // false: reference kernels only (for testing)
+  bool profile = false;       // record per-node times in run()
+};
+
+struct NodeProfile {
+  std::string name, op, implementation;
+  double total_ms = 0;
+  int64_t runs = 0;
+};
+
+class Session {
+ public:
+  static StatusOr<std::unique_ptr<Session>> create(std::shared_ptr<const Graph> graph, const MemoryPlan& plan,
+                                                   const SessionOptions& options);
+  ~Session();
+
+  const Graph& graph() const { return *graph_; }
+
+  // Session-owned input and output tensors, in graph order. Fill the inputs,
+  // call run(), read the outputs (valid until the next run()).
+  Tensor& input(size_t i) { return inputs_[i]; }
+  const Tensor& output(size_t i) const { return outputs_[i]; }
+  Status run();
+
+  // Convenience: checks and copies the named inputs in, runs, returns copies of the outputs.
+  StatusOr<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs);
+
+  const std::vector<NodeProfile>& profile() const { return profile_; }
+
+ private:
+  struct Step;
+  Session() = default;
+  Status bind_values(const MemoryPlan& plan);
+  Status build_steps();
+
+  std::shared_ptr<const Graph> graph_;
+  SessionOptions options_;
+  std::shared_ptr<void> arena_;
+  std::vector<Tensor> views_;  // per value: its buffer (arena, constant, input or output)
+  std::vector<Tensor> inputs_, outputs_;
+  std::vector<std::unique_ptr<Step>> steps_;
+  std::vector<NodeProfile> profile_;
+};
+
+}  // namespace kestrel

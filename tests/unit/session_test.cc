@@ -1,0 +1,78 @@
+// The compiled CPU path (passes + NHWC layout + oneDNN kernels + memory plan)
+// against the reference interpreter on the same real inputs.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "frontend/onnx/onnx_importer.h"
+#include "passes/assign_layout.h"
+#include "passes/compile.h"
+#include "passes/shape_inference.h"
+#include "runtime/interpreter.h"
+#include "runtime/session.h"
+#include "test_paths.h"
+
+namespace kestrel::testing {
+namespace {
+
+Tensor random_input(const Shape& shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  Tensor tensor(DType::kFloat32, shape);
+  for (int64_t i = 0; i < tensor.size(); ++i) tensor.data<float>()[i] = dist(rng);
+  return tensor;
+}
+
+// Max |session - interpreter| over the outputs, relative to max |interpreter|.
+void expect_session_matches_interpreter(const std::string& path, const Shape& input_shape, int threads,
+                                        int max_reorders) {
+  KESTREL_REQUIRE_FILE(path);
+  auto imported = import_onnx_file(path);
+  ASSERT_TRUE(imported.ok()) << imported.status().message();
+  Graph graph = std::move(imported).value();
+  const std::string input_name = graph.value(graph.inputs[0]).name;
+  ASSERT_TRUE(set_input_shapes(graph, {{input_name, input_shape}}).ok());
+  auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
+  ASSERT_TRUE(reference.ok());
+  auto compiled = compile_for_cpu(graph);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  EXPECT_LE(count_reorders(compiled->graph), max_reorders);
+  auto session = Session::create(std::make_shared<const Graph>(compiled->graph), compiled->plan, {.threads = threads});
+  ASSERT_TRUE(session.ok()) << session.status().message();
+
+  const uint32_t seed = 7;
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  const Tensor input = random_input(input_shape, seed);
+  auto expected = reference->run({{input_name, input}});
+  auto actual = (*session)->run({{input_name, input}});
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+  ASSERT_TRUE(actual.ok()) << actual.status().message();
+  float max_ref = 0, max_diff = 0;
+  for (int64_t i = 0; i < (*expected)[0].size(); ++i) {
+    max_ref = std::max(max_ref, std::abs((*expected)[0].data<float>()[i]));
+    max_diff = std::max(max_diff, std::abs((*expected)[0].data<float>()[i] - (*actual)[0].data<float>()[i]));
+  }
+  std::printf("%s: compiled vs reference max abs diff %g (max |ref| %g), %d reorders\n", path.c_str(), max_diff,
+              max_ref, count_reorders(compiled->graph));
+  EXPECT_LE(max_diff, 1e-3f * std::max(1.0f, max_ref));
+  // A second run on the same buffers gives the same answer.
+  auto again = (*session)->run({{input_name, input}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(std::memcmp((*again)[0].raw_data(), (*actual)[0].raw_data(), (*actual)[0].nbytes()), 0);
+}
+
+TEST(Session, BundledCnnMatchesReference) {
+  expect_session_matches_interpreter(source_path("models/fmnist_cnn.onnx"), {4, 1, 28, 28}, 1, 2);
+}
+
+TEST(Session, ResNet50MatchesReference) {
+  expect_session_matches_interpreter(shared_path("models/resnet50_fmnist.onnx"), {1, 3, 224, 224}, 2, 2);
+}
+
+TEST(Session, MobileNetV2MatchesReference) {
+  expect_session_matches_interpreter(shared_path("models/mobilenet_v2_fmnist.onnx"), {2, 3, 224, 224}, 2, 2);
+}
+
+}  // namespace
+}  // namespace kestrel::testing
