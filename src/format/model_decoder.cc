@@ -17,6 +17,15 @@ std::vector<T> to_vector(const flatbuffers::Vector<T>* values) {
 
 std::string to_string(const flatbuffers::String* text) { return text == nullptr ? std::string() : text->str(); }
 
+// No default case: -Wswitch flags this function when a layout is added.
+bool is_known_layout(uint8_t raw) {
+  switch (static_cast<Layout>(raw)) {
+    case Layout::kPlain:
+    case Layout::kNhwc: return true;
+  }
+  return false;
+}
+
 class Decoder {
  public:
   Decoder(const WeightsSection& weights, const std::string& label) : weights_(weights), label_(label) {}
@@ -101,6 +110,8 @@ Status Decoder::decode_values(const fb::Graph& src, Graph& graph) const {
       if (dim < -1) return corrupt(what, ": invalid shape ", shape_string(value.shape));
     }
     value.shape_known = entry->shape_known();
+    if (!is_known_layout(entry->layout())) return corrupt(what, ": unknown layout ", static_cast<int>(entry->layout()));
+    value.layout = static_cast<Layout>(entry->layout());
     if (entry->constant() != nullptr) {
       KESTREL_ASSIGN_OR_RETURN(value.constant, decode_tensor(entry->constant(), what));
     }

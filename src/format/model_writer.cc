@@ -110,7 +110,8 @@ StatusOr<Offset<fb::Value>> Serializer::encode_value(const Value& value, size_t 
   }
   const auto name = builder_.CreateString(value.name);
   const auto shape = builder_.CreateVector(value.shape);
-  return fb::CreateValue(builder_, name, static_cast<int32_t>(value.dtype), shape, value.shape_known, constant);
+  return fb::CreateValue(builder_, name, static_cast<int32_t>(value.dtype), shape, value.shape_known, constant,
+                         static_cast<uint8_t>(value.layout));
 }
 
 StatusOr<Offset<fb::Node>> Serializer::encode_node(const Node& node) {

@@ -174,6 +174,7 @@ struct GraphParts {
   std::vector<int32_t> node_outputs{1};
   std::vector<int32_t> outputs{1};
   std::string second_name = "y";
+  uint8_t second_layout = 0;
   TensorBuilder constant;  // makes x a constant
   bool with_attribute_without_value = false;
   bool with_target = true;
@@ -187,7 +188,7 @@ flatbuffers::Offset<fb::Model> build_model(flatbuffers::FlatBufferBuilder& b, co
   const auto constant = parts.constant ? parts.constant(b) : 0;
   std::vector<flatbuffers::Offset<fb::Value>> values{
       fb::CreateValueDirect(b, "x", 1, &shape, true, constant),
-      fb::CreateValueDirect(b, parts.second_name.c_str(), 1, &shape, true)};
+      fb::CreateValueDirect(b, parts.second_name.c_str(), 1, &shape, true, 0, parts.second_layout)};
   std::vector<flatbuffers::Offset<fb::Attribute>> attributes;
   if (parts.with_attribute_without_value) {
     const auto name = b.CreateString("alpha");
@@ -237,6 +238,9 @@ TEST(ModelFileCorruption, IndicesOutOfRangeAreRefused) {
   parts = {};
   parts.second_name = "x";
   expect_error(craft_graph(parts), StatusCode::kDataLoss, "duplicate value name");
+  parts = {};
+  parts.second_layout = 200;
+  expect_error(craft_graph(parts), StatusCode::kDataLoss, "value #1 'y': unknown layout 200");
   parts = {};
   parts.quant_value = 2;
   expect_error(craft_graph(parts), StatusCode::kDataLoss, "quantization parameters of value #2: no such value");

@@ -52,7 +52,7 @@ inline ModelFile make_small_model() {
   const ValueId scalar = add_constant(g, "scalar", Tensor::scalar<int32_t>(42));
   const ValueId empty = add_constant(g, "empty", Tensor(DType::kFloat32, {0, 5}));
   const ValueId y = g.add_value({"y", DType::kFloat32, {1, 2, 4, 4}, true, std::nullopt});
-  const ValueId z = g.add_value({"z", DType::kInt8, {1, 2, 4, 4}, true, std::nullopt});
+  const ValueId z = g.add_value({"z", DType::kInt8, {1, 2, 4, 4}, true, std::nullopt, Layout::kNhwc});
   g.inputs = {x};
   g.outputs = {z};
 
@@ -121,6 +121,7 @@ inline void expect_same_graph(const Graph& a, const Graph& b) {
     EXPECT_EQ(va.dtype, vb.dtype) << va.name;
     EXPECT_EQ(va.shape, vb.shape) << va.name;
     EXPECT_EQ(va.shape_known, vb.shape_known) << va.name;
+    EXPECT_EQ(va.layout, vb.layout) << va.name;
     ASSERT_EQ(va.constant.has_value(), vb.constant.has_value()) << va.name;
     if (va.constant) expect_same_tensor(*va.constant, *vb.constant, "constant " + va.name);
     EXPECT_EQ(b.find_value(va.name), va.name.empty() ? kNoValue : static_cast<ValueId>(i));
