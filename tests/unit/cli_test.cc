@@ -131,3 +131,57 @@ TEST(Cli, UnknownFlagIsAnError) {
 
 }  // namespace
 }  // namespace kestrel::testing
+
+namespace kestrel::testing {
+namespace {
+
+Tensor random_tensor(const Shape& shape, uint32_t seed) {
+  Tensor tensor(DType::kFloat32, shape);
+  uint32_t state = seed;
+  for (int64_t i = 0; i < tensor.size(); ++i) {
+    state = state * 1664525u + 1013904223u;
+    tensor.data<float>()[i] = static_cast<float>(state >> 8) / 16777216.0f * 2.0f - 1.0f;
+  }
+  return tensor;
+}
+
+TEST(Cli, ConvertThenRunMatchesTheReferenceInterpreter) {
+  const std::string dir = scratch_dir();
+  const std::string model = source_path("models/fmnist_cnn.onnx");
+  KESTREL_REQUIRE_FILE(model);
+  ASSERT_TRUE(write_npy(dir + "/x.npy", random_tensor({3, 1, 28, 28}, 11)).ok());
+  const auto converted = run_cli("convert --model " + model + " --output " + dir + "/cnn.kestrel --input-shape input:3,1,28,28");
+  ASSERT_EQ(converted.exit_code, 0) << converted.output;
+  const auto fast = run_cli("run --model " + dir + "/cnn.kestrel --input " + dir + "/x.npy --output-dir " + dir + "/fast");
+  ASSERT_EQ(fast.exit_code, 0) << fast.output;
+  const auto reference =
+      run_cli("run --reference --model " + model + " --input " + dir + "/x.npy --output-dir " + dir + "/ref");
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  auto a = read_npy(dir + "/fast/logits.npy");
+  auto b = read_npy(dir + "/ref/logits.npy");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->shape(), (Shape{3, 10}));
+  ASSERT_EQ(a->shape(), b->shape());
+  for (int64_t i = 0; i < a->size(); ++i) EXPECT_NEAR(a->data<float>()[i], b->data<float>()[i], 1e-4f) << i;
+
+  // The file runs at the shape it was compiled for, and says so otherwise.
+  ASSERT_TRUE(write_npy(dir + "/x5.npy", random_tensor({5, 1, 28, 28}, 12)).ok());
+  expect_clean_error(run_cli("run --model " + dir + "/cnn.kestrel --input " + dir + "/x5.npy --output-dir " + dir + "/o"),
+                     {"cnn.kestrel", "[3,1,28,28]", "[5,1,28,28]"});
+  expect_clean_error(run_cli("bench --model " + dir + "/cnn.kestrel --batch 4 --iterations 1"),
+                     {"cnn.kestrel", "compiled for batch 3"});
+}
+
+TEST(Cli, ConvertRejectsBadRequestsClearly) {
+  const std::string dir = scratch_dir();
+  save_model(make_relu_model(), dir + "/relu.onnx");
+  expect_clean_error(run_cli("convert --model " + dir + "/relu.onnx --output " + dir + "/out.bin"),
+                     {"out.bin", "must end in .kestrel"});
+  expect_clean_error(run_cli("convert --model " + dir + "/relu.onnx --output " + dir + "/o.kestrel --precision int8"),
+                     {"int8", "not available"});
+  std::ofstream(dir + "/fake.kestrel") << "not a model";
+  expect_clean_error(run_cli("inspect --model " + dir + "/fake.kestrel"), {"fake.kestrel"});
+}
+
+}  // namespace
+}  // namespace kestrel::testing
