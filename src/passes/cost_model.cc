@@ -12,7 +12,8 @@ const Shape& shape_of(const Graph& graph, ValueId id) { return graph.value(id).s
 
 // Each output element costs (input channels per group) x (kernel size) MACs.
 int64_t conv_macs(const Graph& graph, const Node& node) {
-  const Shape& weight = shape_of(graph, node.inputs[1]);
+  // Weights packed for the CPU keep their logical shape in an attribute.
+  const Shape weight = node.attrs.has("weight_shape") ? node.attrs.get_ints("weight_shape") : shape_of(graph, node.inputs[1]);
   int64_t per_output = 1;
   for (size_t i = 1; i < weight.size(); ++i) per_output *= weight[i];
   return shape_size(shape_of(graph, node.outputs[0])) * per_output;

@@ -28,11 +28,41 @@ bool float_4d(const Graph& graph, ValueId id) {
   return value.dtype == DType::kFloat32 && value.shape.size() == 4;
 }
 
+// Packed conv weights (see pack_weights_for_cpu) keep the logical shape here.
+constexpr char kPackedLayoutAttr[] = "packed_weights_layout";
+constexpr char kWeightShapeAttr[] = "weight_shape";
+
+bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr); }
+
+Shape conv_weight_shape(const Graph& graph, const Node& node) {
+  if (is_packed(node)) return node.attrs.get_ints(kWeightShapeAttr);
+  return constant(graph, node, 1)->shape();
+}
+
 bool conv_supported(const Graph& graph, const Node& node) {
   if (!is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) return false;
   const Tensor* weight = constant(graph, node, 1);
   const bool bias_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
-  return weight && weight->dtype() == DType::kFloat32 && weight->rank() == 4 && bias_ok;
+  if (!weight || !bias_ok) return false;
+  if (is_packed(node)) return weight->dtype() == DType::kUInt8 && node.attrs.get_ints(kWeightShapeAttr).size() == 4;
+  return weight->dtype() == DType::kFloat32 && weight->rank() == 4;
+}
+
+std::string to_hex(const std::string& bytes) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char byte : bytes) {
+    hex += kDigits[byte >> 4];
+    hex += kDigits[byte & 0xf];
+  }
+  return hex;
+}
+
+std::string from_hex(const std::string& hex) {
+  std::string bytes;
+  auto value = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes += static_cast<char>(value(hex[i]) * 16 + value(hex[i + 1]));
+  return bytes;
 }
 
 bool pool_supported(const Graph& graph, const Node& node) {
@@ -79,15 +109,15 @@ size_t output_bytes(const Graph& graph, const Node& node) {
   return static_cast<size_t>(shape_size(graph.value(node.outputs[0]).shape)) * sizeof(float);
 }
 
-StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& node) {
+StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
   const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
-  const Tensor& weight = *constant(graph, node, 1);
+  const Shape weight = conv_weight_shape(graph, node);
   nn::Window window;
-  KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, {weight.dim(2), weight.dim(3)}, {}, &window));
+  KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, {weight[2], weight[3]}, {}, &window));
   onednn::ConvParams params{.batch = in[0], .in_channels = in[1], .in_h = in[2], .in_w = in[3],
                             .out_channels = out[1], .out_h = out[2], .out_w = out[3],
-                            .kernel_h = weight.dim(2), .kernel_w = weight.dim(3),
+                            .kernel_h = weight[2], .kernel_w = weight[3],
                             .stride_h = window.strides[0], .stride_w = window.strides[1],
                             .dilation_h = window.dilations[0], .dilation_w = window.dilations[1],
                             .pad_top = window.pads_begin[0], .pad_left = window.pads_begin[1],
@@ -95,7 +125,20 @@ StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& 
                             .groups = node.attrs.get_int("group", 1)};
   KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
   params.sum = has_input(node, 3);
-  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
+  return params;
+}
+
+StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& node) {
+  KESTREL_ASSIGN_OR_RETURN(const onednn::ConvParams params, conv_params(graph, node));
+  const Tensor& weight = *constant(graph, node, 1);
+  std::unique_ptr<onednn::ConvPrimitive> primitive;
+  if (is_packed(node)) {
+    const onednn::PackedWeights packed{weight.raw_data(), weight.nbytes(),
+                                       from_hex(node.attrs.get_string(kPackedLayoutAttr, ""))};
+    KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create_prepacked(params, packed, constant(graph, node, 2)));
+  } else {
+    KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
+  }
   return std::unique_ptr<FastKernel>(
       new OneDnnKernel<onednn::ConvPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
 }
@@ -162,6 +205,29 @@ bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
   // A Flatten+Gemm reads its 4-D input in whatever layout; prefer the one convs produce.
   return gemm_supported(graph, node) && graph.value(node.inputs[0]).shape.size() == 4 &&
          node.attrs.get_int("flatten_axis", -1) == 1;
+}
+
+Status pack_weights_for_cpu(Graph& graph) {
+  std::vector<int32_t> uses = graph.use_counts();
+  for (Node& node : graph.nodes) {
+    if (!conv_supported(graph, node) || is_packed(node)) continue;
+    KESTREL_ASSIGN_OR_RETURN(const onednn::ConvParams params, conv_params(graph, node));
+    const ValueId weight_id = node.inputs[1];
+    const Tensor weight = *graph.value(weight_id).constant;
+    KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
+    const onednn::PackedWeights packed = primitive->packed_weights();
+    Tensor blob(DType::kUInt8, {static_cast<int64_t>(packed.bytes)});
+    std::memcpy(blob.raw_data(), packed.data, packed.bytes);
+    Value value{.name = graph.value(weight_id).name + "/packed", .dtype = DType::kUInt8, .shape = blob.shape(),
+                .shape_known = true};
+    value.constant = std::move(blob);
+    node.inputs[1] = graph.add_value(std::move(value));
+    node.attrs.set(kPackedLayoutAttr, to_hex(packed.layout));
+    node.attrs.set(kWeightShapeAttr, weight.shape());
+    // The float weights leave the file unless another node still reads them.
+    if (--uses[static_cast<size_t>(weight_id)] == 0) graph.value(weight_id).constant.reset();
+  }
+  return {};
 }
 
 StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const Node& node) {

@@ -15,6 +15,12 @@ namespace kestrel {
 // with NHWC activations.
 bool cpu_runs_nhwc(const Graph& graph, const Node& node);
 
+// Packs every accelerated conv's weights into the blocked layout this CPU's
+// kernel wants, so a session can use them in place (no reorder, no copy at
+// load). The graph then only runs on the fast backend of a CPU with the same
+// ISA (others reorder the packed weights at load).
+Status pack_weights_for_cpu(Graph& graph);
+
 // A fast kernel for the node, or null when the node has none (it then runs
 // on its reference kernel). Requires static shapes.
 StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const Node& node);

@@ -9,6 +9,7 @@
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
 #include "passes/shape_inference.h"
+#include "runtime/cpu_backend.h"
 #include "runtime/interpreter.h"
 #include "runtime/session.h"
 #include "test_paths.h"
@@ -26,7 +27,7 @@ Tensor random_input(const Shape& shape, uint32_t seed) {
 
 // Max |session - interpreter| over the outputs, relative to max |interpreter|.
 void expect_session_matches_interpreter(const std::string& path, const Shape& input_shape, int threads,
-                                        int max_reorders) {
+                                        int max_reorders, bool pack_weights = false) {
   KESTREL_REQUIRE_FILE(path);
   auto imported = import_onnx_file(path);
   ASSERT_TRUE(imported.ok()) << imported.status().message();
@@ -38,6 +39,13 @@ void expect_session_matches_interpreter(const std::string& path, const Shape& in
   auto compiled = compile_for_cpu(graph);
   ASSERT_TRUE(compiled.ok()) << compiled.status().message();
   EXPECT_LE(count_reorders(compiled->graph), max_reorders);
+  if (pack_weights) {
+    ASSERT_TRUE(pack_weights_for_cpu(compiled->graph).ok());
+    compiled->plan.value_offsets.resize(compiled->graph.values.size(), -1);
+    int packed = 0;
+    for (const Node& node : compiled->graph.nodes) packed += node.attrs.has("packed_weights_layout");
+    EXPECT_GT(packed, 0);
+  }
   auto session = Session::create(std::make_shared<const Graph>(compiled->graph), compiled->plan, {.threads = threads});
   ASSERT_TRUE(session.ok()) << session.status().message();
 
@@ -64,6 +72,10 @@ void expect_session_matches_interpreter(const std::string& path, const Shape& in
 
 TEST(Session, BundledCnnMatchesReference) {
   expect_session_matches_interpreter(source_path("models/fmnist_cnn.onnx"), {4, 1, 28, 28}, 1, 2);
+}
+
+TEST(Session, BundledCnnWithPackedWeightsMatchesReference) {
+  expect_session_matches_interpreter(source_path("models/fmnist_cnn.onnx"), {2, 1, 28, 28}, 1, 2, /*pack_weights=*/true);
 }
 
 TEST(Session, ResNet50MatchesReference) {

@@ -7,6 +7,7 @@
 #include "frontend/onnx/onnx_importer.h"
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
+#include "runtime/cpu_backend.h"
 
 namespace kestrel::cli {
 namespace {
@@ -31,10 +32,13 @@ Status convert(const ConvertOptions& options) {
   auto compiled = compile_for_cpu(std::move(graph));
   if (!compiled.ok()) return compiled.status().with_context(options.model);
 
+  KESTREL_RETURN_IF_ERROR(pack_weights_for_cpu(compiled->graph).with_context(options.model));
+  compiled->plan.value_offsets.resize(compiled->graph.values.size(), -1);  // packed weights are constants
   ModelFile file{.graph = std::move(compiled->graph), .plan = std::move(compiled->plan)};
-  // FP32 weights are stored in ONNX order and packed for the CPU at load, so
-  // the file runs on any x86-64; the converting machine is recorded.
-  file.isa = "generic";
+  // Conv weights are stored packed for this CPU's kernels, so the file
+  // records the ISA it needs; a CPU lacking it is refused at load.
+  file.isa = cpu_isa_name();
+  KESTREL_ASSIGN_OR_RETURN(file.required_features, isa_features(file.isa));
   file.metadata = standard_metadata(options.model);
   file.metadata.emplace_back("converted_on_isa", cpu_isa_name());
   file.metadata.emplace_back("precision", options.precision);

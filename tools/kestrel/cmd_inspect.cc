@@ -110,8 +110,11 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
 int64_t parameter_count(const Graph& graph) {
   int64_t params = 0;
   for (const Node& node : graph.nodes) {
-    for (ValueId in : node.inputs) {
-      if (in != kNoValue && graph.value(in).constant) params += graph.value(in).constant->size();
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const ValueId in = node.inputs[i];
+      if (in == kNoValue || !graph.value(in).constant) continue;
+      const bool packed_weight = i == 1 && node.attrs.has("weight_shape");
+      params += packed_weight ? shape_size(node.attrs.get_ints("weight_shape")) : graph.value(in).constant->size();
     }
   }
   return params;

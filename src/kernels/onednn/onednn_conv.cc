@@ -1,5 +1,7 @@
 // ConvPrimitive: oneDNN forward-inference convolution on NHWC activations,
 // weights reordered once into the layout the chosen kernel wants.
+#include <cstring>
+
 #include "kernels/onednn/onednn_internal.h"
 
 namespace kestrel::onednn {
@@ -16,7 +18,7 @@ int64_t expected_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilatio
   return (in + pad_begin + pad_end - extent) / stride + 1;
 }
 
-Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bias, const std::string& what) {
+Status check_geometry(const ConvParams& p, const Tensor* bias, const std::string& what) {
   const bool positive = p.batch > 0 && p.in_channels > 0 && p.in_h > 0 && p.in_w > 0 && p.out_channels > 0 &&
                         p.out_h > 0 && p.out_w > 0 && p.kernel_h > 0 && p.kernel_w > 0 && p.stride_h > 0 &&
                         p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0 && p.groups > 0;
@@ -27,11 +29,6 @@ Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bia
   if (p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0) {
     return invalid_argument(what, ": channels are not divisible by groups");
   }
-  const Shape want_w = {p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
-  if (weight.dtype() != DType::kFloat32 || weight.shape() != want_w) {
-    return invalid_argument(what, ": weight must be float32 ", shape_string(want_w), ", got ",
-                            dtype_name(weight.dtype()), " ", shape_string(weight.shape()));
-  }
   if (bias != nullptr && (bias->dtype() != DType::kFloat32 || bias->size() != p.out_channels)) {
     return invalid_argument(what, ": bias must be float32 with ", p.out_channels, " elements");
   }
@@ -40,6 +37,38 @@ Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bia
     return invalid_argument(what, ": output ", p.out_h, "x", p.out_w, " does not match the window");
   }
   return {};
+}
+
+Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bias, const std::string& what) {
+  const Shape want_w = {p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
+  if (weight.dtype() != DType::kFloat32 || weight.shape() != want_w) {
+    return invalid_argument(what, ": weight must be float32 ", shape_string(want_w), ", got ",
+                            dtype_name(weight.dtype()), " ", shape_string(weight.shape()));
+  }
+  return check_geometry(p, bias, what);
+}
+
+// oneDNN 2.x memory descriptors are plain C structs: their bytes describe the
+// layout completely, and equal bytes mean the same layout.
+std::string layout_bytes(const memory::desc& desc) {
+  return std::string(reinterpret_cast<const char*>(&desc.data), sizeof(desc.data));
+}
+
+StatusOr<memory::desc> layout_from_bytes(const std::string& bytes, const std::string& what) {
+  if (bytes.size() != sizeof(dnnl_memory_desc_t)) {
+    return invalid_argument(what, ": packed weight layout has ", bytes.size(), " bytes, expected ",
+                            sizeof(dnnl_memory_desc_t), " (packed by another oneDNN version?)");
+  }
+  dnnl_memory_desc_t desc;
+  std::memcpy(&desc, bytes.data(), sizeof(desc));
+  return memory::desc(desc);
+}
+
+void bind_bias(detail::CompiledPrimitive& compiled, const ConvParams& params, const Tensor* bias,
+               const dnnl::convolution_forward::primitive_desc& pd) {
+  if (bias == nullptr) return;
+  const memory user_bias = wrap_const(memory::desc({params.out_channels}, kF32, Tag::x), bias->raw_data());
+  compiled.bind(DNNL_ARG_BIAS, reorder_to(user_bias, pd.bias_desc()));
 }
 
 // Weights as oneDNN names them: [O, I, H, W], or [G, O/G, I/G, H, W] when grouped.
@@ -73,14 +102,40 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create(const ConvParams&
     auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
     const Tag user_tag = params.groups == 1 ? Tag::oihw : Tag::goihw;
     const memory user_weights = wrap_const(memory::desc(weight_dims(params), kF32, user_tag), weight_oihw.raw_data());
-    compiled->bind(DNNL_ARG_WEIGHTS, reorder_to(user_weights, pd.weights_desc()));
-    if (bias != nullptr) {
-      const memory user_bias = wrap_const(memory::desc({params.out_channels}, kF32, Tag::x), bias->raw_data());
-      compiled->bind(DNNL_ARG_BIAS, reorder_to(user_bias, pd.bias_desc()));
-    }
-    return std::unique_ptr<ConvPrimitive>(new ConvPrimitive(params, std::move(compiled)));
+    const memory packed = reorder_to(user_weights, pd.weights_desc());
+    compiled->bind(DNNL_ARG_WEIGHTS, packed);
+    bind_bias(*compiled, params, bias, pd);
+    std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
+    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc())};
+    return conv;
   });
 }
+
+StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_prepacked(const ConvParams& params,
+                                                                         const PackedWeights& weights,
+                                                                         const Tensor* bias) {
+  const std::string what = describe(params);
+  KESTREL_RETURN_IF_ERROR(check_geometry(params, bias, what));
+  KESTREL_ASSIGN_OR_RETURN(const memory::desc stored, layout_from_bytes(weights.layout, what));
+  if (stored.get_size() != weights.bytes || stored.dims() != weight_dims(params)) {
+    return invalid_argument(what, ": packed weights do not fit this layer (", weights.bytes, " bytes)");
+  }
+  return guarded(what, [&]() -> StatusOr<std::unique_ptr<ConvPrimitive>> {
+    const auto pd = make_pd(params, bias != nullptr);
+    auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
+    const bool in_place = stored == pd.weights_desc();
+    // Another CPU may want another layout: reorder from the packed one.
+    const memory packed = in_place ? wrap_const(stored, weights.data) : reorder_to(wrap_const(stored, weights.data), pd.weights_desc());
+    compiled->bind(DNNL_ARG_WEIGHTS, packed);
+    bind_bias(*compiled, params, bias, pd);
+    std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
+    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc())};
+    conv->weights_in_place_ = in_place;
+    return conv;
+  });
+}
+
+PackedWeights ConvPrimitive::packed_weights() const { return weights_; }
 
 ConvPrimitive::ConvPrimitive(const ConvParams& params, std::unique_ptr<detail::CompiledPrimitive> compiled)
     : params_(params), compiled_(std::move(compiled)) {}

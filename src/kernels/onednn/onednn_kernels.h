@@ -51,13 +51,32 @@ struct ConvParams {
   bool sum = false;
 };
 
+// Conv weights already in the layout a primitive wants (its blocked format),
+// e.g. straight from a mapped .kestrel file. `layout` is oneDNN's own
+// description of that format, opaque to callers.
+struct PackedWeights {
+  const void* data = nullptr;
+  size_t bytes = 0;
+  std::string layout;
+};
+
 class ConvPrimitive {
  public:
   // weight_oihw: float32 [out_channels, in_channels / groups, kernel_h, kernel_w];
   // bias (optional): float32 [out_channels]. Both are copied.
   static StatusOr<std::unique_ptr<ConvPrimitive>> create(const ConvParams& params, const Tensor& weight_oihw,
                                                          const Tensor* bias);
+  // With weights packed earlier: used in place (not copied) when this CPU's
+  // kernel wants the same layout — they must then outlive the primitive —
+  // and reordered into a copy otherwise.
+  static StatusOr<std::unique_ptr<ConvPrimitive>> create_prepacked(const ConvParams& params,
+                                                                   const PackedWeights& weights, const Tensor* bias);
   ~ConvPrimitive();
+
+  // The weights as this primitive holds them (valid while it lives).
+  PackedWeights packed_weights() const;
+  // False when create_prepacked had to reorder the given weights.
+  bool weights_used_in_place() const { return weights_in_place_; }
 
   // Buffers are 64-byte aligned, caller-owned, sized as in ConvParams.
   void run(const float* src_nhwc, float* dst_nhwc) const;
@@ -69,6 +88,8 @@ class ConvPrimitive {
   ConvPrimitive(const ConvParams& params, std::unique_ptr<detail::CompiledPrimitive> compiled);
   ConvParams params_;
   std::unique_ptr<detail::CompiledPrimitive> compiled_;
+  PackedWeights weights_;
+  bool weights_in_place_ = false;
 };
 
 // ONNX Gemm Y = activation(alpha * A * op(B) + beta * C [+ Y]) with A
