@@ -7,8 +7,10 @@
 namespace kestrel {
 namespace {
 
+// One arena slot: the values sharing it (a fused conv's output shares its
+// Sum input's slot), and the node range during which it is live.
 struct Interval {
-  ValueId value;
+  std::vector<ValueId> values;
   int64_t bytes;
   size_t first;  // index of the producing node
   size_t last;   // index of the last node reading it
@@ -22,18 +24,56 @@ bool in_arena(const Graph& graph, ValueId id) {
   return std::find(graph.inputs.begin(), graph.inputs.end(), id) == graph.inputs.end();
 }
 
-std::vector<Interval> live_intervals(const Graph& graph) {
+int64_t value_bytes(const Value& value) {
+  return aligned(shape_size(value.shape) * static_cast<int64_t>(dtype_size(value.dtype)));
+}
+
+std::vector<int64_t> last_readers(const Graph& graph) {
+  std::vector<int64_t> last(graph.values.size(), -1);
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    for (ValueId in : graph.nodes[n].inputs) {
+      if (in != kNoValue) last[static_cast<size_t>(in)] = static_cast<int64_t>(n);
+    }
+  }
+  return last;
+}
+
+// The slot of the Sum input the node's output may take over, or -1.
+int64_t shared_sum_slot(const Graph& graph, size_t n, const std::vector<int64_t>& slot,
+                        const std::vector<int64_t>& last, SumInPlacePredicate sum_in_place) {
+  const Node& node = graph.nodes[n];
+  if (sum_in_place == nullptr || node.inputs.size() < 4 || node.inputs[3] == kNoValue || node.outputs.size() != 1 ||
+      !sum_in_place(graph, node)) {
+    return -1;
+  }
+  const ValueId sum = node.inputs[3];
+  const ValueId out = node.outputs[0];
+  const bool read_elsewhere = std::count(node.inputs.begin(), node.inputs.end(), sum) != 1;
+  if (read_elsewhere || last[static_cast<size_t>(sum)] != static_cast<int64_t>(n) || !in_arena(graph, out) ||
+      value_bytes(graph.value(sum)) != value_bytes(graph.value(out))) {
+    return -1;
+  }
+  return slot[static_cast<size_t>(sum)];
+}
+
+std::vector<Interval> live_intervals(const Graph& graph, SumInPlacePredicate sum_in_place) {
   std::vector<Interval> intervals;
   std::vector<int64_t> slot(graph.values.size(), -1);
+  const std::vector<int64_t> last = last_readers(graph);
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
-    for (ValueId out : graph.nodes[n].outputs) {
-      if (out == kNoValue || !in_arena(graph, out)) continue;
-      const Value& value = graph.value(out);
-      slot[static_cast<size_t>(out)] = static_cast<int64_t>(intervals.size());
-      intervals.push_back({out, aligned(shape_size(value.shape) * static_cast<int64_t>(dtype_size(value.dtype))), n, n});
-    }
     for (ValueId in : graph.nodes[n].inputs) {
       if (in != kNoValue && slot[static_cast<size_t>(in)] >= 0) intervals[static_cast<size_t>(slot[static_cast<size_t>(in)])].last = n;
+    }
+    const int64_t shared = shared_sum_slot(graph, n, slot, last, sum_in_place);
+    for (ValueId out : graph.nodes[n].outputs) {
+      if (out == kNoValue || !in_arena(graph, out)) continue;
+      if (shared >= 0) {
+        slot[static_cast<size_t>(out)] = shared;
+        intervals[static_cast<size_t>(shared)].values.push_back(out);
+        continue;
+      }
+      slot[static_cast<size_t>(out)] = static_cast<int64_t>(intervals.size());
+      intervals.push_back({{out}, value_bytes(graph.value(out)), n, n});
     }
   }
   return intervals;
@@ -41,7 +81,7 @@ std::vector<Interval> live_intervals(const Graph& graph) {
 
 }  // namespace
 
-StatusOr<MemoryPlan> plan_memory(const Graph& graph) {
+StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_place) {
   for (const Value& value : graph.values) {
     if (!value.name.empty() && value.shape_known) {
       for (int64_t dim : value.shape) {
@@ -49,7 +89,7 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph) {
       }
     }
   }
-  std::vector<Interval> intervals = live_intervals(graph);
+  std::vector<Interval> intervals = live_intervals(graph, sum_in_place);
   // Greedy by size: the largest tensors are placed first, each at the lowest
   // offset that fits between the already placed ones whose lifetimes overlap.
   std::vector<size_t> order(intervals.size());
@@ -65,7 +105,7 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph) {
     for (size_t other : placed) {
       const Interval& o = intervals[other];
       if (o.first <= current.last && current.first <= o.last) {
-        const int64_t offset = plan.value_offsets[static_cast<size_t>(o.value)];
+        const int64_t offset = plan.value_offsets[static_cast<size_t>(o.values[0])];
         busy.emplace_back(offset, offset + o.bytes);
       }
     }
@@ -75,7 +115,7 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph) {
       if (offset + current.bytes <= start) break;
       offset = std::max(offset, end);
     }
-    plan.value_offsets[static_cast<size_t>(current.value)] = offset;
+    for (ValueId value : current.values) plan.value_offsets[static_cast<size_t>(value)] = offset;
     plan.arena_bytes = std::max(plan.arena_bytes, offset + current.bytes);
     placed.push_back(index);
   }
@@ -84,7 +124,7 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph) {
 
 int64_t total_activation_bytes(const Graph& graph) {
   int64_t total = 0;
-  for (const Interval& interval : live_intervals(graph)) total += interval.bytes;
+  for (const Interval& interval : live_intervals(graph, nullptr)) total += interval.bytes;
   return total;
 }
 

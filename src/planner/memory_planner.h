@@ -10,9 +10,14 @@ namespace kestrel {
 
 inline constexpr int64_t kArenaAlignment = 64;
 
+// True when the node's kernel accumulates its Sum input (input 3) in place,
+// so its output may share the Sum input's bytes when that is the input's
+// last use (a residual connection then costs no copy).
+using SumInPlacePredicate = bool (*)(const Graph& graph, const Node& node);
+
 // Requires static shapes (infer_shapes). Graph inputs, outputs and constants
 // are left out of the arena.
-StatusOr<MemoryPlan> plan_memory(const Graph& graph);
+StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_place = nullptr);
 
 // Bytes all intermediate activations would take without reuse.
 int64_t total_activation_bytes(const Graph& graph);

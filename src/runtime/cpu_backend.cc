@@ -207,6 +207,8 @@ bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
          node.attrs.get_int("flatten_axis", -1) == 1;
 }
 
+bool cpu_sums_in_place(const Graph& graph, const Node& node) { return conv_supported(graph, node); }
+
 Status pack_weights_for_cpu(Graph& graph) {
   std::vector<int32_t> uses = graph.use_counts();
   for (Node& node : graph.nodes) {

@@ -21,6 +21,10 @@ bool cpu_runs_nhwc(const Graph& graph, const Node& node);
 // ISA (others reorder the packed weights at load).
 Status pack_weights_for_cpu(Graph& graph);
 
+// The memory planner's hint: accelerated convs accumulate their Sum input in
+// place, so their output may share its bytes.
+bool cpu_sums_in_place(const Graph& graph, const Node& node);
+
 // A fast kernel for the node, or null when the node has none (it then runs
 // on its reference kernel). Requires static shapes.
 StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const Node& node);
