@@ -68,6 +68,40 @@ bool conv_can_fold(const Graph& graph, const Node& conv, size_t channels) {
          weight->dim(0) == static_cast<int64_t>(channels) && bias_ok && conv.inputs.size() <= 3;
 }
 
+// Gemm's output is [M, N] and BN scales its N features: B's feature columns
+// (rows when transB) scale by s, and the new C is beta * C * s + t, beta = 1.
+bool gemm_can_fold(const Graph& graph, const Node& gemm, size_t channels) {
+  const Tensor* b = constant_input(graph, gemm, 1);
+  const Tensor* c = constant_input(graph, gemm, 2);
+  const bool has_c = gemm.inputs.size() > 2 && gemm.inputs[2] != kNoValue;
+  const int64_t n = gemm.attrs.get_int("transB", 0) ? (b ? b->dim(0) : -1) : (b ? b->dim(1) : -1);
+  const bool c_ok = !has_c || (c && c->dtype() == DType::kFloat32 && (c->size() == 1 || c->size() == n) &&
+                               (c->rank() < 2 || c->dim(0) == 1));
+  return b && b->dtype() == DType::kFloat32 && b->rank() == 2 && n == static_cast<int64_t>(channels) && c_ok &&
+         gemm.attrs.get_int("transA", 0) == 0;
+}
+
+void fold_into_gemm(Graph& graph, Node& gemm, const ScaleShift& bn) {
+  const Tensor& b = *constant_input(graph, gemm, 1);
+  const bool trans_b = gemm.attrs.get_int("transB", 0) != 0;
+  Tensor folded = b.clone();
+  for (int64_t r = 0; r < b.dim(0); ++r) {
+    for (int64_t k = 0; k < b.dim(1); ++k) folded.data<float>()[r * b.dim(1) + k] *= bn.scale[trans_b ? r : k];
+  }
+  const Tensor* c = constant_input(graph, gemm, 2);
+  const float beta = gemm.attrs.get_float("beta", 1.0f);
+  const int64_t channels = static_cast<int64_t>(bn.scale.size());
+  Tensor new_c(DType::kFloat32, {channels});
+  for (int64_t ch = 0; ch < channels; ++ch) {
+    const float c_value = c ? c->data<float>()[c->size() == 1 ? 0 : ch] : 0.0f;
+    new_c.data<float>()[ch] = beta * c_value * bn.scale[ch] + bn.shift[ch];
+  }
+  gemm.inputs[1] = add_constant(graph, graph.value(gemm.inputs[1]).name + "_bn", std::move(folded));
+  gemm.inputs.resize(std::max<size_t>(gemm.inputs.size(), 3));
+  gemm.inputs[2] = add_constant(graph, gemm.name + "_bn_bias", std::move(new_c));
+  gemm.attrs.set("beta", 1.0f);
+}
+
 // Per-channel Mul + Add, constants shaped [C, 1, ..., 1] to broadcast over NC...
 void lower_to_mul_add(Graph& graph, size_t index, const ScaleShift& bn, std::vector<Node>& added) {
   const Node& node = graph.nodes[index];
@@ -107,6 +141,16 @@ Status fold_batch_norm(Graph& graph) {
     if (p >= 0 && graph.nodes[p].op_type == "Conv" && graph.nodes[p].domain.empty() &&
         has_single_consumer(graph, consumers, x) && conv_can_fold(graph, graph.nodes[p], params->scale.size())) {
       fold_into_conv(graph, graph.nodes[p], *params);
+      graph.nodes[p].outputs[0] = bn.outputs[0];
+      record_fused(graph.nodes[p], graph.nodes[n].name);
+      dead[n] = 1;
+      continue;
+    }
+    const bool gemm_before = p >= 0 && graph.nodes[p].op_type == "Gemm" && graph.nodes[p].domain.empty() &&
+                             graph.value(x).shape.size() == 2 && has_single_consumer(graph, consumers, x) &&
+                             gemm_can_fold(graph, graph.nodes[p], params->scale.size());
+    if (gemm_before) {
+      fold_into_gemm(graph, graph.nodes[p], *params);
       graph.nodes[p].outputs[0] = bn.outputs[0];
       record_fused(graph.nodes[p], graph.nodes[n].name);
       dead[n] = 1;

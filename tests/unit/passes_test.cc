@@ -139,6 +139,33 @@ TEST(Passes, BatchNormFoldsIntoConvOrBecomesMulAdd) {
   expect_same_outputs(before, after);
 }
 
+TEST(Passes, BatchNormFoldsIntoGemmWithAndWithoutTransB) {
+  for (int64_t trans_b : {0, 1}) {
+    auto model = make_model();
+    add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 6});
+    add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4});
+    add_float_initializer(model, "w", trans_b ? std::vector<int64_t>{4, 6} : std::vector<int64_t>{6, 4},
+                          random_values(24, kSeed));
+    add_float_initializer(model, "c", {4}, random_values(4, kSeed + 1));
+    auto* gemm = add_node(model, "Gemm", {"x", "w", "c"}, {"g"}, "fc");
+    for (auto [name, value] : {std::pair{"transB", trans_b}}) {
+      auto* attr = gemm->add_attribute();
+      attr->set_name(name);
+      attr->set_type(onnx::AttributeProto::INT);
+      attr->set_i(value);
+    }
+    auto* beta = gemm->add_attribute();
+    beta->set_name("beta");
+    beta->set_type(onnx::AttributeProto::FLOAT);
+    beta->set_f(0.5f);
+    add_batch_norm(model, "bn", "g", "y", 4, kSeed + 2);
+    const Graph before = import_model(model);
+    const Graph after = optimized(before, {{"fold_batch_norm", fold_batch_norm}});
+    EXPECT_EQ(op_types(after), (std::vector<std::string>{"Gemm"})) << "transB " << trans_b;
+    expect_same_outputs(before, after);
+  }
+}
+
 TEST(Passes, ResidualAddAndActivationsFuseIntoConv) {
   auto model = make_model();
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 4, 5, 5});
