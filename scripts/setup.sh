@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake pkg-config
   libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev libdnnl-dev libflatbuffers-dev flatbuffers-compiler
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libstb-dev
   libgtest-dev libgmock-dev
   libonnx-testdata dataset-fashion-mnist
 )

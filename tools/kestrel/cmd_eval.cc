@@ -1,5 +1,6 @@
-// kestrel eval: top-1 / top-5 accuracy of a classifier on a labelled IDX
-// dataset (e.g. Fashion-MNIST), with the preprocessing given as JSON.
+// kestrel eval: top-1 / top-5 accuracy of a classifier on a labelled dataset
+// (IDX files such as Fashion-MNIST, or a folder of PNG/JPEG images), with the
+// preprocessing given as JSON.
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +13,7 @@
 #include <numeric>
 
 #include "commands.h"
-#include "io/idx.h"
+#include "io/dataset.h"
 #include "io/preprocess.h"
 #include "runtime/session.h"
 
@@ -66,34 +67,62 @@ Status check_model_io(const Graph& graph) {
   return {};
 }
 
+StatusOr<std::unique_ptr<Dataset>> open_eval_dataset(const EvalOptions& options) {
+  const bool folder = std::filesystem::is_directory(options.dataset);
+  if (!folder && options.labels.empty()) return invalid_argument("--labels is required with an IDX dataset");
+  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(options.dataset, folder ? "" : options.labels, options.limit));
+  if (!dataset->has_labels()) {
+    return invalid_argument(options.dataset, ": has no labels (put images in class folders or add a labels.txt)");
+  }
+  return dataset;
+}
+
+// Decodes and preprocesses images [first, first + batch) into the input.
+Status fill_batch(const Dataset& dataset, const PreprocessSpec& spec, const PreprocessedSize& size, int64_t first,
+                  int64_t batch, Tensor& input, std::vector<int64_t>& labels) {
+  const int64_t image_floats = size.channels * size.height * size.width;
+  labels.clear();
+  for (int64_t b = 0; b < batch; ++b) {
+    const std::string name = dataset.item_name(first + b);
+    KESTREL_ASSIGN_OR_RETURN(Example example, dataset.get(first + b));
+    const auto& image = example.image;
+    auto this_size = preprocessed_size(spec, image.height, image.width, image.channels);
+    if (!this_size.ok()) return this_size.status().with_context(name);
+    if (!(*this_size == size)) {
+      return invalid_argument(name, ": preprocesses to ", shape_string(preprocessed_batch_shape(spec, *this_size, 1)),
+                              " but the first image to ", shape_string(preprocessed_batch_shape(spec, size, 1)),
+                              " (add a resize or center_crop to the spec)");
+    }
+    KESTREL_RETURN_IF_ERROR(preprocess_image(spec, image, input.data<float>() + b * image_floats).with_context(name));
+    labels.push_back(example.label);
+  }
+  return {};
+}
+
 Status eval(const EvalOptions& options) {
-  if (std::filesystem::is_directory(options.dataset)) {
-    return unimplemented(options.dataset, ": image folders are not supported yet; give an IDX image file");
-  }
   KESTREL_ASSIGN_OR_RETURN(PreprocessSpec spec, read_preprocess_file(options.preprocess));
-  KESTREL_ASSIGN_OR_RETURN(Tensor images, read_idx(options.dataset, options.limit));
-  KESTREL_ASSIGN_OR_RETURN(Tensor labels, read_idx(options.labels, options.limit));
-  if (images.rank() != 3) return invalid_argument(options.dataset, ": expected grey images [N,H,W], got ", shape_string(images.shape()));
-  if (labels.rank() != 1 || labels.dim(0) != images.dim(0)) {
-    return invalid_argument(options.labels, ": has ", labels.dim(0), " labels for ", images.dim(0), " images");
-  }
-  std::vector<std::string> names;
+  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_eval_dataset(options));
+  std::vector<std::string> names = dataset->class_names();
   if (!options.class_names.empty()) {
     KESTREL_ASSIGN_OR_RETURN(names, read_lines(options.class_names));
   }
-  const int64_t count = images.dim(0), height = images.dim(1), width = images.dim(2);
-  const int64_t out_h = spec.resize_height ? spec.resize_height : height;
-  const int64_t out_w = spec.resize_width ? spec.resize_width : width;
-  const int64_t channels = output_channels(spec);
+  const int64_t count = dataset->size();
+  if (count == 0) return invalid_argument(options.dataset, ": no images to evaluate");
+  // The first image fixes the model's input shape; every other must match it.
+  KESTREL_ASSIGN_OR_RETURN(Example first_example, dataset->get(0));
+  const Image& first_image = first_example.image;
+  auto first_size = preprocessed_size(spec, first_image.height, first_image.width, first_image.channels);
+  if (!first_size.ok()) return first_size.status().with_context(dataset->item_name(0));
+  const PreprocessedSize size = *first_size;
   KESTREL_ASSIGN_OR_RETURN(auto input_names, model_input_names(options.model));
   InputShapes shapes;
   if (!is_kestrel_file(options.model) && !input_names.empty()) {
-    shapes[input_names[0]] = {options.batch, channels, out_h, out_w};
+    shapes[input_names[0]] = preprocessed_batch_shape(spec, size, options.batch);
   }
   KESTREL_ASSIGN_OR_RETURN(OpenedModel opened, open_model(options.model, shapes, {.threads = options.threads}));
   Session& session = *opened.session;
   KESTREL_RETURN_IF_ERROR(check_model_io(session.graph()));
-  const Shape expected_input{session.input(0).dim(0), channels, out_h, out_w};
+  const Shape expected_input = preprocessed_batch_shape(spec, size, session.input(0).dim(0));
   if (session.input(0).shape() != expected_input) {
     return invalid_argument(options.model, ": takes input ", shape_string(session.input(0).shape()),
                             " but the preprocessing makes ", shape_string(expected_input));
@@ -101,16 +130,14 @@ Status eval(const EvalOptions& options) {
   const int64_t model_batch = session.input(0).dim(0);
   const bool progress = !options.json && isatty(STDERR_FILENO);
   Tally tally;
+  std::vector<int64_t> labels;
   const auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < count; first += model_batch) {
     // The model runs whole batches; a last partial batch is padded with zeros.
     const int64_t batch = std::min(model_batch, count - first);
     Tensor& input = session.input(0);
     std::fill_n(input.data<float>(), input.size(), 0.0f);
-    for (int64_t b = 0; b < batch; ++b) {
-      preprocess_grey_image(spec, images.data<uint8_t>() + (first + b) * height * width, height, width,
-                            input.data<float>() + b * channels * out_h * out_w);
-    }
+    KESTREL_RETURN_IF_ERROR(fill_batch(*dataset, spec, size, first, batch, input, labels));
     KESTREL_RETURN_IF_ERROR(session.run());
     const Tensor& logits = session.output(0);
     if (logits.dtype() != DType::kFloat32 || logits.rank() != 2 || logits.dim(0) != model_batch) {
@@ -120,7 +147,7 @@ Status eval(const EvalOptions& options) {
     const int64_t classes = logits.dim(1);
     for (int64_t b = 0; b < batch; ++b) {
       const auto order = ranking(logits.data<float>() + b * classes, classes);
-      const int64_t label = labels.data<uint8_t>()[first + b];
+      const int64_t label = labels[static_cast<size_t>(b)];
       const bool hit = order[0] == label;
       tally.top1 += hit;
       tally.top5 += std::find(order.begin(), order.begin() + std::min<int64_t>(5, classes), label) !=
@@ -155,10 +182,11 @@ Status eval(const EvalOptions& options) {
 
 Command add_eval_command(CLI::App& app) {
   auto options = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy of a classifier on a labelled IDX dataset");
+  CLI::App* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy of a classifier on a labelled dataset");
   cmd->add_option("--model", options->model, "Model file (.onnx or .kestrel)")->required();
-  cmd->add_option("--dataset", options->dataset, "IDX image file, gzipped or not")->required();
-  cmd->add_option("--labels", options->labels, "IDX label file, gzipped or not")->required();
+  cmd->add_option("--dataset", options->dataset, "IDX image file (gzipped or not) or a folder of PNG/JPEG images")
+      ->required();
+  cmd->add_option("--labels", options->labels, "IDX label file, gzipped or not (IDX datasets only)");
   cmd->add_option("--preprocess", options->preprocess, "Preprocessing spec (JSON)")->required();
   cmd->add_option("--limit", options->limit, "Evaluate only the first N images");
   cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
