@@ -2,6 +2,7 @@
 // shapes. The reference ops work on NCHW; the primitives on NHWC, so inputs
 // and outputs are transposed here. Every test prints its seed; replay a
 // failure with KESTREL_TEST_SEED=<seed>.
+#include <dnnl.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -429,3 +430,49 @@ TEST(OneDnnThreads, SetNumThreads) {
 
 }  // namespace
 }  // namespace kestrel::testing
+
+// Weights packed on another CPU may come in a layout this CPU's kernel does
+// not want: create_prepacked must then reorder them, with the same results.
+
+namespace kestrel::onednn {
+namespace {
+
+TEST(OneDnnConvPrepacked, UsesPackedWeightsInPlaceOrReordersForeignLayouts) {
+  const ConvParams params{.batch = 1, .in_channels = 16, .in_h = 9, .in_w = 9, .out_channels = 32, .out_h = 9,
+                          .out_w = 9, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+                          .pad_right = 1};
+  Tensor weight(DType::kFloat32, {32, 16, 3, 3});
+  for (int64_t i = 0; i < weight.size(); ++i) weight.data<float>()[i] = static_cast<float>((i * 37) % 23) / 23.0f - 0.5f;
+  Tensor src(DType::kFloat32, {1, 9, 9, 16});
+  for (int64_t i = 0; i < src.size(); ++i) src.data<float>()[i] = static_cast<float>((i * 13) % 17) / 17.0f - 0.5f;
+  auto reference = ConvPrimitive::create(params, weight, nullptr);
+  ASSERT_TRUE(reference.ok()) << reference.status().message();
+  Tensor expected(DType::kFloat32, {1, 9, 9, 32});
+  (*reference)->run(src.data<float>(), expected.data<float>());
+
+  auto in_place = ConvPrimitive::create_prepacked(params, (*reference)->packed_weights(), nullptr);
+  ASSERT_TRUE(in_place.ok()) << in_place.status().message();
+  EXPECT_TRUE((*in_place)->weights_used_in_place());
+
+  // Plain OIHW described as "packed": a layout the kernel does not use.
+  const dnnl::memory::desc plain({32, 16, 3, 3}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::oihw);
+  const PackedWeights foreign{weight.raw_data(), weight.nbytes(),
+                              std::string(reinterpret_cast<const char*>(&plain.data), sizeof(plain.data))};
+  auto reordered = ConvPrimitive::create_prepacked(params, foreign, nullptr);
+  ASSERT_TRUE(reordered.ok()) << reordered.status().message();
+  EXPECT_FALSE((*reordered)->weights_used_in_place());
+
+  for (auto* conv : {in_place->get(), reordered->get()}) {
+    Tensor actual(DType::kFloat32, {1, 9, 9, 32});
+    conv->run(src.data<float>(), actual.data<float>());
+    for (int64_t i = 0; i < actual.size(); ++i) ASSERT_EQ(actual.data<float>()[i], expected.data<float>()[i]) << i;
+  }
+
+  const PackedWeights truncated{weight.raw_data(), weight.nbytes() - 4, foreign.layout};
+  EXPECT_FALSE(ConvPrimitive::create_prepacked(params, truncated, nullptr).ok());
+  const PackedWeights garbage{weight.raw_data(), weight.nbytes(), "not a layout"};
+  EXPECT_FALSE(ConvPrimitive::create_prepacked(params, garbage, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace kestrel::onednn
