@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "test_seed.h"
 #include "quant/calibration_methods.h"
 #include "quant/quantize.h"
 #include "quant/tensor_stats.h"
@@ -17,17 +18,6 @@
 namespace kestrel::testing {
 namespace {
 
-uint32_t test_seed() {
-  static const uint32_t seed = [] {
-    const char* env = std::getenv("KESTREL_TEST_SEED");
-    const auto chosen = static_cast<uint32_t>(env ? std::strtoul(env, nullptr, 10) : std::random_device{}());
-    std::cout << "[ seed     ] KESTREL_TEST_SEED=" << chosen << "\n";
-    return chosen;
-  }();
-  return seed;
-}
-
-std::string seed_trace() { return str_cat("seed ", test_seed(), " (replay with KESTREL_TEST_SEED=", test_seed(), ")"); }
 
 std::vector<float> uniform_samples(std::mt19937& rng, size_t count, float lo, float hi) {
   std::uniform_real_distribution<float> dist(lo, hi);

@@ -8,37 +8,13 @@
 #include <fstream>
 #include <sys/wait.h>
 
+#include "cli_test_util.h"
 #include "io/npy.h"
 #include "onnx_test_models.h"
 #include "test_paths.h"
 
 namespace kestrel::testing {
 namespace {
-
-struct CliResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CliResult run_cli(const std::string& args) {
-  CliResult result;
-  const std::string command = std::string(KESTREL_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
-// One line, exit code 1, and the line contains every expected fragment.
-void expect_clean_error(const CliResult& result, const std::vector<std::string>& fragments) {
-  EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
-  EXPECT_NE(result.output.find("error: "), std::string::npos) << result.output;
-  for (const auto& fragment : fragments) EXPECT_NE(result.output.find(fragment), std::string::npos) << result.output;
-}
 
 TEST(Cli, MissingModelFile) {
   const std::string dir = scratch_dir();

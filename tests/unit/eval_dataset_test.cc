@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_test_util.h"
 #include "io/idx.h"
 #include "test_images.h"
 #include "test_paths.h"
@@ -18,29 +19,6 @@ namespace {
 
 constexpr int64_t kImages = 20;
 constexpr int kClasses = 10;
-
-struct CliResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CliResult run_cli(const std::string& args) {
-  CliResult result;
-  const std::string command = std::string(KESTREL_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer;
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
-void expect_clean_error(const CliResult& result, const std::vector<std::string>& fragments) {
-  EXPECT_EQ(result.exit_code, 1) << result.output;
-  EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << result.output;
-  for (const auto& fragment : fragments) EXPECT_NE(result.output.find(fragment), std::string::npos) << result.output;
-}
 
 // The per-image lines of `eval --show`, without the summary (it holds timings).
 std::vector<std::string> image_lines(const std::string& output) {

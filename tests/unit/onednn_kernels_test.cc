@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "test_seed.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "unit/op_test_util.h"
 
@@ -23,17 +24,6 @@ using onednn::PoolKind;
 using onednn::PoolParams;
 using Ints = std::vector<int64_t>;
 
-uint32_t test_seed() {
-  static const uint32_t seed = [] {
-    const char* env = std::getenv("KESTREL_TEST_SEED");
-    const auto chosen = static_cast<uint32_t>(env ? std::strtoul(env, nullptr, 10) : std::random_device{}());
-    std::cout << "[ seed     ] KESTREL_TEST_SEED=" << chosen << "\n";
-    return chosen;
-  }();
-  return seed;
-}
-
-std::string seed_trace() { return str_cat("seed ", test_seed(), " (replay with KESTREL_TEST_SEED=", test_seed(), ")"); }
 
 int64_t uniform_int(std::mt19937& rng, int64_t lo, int64_t hi) {
   return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
