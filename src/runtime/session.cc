@@ -27,6 +27,7 @@ StatusOr<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> 
   session->graph_ = std::move(graph);
   session->options_ = options;
   if (options.threads > 0) onednn::set_num_threads(options.threads);
+  if (options.pin_threads) onednn::pin_threads(onednn::num_threads());
   KESTREL_RETURN_IF_ERROR(session->bind_values(plan));
   KESTREL_RETURN_IF_ERROR(session->build_steps());
   return session;

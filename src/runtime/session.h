@@ -19,6 +19,7 @@ namespace kestrel {
 
 struct SessionOptions {
   int threads = 0;            // 0: oneDNN/OpenMP default (all cores)
+  bool pin_threads = true;    // pin each worker thread to its own core
   bool use_fast_kernels = true;  // false: reference kernels only (for testing)
   bool profile = false;       // record per-node times in run()
 };

@@ -466,3 +466,15 @@ TEST(OneDnnConvPrepacked, UsesPackedWeightsInPlaceOrReordersForeignLayouts) {
 
 }  // namespace
 }  // namespace kestrel::onednn
+
+namespace kestrel::onednn {
+namespace {
+
+TEST(OneDnnThreads, PinThreadsPinsEveryWorker) {
+  EXPECT_EQ(pin_threads(1), 1);
+  EXPECT_EQ(pin_threads(2), 2);  // more threads than cores wrap around the allowed CPUs
+  EXPECT_EQ(pin_threads(0), 0);
+}
+
+}  // namespace
+}  // namespace kestrel::onednn

@@ -1,5 +1,9 @@
 // Engine, error conversion, post-ops and the run-many primitive wrapper shared
 // by the oneDNN kernels.
+#include <sched.h>
+
+#include <vector>
+
 #include <omp.h>
 
 #include <cassert>
@@ -10,6 +14,27 @@ namespace kestrel::onednn {
 
 void set_num_threads(int num_threads) {
   if (num_threads > 0) omp_set_num_threads(num_threads);
+}
+
+int pin_threads(int num_threads) {
+  cpu_set_t allowed;
+  if (num_threads <= 0 || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 0;
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+  }
+  if (cpus.empty()) return 0;
+  int pinned = 0;
+  // One OpenMP thread per allowed CPU, in order; the pool keeps its threads,
+  // so later parallel regions of the same size run on the same cores.
+#pragma omp parallel num_threads(num_threads) reduction(+ : pinned)
+  {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[static_cast<size_t>(omp_get_thread_num()) % cpus.size()], &one);
+    pinned += sched_setaffinity(0, sizeof(one), &one) == 0 ? 1 : 0;
+  }
+  return pinned;
 }
 
 int num_threads() { return omp_get_max_threads(); }

@@ -34,6 +34,10 @@ class CompiledPrimitive;  // primitive + owned weights + scratchpad; onednn_inte
 void set_num_threads(int num_threads);
 // The thread count primitives run from the calling thread will use.
 int num_threads();
+// Pins each of the calling thread's `num_threads` OpenMP threads to its own
+// allowed CPU (round robin over the process's affinity mask), so they keep
+// their caches. Returns how many threads were pinned.
+int pin_threads(int num_threads);
 
 // Conv on NCHW-semantics dims; src is [batch, in_h, in_w, in_channels] and dst
 // [batch, out_h, out_w, out_channels] in memory. Dilations are ONNX style
