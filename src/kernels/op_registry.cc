@@ -1,6 +1,7 @@
 #include "kernels/op_registry.h"
 
 #include <algorithm>
+#include <sstream>
 
 namespace kestrel {
 
@@ -62,6 +63,19 @@ std::vector<std::string> OpRegistry::op_types() const {
   for (const auto& entry : ops_) names.push_back(entry.first);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Status check_supported_ops(const Graph& graph) {
+  std::ostringstream unsupported;
+  int count = 0;
+  for (const Node& node : graph.nodes) {
+    const bool known = OpRegistry::global().find(node) != nullptr;
+    if (known) continue;
+    unsupported << (count++ ? ", " : "") << "'" << node.name << "' ("
+                << (node.domain.empty() ? "" : node.domain + ":") << node.op_type << ")";
+  }
+  if (count == 0) return {};
+  return unimplemented(count, " node", count == 1 ? " uses an" : "s use", " unsupported op: ", unsupported.str());
 }
 
 StatusOr<std::vector<Tensor>> run_node(const OpDef& def, const Node& node, int64_t opset,

@@ -132,6 +132,9 @@ void register_tensor_ops(OpRegistry& registry);
 void register_fused_ops(OpRegistry& registry);
 void register_layout_ops(OpRegistry& registry);
 
+// One error listing every node whose op has no kernel; OK when all are known.
+Status check_supported_ops(const Graph& graph);
+
 // Runs one node on concrete inputs: infers output shapes, allocates outputs
 // and calls the reference kernel. Omitted optional inputs are null.
 StatusOr<std::vector<Tensor>> run_node(const OpDef& def, const Node& node, int64_t opset,

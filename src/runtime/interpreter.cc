@@ -1,19 +1,11 @@
 #include "runtime/interpreter.h"
 
-#include <sstream>
-
 namespace kestrel {
 
 StatusOr<Interpreter> Interpreter::create(std::shared_ptr<const Graph> graph) {
+  KESTREL_RETURN_IF_ERROR(check_supported_ops(*graph));
   Interpreter interpreter;
-  std::ostringstream unsupported;
-  int missing = 0;
-  for (const Node& node : graph->nodes) {
-    const OpDef* def = OpRegistry::global().find(node);
-    if (def == nullptr) unsupported << (missing++ ? ", " : "") << "'" << node.name << "' (" << node.op_type << ")";
-    interpreter.ops_.push_back(def);
-  }
-  if (missing) return unimplemented(missing, " node(s) use unsupported ops: ", unsupported.str());
+  for (const Node& node : graph->nodes) interpreter.ops_.push_back(OpRegistry::global().find(node));
 
   interpreter.last_consumer_.assign(graph->values.size(), -1);
   for (size_t n = 0; n < graph->nodes.size(); ++n) {

@@ -94,7 +94,7 @@ Status Session::build_steps() {
     if (options_.use_fast_kernels) {
       KESTREL_ASSIGN_OR_RETURN(step->fast, make_cpu_kernel(graph, node));
     }
-    NodeProfile profile{node.name, node.domain.empty() ? node.op_type : node.op_type, "reference"};
+    NodeProfile profile{node.name, node.op_type, "reference"};
     if (step->fast) {
       profile.implementation = step->fast->implementation();
     } else {
@@ -108,6 +108,13 @@ Status Session::build_steps() {
     steps_.push_back(std::move(step));
   }
   return {};
+}
+
+void Session::reset_profile() {
+  for (NodeProfile& entry : profile_) {
+    entry.total_ms = 0;
+    entry.runs = 0;
+  }
 }
 
 Status Session::run() {

@@ -48,6 +48,8 @@ class Session {
   StatusOr<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs);
 
   const std::vector<NodeProfile>& profile() const { return profile_; }
+  // Zeroes the per-node times (e.g. after warm-up runs).
+  void reset_profile();
 
  private:
   struct Step;

@@ -30,6 +30,20 @@ inline StatusOr<std::vector<Tensor>> run_op(const std::string& op_type, const st
   return run_node(*def, node, opset, pointers);
 }
 
+// The result is an error of `code` whose message names the node run_op made.
+inline void expect_error(const StatusOr<std::vector<Tensor>>& result, const std::string& op,
+                         StatusCode code = StatusCode::kInvalidArgument) {
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), code) << result.status().message();
+  EXPECT_NE(result.status().message().find("node 'test_" + op + "' (" + op + ")"), std::string::npos)
+      << result.status().message();
+}
+
+// A 1-D int64 tensor (shapes, axes, pads, ...).
+inline Tensor ints(std::vector<int64_t> values) {
+  return Tensor::from_vector<int64_t>({static_cast<int64_t>(values.size())}, values);
+}
+
 template <typename T>
 std::vector<T> values_of(const Tensor& tensor) {
   return std::vector<T>(tensor.data<T>(), tensor.data<T>() + tensor.size());

@@ -8,22 +8,13 @@ namespace kestrel {
 namespace {
 
 using testing::expect_near;
+using testing::expect_error;
+using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
 Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<float>(std::move(shape), values); }
-Tensor ints(std::vector<int64_t> values) {
-  return Tensor::from_vector<int64_t>({static_cast<int64_t>(values.size())}, values);
-}
 Tensor floats(std::vector<float> values) { return f32({static_cast<int64_t>(values.size())}, values); }
-
-void expect_error(const StatusOr<std::vector<Tensor>>& result, const std::string& op,
-                  StatusCode code = StatusCode::kInvalidArgument) {
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), code) << result.status().message();
-  EXPECT_NE(result.status().message().find("node 'test_" + op + "' (" + op + ")"), std::string::npos)
-      << result.status().message();
-}
 
 Attributes resize_attrs(const std::string& mode, const std::string& coord = "half_pixel") {
   Attributes attrs;

@@ -8,26 +8,18 @@
 namespace kestrel {
 namespace {
 
+using testing::expect_error;
+using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
 Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<float>(std::move(shape), values); }
 Tensor i64(Shape shape, std::vector<int64_t> values) { return Tensor::from_vector<int64_t>(std::move(shape), values); }
-Tensor ints(std::vector<int64_t> values) { return i64({static_cast<int64_t>(values.size())}, values); }
 
 std::vector<float> iota(int n) {
   std::vector<float> v(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(i);
   return v;
-}
-
-// The status is an error of `code` whose message names the test node.
-void expect_error(const StatusOr<std::vector<Tensor>>& result, const std::string& op,
-                  StatusCode code = StatusCode::kInvalidArgument) {
-  ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.status().code(), code) << result.status().message();
-  EXPECT_NE(result.status().message().find("node 'test_" + op + "' (" + op + ")"), std::string::npos)
-      << result.status().message();
 }
 
 Attributes attr(const std::string& name, AttributeValue value) {

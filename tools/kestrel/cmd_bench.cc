@@ -79,7 +79,7 @@ Status bench(const BenchOptions& options) {
   for (const Node& node : session.graph().nodes) macs += node_macs(session.graph(), node);
   fill_random(session);
   for (int i = 0; i < options.warmup; ++i) KESTREL_RETURN_IF_ERROR(session.run());
-  for (auto& entry : const_cast<std::vector<NodeProfile>&>(session.profile())) entry.total_ms = 0, entry.runs = 0;
+  session.reset_profile();
   std::vector<double> times;
   for (int i = 0; i < options.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();

@@ -171,19 +171,6 @@ Status run_onnx_checker(const onnx::ModelProto& model, const std::string& base_d
 
 }  // namespace
 
-Status check_supported_ops(const Graph& graph) {
-  std::ostringstream unsupported;
-  int count = 0;
-  for (const Node& node : graph.nodes) {
-    const bool known = OpRegistry::global().find(node) != nullptr;
-    if (known) continue;
-    unsupported << (count++ ? ", " : "") << "'" << node.name << "' ("
-                << (node.domain.empty() ? "" : node.domain + ":") << node.op_type << ")";
-  }
-  if (count == 0) return {};
-  return unimplemented(count, " node", count == 1 ? " uses an" : "s use", " unsupported op: ", unsupported.str());
-}
-
 StatusOr<Graph> import_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& label) {
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes)) {

@@ -17,7 +17,4 @@ StatusOr<Graph> import_onnx_file(const std::string& path);
 // `base_dir` resolves external data; `label` names the model in errors.
 StatusOr<Graph> import_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& label);
 
-// One error listing every node whose op has no kernel; OK when all are known.
-Status check_supported_ops(const Graph& graph);
-
 }  // namespace kestrel
