@@ -1,8 +1,6 @@
 // kestrel eval: top-1 / top-5 accuracy of a classifier on a labelled dataset
 // (IDX files such as Fashion-MNIST, or a folder of PNG/JPEG images), with the
 // preprocessing given as JSON.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,12 +11,17 @@
 #include <numeric>
 
 #include "commands.h"
+#include "io/batch_loader.h"
 #include "io/dataset.h"
 #include "io/preprocess.h"
+#include "io/progress.h"
 #include "runtime/session.h"
 
 namespace kestrel::cli {
 namespace {
+
+// More threads than this is a typo, not a machine.
+constexpr int kMaxThreads = 256;
 
 struct EvalOptions {
   std::string model, dataset, labels, preprocess, class_names;
@@ -26,6 +29,7 @@ struct EvalOptions {
   int64_t batch = 8;
   int64_t show = 0;
   int threads = 1;
+  int workers = 1;
   bool json = false;
 };
 
@@ -77,28 +81,6 @@ StatusOr<std::unique_ptr<Dataset>> open_eval_dataset(const EvalOptions& options)
   return dataset;
 }
 
-// Decodes and preprocesses images [first, first + batch) into the input.
-Status fill_batch(const Dataset& dataset, const PreprocessSpec& spec, const PreprocessedSize& size, int64_t first,
-                  int64_t batch, Tensor& input, std::vector<int64_t>& labels) {
-  const int64_t image_floats = size.channels * size.height * size.width;
-  labels.clear();
-  for (int64_t b = 0; b < batch; ++b) {
-    const std::string name = dataset.item_name(first + b);
-    KESTREL_ASSIGN_OR_RETURN(Example example, dataset.get(first + b));
-    const auto& image = example.image;
-    auto this_size = preprocessed_size(spec, image.height, image.width, image.channels);
-    if (!this_size.ok()) return this_size.status().with_context(name);
-    if (!(*this_size == size)) {
-      return invalid_argument(name, ": preprocesses to ", shape_string(preprocessed_batch_shape(spec, *this_size, 1)),
-                              " but the first image to ", shape_string(preprocessed_batch_shape(spec, size, 1)),
-                              " (add a resize or center_crop to the spec)");
-    }
-    KESTREL_RETURN_IF_ERROR(preprocess_image(spec, image, input.data<float>() + b * image_floats).with_context(name));
-    labels.push_back(example.label);
-  }
-  return {};
-}
-
 Status eval(const EvalOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(PreprocessSpec spec, read_preprocess_file(options.preprocess));
   KESTREL_ASSIGN_OR_RETURN(auto dataset, open_eval_dataset(options));
@@ -109,11 +91,7 @@ Status eval(const EvalOptions& options) {
   const int64_t count = dataset->size();
   if (count == 0) return invalid_argument(options.dataset, ": no images to evaluate");
   // The first image fixes the model's input shape; every other must match it.
-  KESTREL_ASSIGN_OR_RETURN(Example first_example, dataset->get(0));
-  const Image& first_image = first_example.image;
-  auto first_size = preprocessed_size(spec, first_image.height, first_image.width, first_image.channels);
-  if (!first_size.ok()) return first_size.status().with_context(dataset->item_name(0));
-  const PreprocessedSize size = *first_size;
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(*dataset, spec));
   KESTREL_ASSIGN_OR_RETURN(auto input_names, model_input_names(options.model));
   InputShapes shapes;
   if (!is_kestrel_file(options.model) && !input_names.empty()) {
@@ -128,16 +106,16 @@ Status eval(const EvalOptions& options) {
                             " but the preprocessing makes ", shape_string(expected_input));
   }
   const int64_t model_batch = session.input(0).dim(0);
-  const bool progress = !options.json && isatty(STDERR_FILENO);
-  Tally tally;
-  std::vector<int64_t> labels;
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t first = 0; first < count; first += model_batch) {
-    // The model runs whole batches; a last partial batch is padded with zeros.
-    const int64_t batch = std::min(model_batch, count - first);
+  // The model runs whole batches; the loader pads a last partial one with zeros.
+  KESTREL_ASSIGN_OR_RETURN(auto loader, BatchLoader::create(*dataset, spec, size, count, model_batch, options.workers));
+  ProgressBar progress("eval", count, !options.json && ProgressBar::stderr_is_terminal());
+  Tally tally;
+  for (;;) {
+    KESTREL_ASSIGN_OR_RETURN(std::optional<Batch> batch, loader->next());
+    if (!batch) break;
     Tensor& input = session.input(0);
-    std::fill_n(input.data<float>(), input.size(), 0.0f);
-    KESTREL_RETURN_IF_ERROR(fill_batch(*dataset, spec, size, first, batch, input, labels));
+    std::copy_n(batch->input.data<float>(), input.size(), input.data<float>());
     KESTREL_RETURN_IF_ERROR(session.run());
     const Tensor& logits = session.output(0);
     if (logits.dtype() != DType::kFloat32 || logits.rank() != 2 || logits.dim(0) != model_batch) {
@@ -145,25 +123,21 @@ Status eval(const EvalOptions& options) {
                               shape_string(logits.shape()));
     }
     const int64_t classes = logits.dim(1);
-    for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t b = 0; b < batch->count; ++b) {
       const auto order = ranking(logits.data<float>() + b * classes, classes);
-      const int64_t label = labels[static_cast<size_t>(b)];
+      const int64_t label = batch->labels[static_cast<size_t>(b)];
       const bool hit = order[0] == label;
       tally.top1 += hit;
       tally.top5 += std::find(order.begin(), order.begin() + std::min<int64_t>(5, classes), label) !=
                     order.begin() + std::min<int64_t>(5, classes);
       if (tally.images++ < options.show) {
-        std::printf("image %5lld: predicted %-18s label %-18s %s\n", static_cast<long long>(first + b),
+        std::printf("image %5lld: predicted %-18s label %-18s %s\n", static_cast<long long>(batch->first + b),
                     class_label(names, order[0]).c_str(), class_label(names, label).c_str(), hit ? "ok" : "WRONG");
       }
     }
-    if (progress) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::fprintf(stderr, "\r%lld/%lld images, %.1f images/s, top-1 %.2f %%   ", static_cast<long long>(tally.images),
-                   static_cast<long long>(count), tally.images / seconds, 100.0 * tally.top1 / tally.images);
-    }
+    progress.update(tally.images);
   }
-  if (progress) std::fprintf(stderr, "\n");
+  progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double top1 = tally.images ? static_cast<double>(tally.top1) / tally.images : 0.0;
   const double top5 = tally.images ? static_cast<double>(tally.top5) / tally.images : 0.0;
@@ -192,7 +166,10 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--show", options->show, "Print the prediction for the first N images");
   cmd->add_option("--class-names", options->class_names, "Text file with one class name per line");
-  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, kMaxThreads));
+  cmd->add_option("--workers", options->workers,
+                  "Threads decoding and preprocessing images while the model runs (default 1)")
+      ->check(CLI::Range(1, kMaxThreads));
   cmd->add_flag("--json", options->json, "Print one JSON object");
   return [options] { return eval(*options); };
 }
