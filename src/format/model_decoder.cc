@@ -47,7 +47,7 @@ class Decoder {
   Status decode_nodes(const fb::Graph& src, Graph& graph) const;
   StatusOr<AttributeValue> decode_attribute(const fb::Attribute& attr, const std::string& what) const;
   Status decode_plan(const fb::MemoryPlan* src, const Graph& graph, MemoryPlan& plan) const;
-  Status decode_quant(const fb::Model& src, const Graph& graph, std::map<ValueId, QuantParams>& quant) const;
+  Status decode_quant(const fb::Model& src, Graph& graph) const;
   Status check_quant(const QuantParams& params, const Value& value, const std::string& what) const;
 
   const WeightsSection& weights_;
@@ -228,16 +228,16 @@ Status Decoder::check_quant(const QuantParams& params, const Value& value, const
   return {};
 }
 
-Status Decoder::decode_quant(const fb::Model& src, const Graph& graph, std::map<ValueId, QuantParams>& quant) const {
+Status Decoder::decode_quant(const fb::Model& src, Graph& graph) const {
   if (src.quant() == nullptr) return {};
   for (const fb::QuantParam* entry : *src.quant()) {
     const ValueId id = entry->value();
     const std::string what = str_cat("quantization parameters of value #", id);
     if (id < 0 || static_cast<size_t>(id) >= graph.values.size()) return corrupt(what, ": no such value");
-    if (quant.count(id) != 0) return corrupt(what, ": given twice");
+    if (graph.value(id).quant) return corrupt(what, ": given twice");
     QuantParams params{to_vector(entry->scales()), to_vector(entry->zero_points()), entry->axis()};
     KESTREL_RETURN_IF_ERROR(check_quant(params, graph.value(id), what));
-    quant.emplace(id, std::move(params));
+    graph.value(id).quant = std::move(params);
   }
   return {};
 }
@@ -260,7 +260,7 @@ StatusOr<ModelFile> Decoder::decode(const fb::Model& src) {
   const Status verified = model.graph.verify();
   if (!verified.ok()) return corrupt("inconsistent graph: ", verified.message());
   KESTREL_RETURN_IF_ERROR(decode_plan(src.memory_plan(), model.graph, model.plan));
-  KESTREL_RETURN_IF_ERROR(decode_quant(src, model.graph, model.quant));
+  KESTREL_RETURN_IF_ERROR(decode_quant(src, model.graph));
   if (src.metadata() != nullptr) {
     for (const fb::KeyValue* entry : *src.metadata()) {
       model.metadata.emplace_back(to_string(entry->key()), to_string(entry->value()));

@@ -14,7 +14,7 @@
 
 #include "base/status.h"
 #include "format/memory_plan.h"
-#include "format/quant_params.h"
+#include "ir/quant_params.h"
 #include "ir/graph.h"
 
 namespace kestrel {
@@ -22,7 +22,6 @@ namespace kestrel {
 struct ModelFile {
   Graph graph;
   MemoryPlan plan;
-  std::map<ValueId, QuantParams> quant;
   // The ISA the weights were packed for and the CpuFeature bits it needs.
   std::string isa = "generic";
   uint64_t required_features = 0;

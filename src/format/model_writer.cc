@@ -44,7 +44,7 @@ class Serializer {
   StatusOr<Offset<fb::Node>> encode_node(const Node& node);
   StatusOr<Offset<fb::Graph>> encode_graph(const Graph& graph);
   Offset<fb::MemoryPlan> encode_plan(const MemoryPlan& plan);
-  Offset<flatbuffers::Vector<Offset<fb::QuantParam>>> encode_quant(const std::map<ValueId, QuantParams>& quant);
+  Offset<flatbuffers::Vector<Offset<fb::QuantParam>>> encode_quant(const Graph& graph);
   std::vector<uint8_t> assemble() const;
 
   flatbuffers::FlatBufferBuilder builder_{1 << 16};
@@ -147,12 +147,15 @@ Offset<fb::MemoryPlan> Serializer::encode_plan(const MemoryPlan& plan) {
 }
 
 Offset<flatbuffers::Vector<Offset<fb::QuantParam>>> Serializer::encode_quant(
-    const std::map<ValueId, QuantParams>& quant) {
-  if (quant.empty()) return 0;
+    const Graph& graph) {
   std::vector<Offset<fb::QuantParam>> entries;
-  for (const auto& [id, params] : quant) {
-    entries.push_back(fb::CreateQuantParamDirect(builder_, id, &params.scales, &params.zero_points, params.axis));
+  for (size_t id = 0; id < graph.values.size(); ++id) {
+    const auto& params = graph.values[id].quant;
+    if (!params) continue;
+    entries.push_back(fb::CreateQuantParamDirect(builder_, static_cast<ValueId>(id), &params->scales,
+                                                 &params->zero_points, params->axis));
   }
+  if (entries.empty()) return 0;
   return builder_.CreateVector(entries);
 }
 
@@ -181,7 +184,7 @@ StatusOr<std::vector<uint8_t>> Serializer::serialize(const ModelFile& model) {
   KESTREL_ASSIGN_OR_RETURN(const auto graph, encode_graph(model.graph));
   const auto target = fb::CreateTargetDirect(builder_, model.isa.c_str(), model.required_features);
   const auto plan = encode_plan(model.plan);
-  const auto quant = encode_quant(model.quant);
+  const auto quant = encode_quant(model.graph);
   std::vector<Offset<fb::KeyValue>> metadata;
   for (const auto& [key, value] : model.metadata) {
     metadata.push_back(fb::CreateKeyValueDirect(builder_, key.c_str(), value.c_str()));

@@ -12,6 +12,7 @@
 
 #include "base/status.h"
 #include "ir/attributes.h"
+#include "ir/quant_params.h"
 #include "ir/tensor.h"
 
 namespace kestrel {
@@ -33,6 +34,8 @@ struct Value {
   // Set for initializers and for values folded at compile time.
   std::optional<Tensor> constant;
   Layout layout = Layout::kPlain;
+  // Set for int8/uint8 values (activations and weights) of a quantized graph.
+  std::optional<QuantParams> quant;
 };
 
 struct Node {

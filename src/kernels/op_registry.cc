@@ -40,6 +40,7 @@ const OpRegistry& OpRegistry::global() {
     register_nn_ops(r);
     register_tensor_ops(r);
     register_fused_ops(r);
+    register_quantized_ops(r);
     register_layout_ops(r);
     return r;
   }();

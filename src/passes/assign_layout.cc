@@ -11,7 +11,8 @@ namespace kestrel {
 namespace {
 
 bool is_activation_4d(const Value& value) {
-  return !value.constant && value.dtype == DType::kFloat32 && value.shape.size() == 4;
+  const bool reorderable = value.dtype == DType::kFloat32 || dtype_size(value.dtype) == 1;
+  return !value.constant && reorderable && value.shape.size() == 4;
 }
 
 // Pure elementwise ops give the same result in any layout when no input
@@ -60,7 +61,7 @@ class LayoutAssigner {
       if (in != kNoValue && is_activation_4d(graph_.value(in))) in = in_layout(in, wanted);
     }
     for (ValueId out : node.outputs) {
-      if (out != kNoValue && graph_.value(out).shape.size() == 4 && graph_.value(out).dtype == DType::kFloat32) {
+      if (out != kNoValue && is_activation_4d(graph_.value(out))) {
         graph_.value(out).layout = wanted;
       }
     }

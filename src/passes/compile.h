@@ -16,4 +16,8 @@ struct CompiledGraph {
 // `graph` must have static input shapes (set_input_shapes first).
 StatusOr<CompiledGraph> compile_for_cpu(Graph graph);
 
+// The back half of compile_for_cpu, for a graph already optimized (and
+// possibly quantized): layouts, then the memory plan.
+StatusOr<CompiledGraph> lower_for_cpu(Graph graph);
+
 }  // namespace kestrel

@@ -138,7 +138,12 @@ float percentile_threshold(const TensorStats& stats, double percentile) {
 float entropy_threshold(const TensorStats& stats, int num_levels) {
   const int used_bins = stats.last_nonzero_bin() + 1;
   if (used_bins <= num_levels) return stats.max_abs();  // too few bins to clip anything
-  const auto& histogram = stats.histogram();
+  // Bin 0 holds the exact zeros (half of a ReLU output, typically), which
+  // every grid represents exactly. Left in, Q would spread that spike over
+  // the first level's bins and KL would refuse every threshold wider than
+  // one bin per level.
+  std::vector<int64_t> histogram = stats.histogram();
+  histogram[0] = 0;
   std::vector<int64_t> beyond(static_cast<size_t>(used_bins) + 1, 0);  // beyond[k] = count in bins >= k
   for (int k = used_bins - 1; k >= 0; --k) {
     beyond[static_cast<size_t>(k)] = beyond[static_cast<size_t>(k) + 1] + histogram[static_cast<size_t>(k)];

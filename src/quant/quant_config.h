@@ -21,7 +21,7 @@ enum class WeightGranularity { kPerChannel, kPerTensor };
 // What the quantizer does with one node (a Conv/Gemm-like layer).
 struct LayerQuantSettings {
   bool quantize = true;  // false: the node stays FP32
-  CalibrationMethod method = CalibrationMethod::kEntropy;  // for the activations this node reads and writes
+  CalibrationMethod method = CalibrationMethod::kPercentile;  // for the activations this node reads and writes
   double percentile = kDefaultPercentile;  // used when method == kPercentile
   WeightGranularity weights = WeightGranularity::kPerChannel;
 };

@@ -51,8 +51,8 @@ double unclipped_code(float x, float scale, int32_t zero_point) {
 
 }  // namespace
 
-QuantParams activation_quant_params(float threshold, bool is_unsigned) {
-  QuantParams params;
+TensorQuant activation_quant_params(float threshold, bool is_unsigned) {
+  TensorQuant params;
   params.dtype = is_unsigned ? DType::kUInt8 : DType::kInt8;
   const int max_code = is_unsigned ? kUnsignedMaxCode : kSignedMaxCode;
   params.scale = threshold > 0.0f ? threshold / static_cast<float>(max_code) : kScaleForAllZeros;
@@ -60,7 +60,7 @@ QuantParams activation_quant_params(float threshold, bool is_unsigned) {
   return params;
 }
 
-StatusOr<QuantParams> activation_quant_params(const TensorStats& stats, CalibrationMethod method,
+StatusOr<TensorQuant> activation_quant_params(const TensorStats& stats, CalibrationMethod method,
                                               const CalibrationOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(const float threshold, choose_threshold(stats, method, options));
   return activation_quant_params(threshold, uses_unsigned_range(stats, options));
@@ -83,13 +83,13 @@ StatusOr<std::vector<float>> weight_scales_per_channel(const Tensor& weights, in
   return max_abs;
 }
 
-StatusOr<QuantParams> weight_quant_params_per_tensor(const Tensor& weights) {
+StatusOr<TensorQuant> weight_quant_params_per_tensor(const Tensor& weights) {
   if (weights.dtype() != DType::kFloat32) {
     return invalid_argument("weights to quantize must be float32, got ", dtype_name(weights.dtype()));
   }
   const Tensor flat = weights.reshaped({1, weights.size()});
   KESTREL_ASSIGN_OR_RETURN(const std::vector<float> scales, weight_scales_per_channel(flat, 0));
-  QuantParams params;
+  TensorQuant params;
   params.dtype = DType::kInt8;
   params.scale = scales[0];
   return params;

@@ -26,21 +26,21 @@ inline constexpr int32_t kUInt8Max = kUnsignedMaxCode;
 // represents it exactly, and 1 keeps dequantization well defined.
 inline constexpr float kScaleForAllZeros = 1.0f;
 
-struct QuantParams {
+struct TensorQuant {
   DType dtype = DType::kInt8;  // kInt8 (symmetric) or kUInt8 (zero point 0)
   float scale = kScaleForAllZeros;
   int32_t zero_point = 0;
 };
 
 // Per-tensor activation parameters from a clipping threshold T.
-QuantParams activation_quant_params(float threshold, bool is_unsigned);
+TensorQuant activation_quant_params(float threshold, bool is_unsigned);
 // Chooses T with `method` and derives the parameters (uint8 when the tensor was
 // never negative and options.allow_unsigned).
-StatusOr<QuantParams> activation_quant_params(const TensorStats& stats, CalibrationMethod method,
+StatusOr<TensorQuant> activation_quant_params(const TensorStats& stats, CalibrationMethod method,
                                               const CalibrationOptions& options = {});
 
 // Symmetric int8 parameters covering max|w| of a float32 tensor.
-StatusOr<QuantParams> weight_quant_params_per_tensor(const Tensor& weights);
+StatusOr<TensorQuant> weight_quant_params_per_tensor(const Tensor& weights);
 // scale_c = max|w_c| / 127 for each index c along `axis` (negative counts from the back).
 StatusOr<std::vector<float>> weight_scales_per_channel(const Tensor& weights, int64_t axis);
 

@@ -74,10 +74,12 @@ void TensorStats::add(const float* data, int64_t count) {
   grow_to_cover(std::max(std::fabs(batch_min), std::fabs(batch_max)));
 
   const int last_bin = num_bins() - 1;
+  // Scaling by a power of two is exact (in double, for any float), so the bin
+  // never depends on rounding.
+  const double inverse_width = std::ldexp(1.0, -width_exponent_);
   for (int64_t i = 0; i < count; ++i) {
     if (!std::isfinite(data[i])) continue;
-    // Scaling by a power of two is exact, so the bin never depends on rounding.
-    const double scaled = std::ldexp(static_cast<double>(std::fabs(data[i])), -width_exponent_);
+    const double scaled = static_cast<double>(std::fabs(data[i])) * inverse_width;
     const int bin = std::min(static_cast<int>(scaled), last_bin);
     ++histogram_[static_cast<size_t>(bin)];
   }

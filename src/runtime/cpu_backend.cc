@@ -5,6 +5,7 @@
 #include "kernels/activation.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/op_registry.h"
+#include "kernels/quantized_conv.h"
 #include "kernels/reference/nn_ops_internal.h"
 
 namespace kestrel {
@@ -28,9 +29,18 @@ bool float_4d(const Graph& graph, ValueId id) {
   return value.dtype == DType::kFloat32 && value.shape.size() == 4;
 }
 
-// Packed conv weights (see pack_weights_for_cpu) keep the logical shape here.
-constexpr char kPackedLayoutAttr[] = "packed_weights_layout";
-constexpr char kWeightShapeAttr[] = "weight_shape";
+bool byte_4d(const Graph& graph, ValueId id) {
+  const Value& value = graph.value(id);
+  return (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8) && value.shape.size() == 4;
+}
+
+bool is_quantized_conv(const Node& node) { return node.domain == kKestrelDomain && node.op_type == kQuantizedConvOp; }
+
+onednn::ElementType element_type(DType dtype) {
+  if (dtype == DType::kInt8) return onednn::ElementType::kS8;
+  if (dtype == DType::kUInt8) return onednn::ElementType::kU8;
+  return onednn::ElementType::kF32;
+}
 
 bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr); }
 
@@ -40,12 +50,15 @@ Shape conv_weight_shape(const Graph& graph, const Node& node) {
 }
 
 bool conv_supported(const Graph& graph, const Node& node) {
-  if (!is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) return false;
+  const bool quantized = is_quantized_conv(node);
+  if (quantized ? !byte_4d(graph, node.inputs[0]) : !is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) {
+    return false;
+  }
   const Tensor* weight = constant(graph, node, 1);
   const bool bias_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
   if (!weight || !bias_ok) return false;
   if (is_packed(node)) return weight->dtype() == DType::kUInt8 && node.attrs.get_ints(kWeightShapeAttr).size() == 4;
-  return weight->dtype() == DType::kFloat32 && weight->rank() == 4;
+  return weight->dtype() == (quantized ? DType::kInt8 : DType::kFloat32) && weight->rank() == 4;
 }
 
 std::string to_hex(const std::string& bytes) {
@@ -66,7 +79,13 @@ std::string from_hex(const std::string& hex) {
 }
 
 bool pool_supported(const Graph& graph, const Node& node) {
-  if (!float_4d(graph, node.inputs[0]) || node.outputs.size() > 1) return false;
+  if (node.outputs.size() > 1) return false;
+  // Max pooling commutes with quantization: int8 in, int8 out, same scale.
+  if (byte_4d(graph, node.inputs[0])) {
+    return is_op(node, "MaxPool", nullptr) && node.attrs.get_int("storage_order", 0) == 0 &&
+           graph.value(node.outputs[0]).dtype == graph.value(node.inputs[0]).dtype;
+  }
+  if (!float_4d(graph, node.inputs[0])) return false;
   if (is_op(node, "GlobalAveragePool", nullptr)) return true;
   if (is_op(node, "MaxPool", nullptr)) return node.attrs.get_int("storage_order", 0) == 0;
   // Average windows overhanging the end (ceil_mode) follow ONNX's divisor rule,
@@ -92,10 +111,10 @@ class OneDnnKernel final : public FastKernel {
       : primitive_(std::move(primitive)), sum_(sum), dst_bytes_(dst_bytes) {}
 
   void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
-    float* dst = static_cast<float*>(outputs[0]);
+    void* dst = outputs[0];
     // oneDNN's sum post-op accumulates into dst: put the residual there first.
     if (sum_ && inputs[3] != dst) std::memcpy(dst, inputs[3], dst_bytes_);
-    primitive_->run(static_cast<const float*>(inputs[0]), dst);
+    primitive_->run(inputs[0], dst);
   }
   std::string implementation() const override { return "onednn " + primitive_->implementation(); }
 
@@ -106,7 +125,8 @@ class OneDnnKernel final : public FastKernel {
 };
 
 size_t output_bytes(const Graph& graph, const Node& node) {
-  return static_cast<size_t>(shape_size(graph.value(node.outputs[0]).shape)) * sizeof(float);
+  const Value& output = graph.value(node.outputs[0]);
+  return static_cast<size_t>(shape_size(output.shape)) * dtype_size(output.dtype);
 }
 
 StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
@@ -125,6 +145,13 @@ StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
                             .groups = node.attrs.get_int("group", 1)};
   KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
   params.sum = has_input(node, 3);
+  if (is_quantized_conv(node)) {
+    params.src_type = element_type(graph.value(node.inputs[0]).dtype);
+    params.dst_type = element_type(graph.value(node.outputs[0]).dtype);
+    if (params.sum) params.sum_type = element_type(graph.value(node.inputs[3]).dtype);
+    params.output_scales = node.attrs.get_floats(kOutputScalesAttr);
+    params.sum_scale = node.attrs.get_float(kSumScaleAttr, 1.0f);
+  }
   return params;
 }
 
@@ -147,7 +174,7 @@ StatusOr<std::unique_ptr<FastKernel>> make_pool(const Graph& graph, const Node& 
   const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
   onednn::PoolParams params{.batch = in[0], .channels = in[1], .in_h = in[2], .in_w = in[3], .out_h = out[2],
-                            .out_w = out[3]};
+                            .out_w = out[3], .type = element_type(graph.value(node.inputs[0]).dtype)};
   if (node.op_type == "GlobalAveragePool") {
     params.kind = onednn::PoolKind::kAvgExcludePad;
     params.kernel_h = in[2];
@@ -198,10 +225,56 @@ StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& 
       new OneDnnKernel<onednn::InnerProductPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
 }
 
+// QuantizeLinear / DequantizeLinear per tensor with zero point 0, as the
+// quantizer emits them; others run their reference kernel.
+bool scale_supported(const Graph& graph, const Node& node) {
+  const bool quantize = is_op(node, "QuantizeLinear", nullptr), dequantize = is_op(node, "DequantizeLinear", nullptr);
+  if (!quantize && !dequantize) return false;
+  const Tensor* scale = constant(graph, node, 1);
+  const Tensor* zero_point = constant(graph, node, 2);
+  if (scale == nullptr || scale->size() != 1 || scale->dtype() != DType::kFloat32) return false;
+  if (zero_point == nullptr || zero_point->size() != 1 || dtype_size(zero_point->dtype()) != 1 ||
+      *static_cast<const uint8_t*>(zero_point->raw_data()) != 0) {
+    return false;
+  }
+  const DType in = graph.value(node.inputs[0]).dtype;
+  return quantize ? in == DType::kFloat32 : (in == DType::kInt8 || in == DType::kUInt8);
+}
+
+class ScaleKernel final : public FastKernel {
+ public:
+  explicit ScaleKernel(std::unique_ptr<onednn::ScalePrimitive> primitive) : primitive_(std::move(primitive)) {}
+  void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    primitive_->run(inputs[0], outputs[0]);
+  }
+  std::string implementation() const override { return "onednn " + primitive_->implementation(); }
+
+ private:
+  std::unique_ptr<onednn::ScalePrimitive> primitive_;
+};
+
+StatusOr<std::unique_ptr<FastKernel>> make_scale(const Graph& graph, const Node& node) {
+  const float scale = *constant(graph, node, 1)->data<float>();
+  const Value& in = graph.value(node.inputs[0]);
+  const Value& out = graph.value(node.outputs[0]);
+  const bool quantize = node.op_type == "QuantizeLinear";
+  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ScalePrimitive::create(shape_size(in.shape), element_type(in.dtype),
+                                                                         element_type(out.dtype),
+                                                                         quantize ? 1.0f / scale : scale));
+  return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
+}
+
 }  // namespace
 
 bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
   if (conv_supported(graph, node) || pool_supported(graph, node)) return true;
+  // Per-tensor (de)quantization at the edge of an int8 region runs in the
+  // region's layout, so the float side is reordered, once, as float.
+  if ((is_op(node, "QuantizeLinear", nullptr) || is_op(node, "DequantizeLinear", nullptr)) &&
+      graph.value(node.inputs[0]).shape.size() == 4) {
+    const Tensor* scale = constant(graph, node, 1);
+    return scale != nullptr && scale->size() == 1;
+  }
   // A Flatten+Gemm reads its 4-D input in whatever layout; prefer the one convs produce.
   return gemm_supported(graph, node) && graph.value(node.inputs[0]).shape.size() == 4 &&
          node.attrs.get_int("flatten_axis", -1) == 1;
@@ -235,6 +308,14 @@ Status pack_weights_for_cpu(Graph& graph) {
 StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const Node& node) {
   if (conv_supported(graph, node)) return make_conv(graph, node);
   if (pool_supported(graph, node)) return make_pool(graph, node);
+  if (scale_supported(graph, node)) return make_scale(graph, node);
+  if (node.domain == kKestrelDomain && node.op_type == "Reorder" && graph.value(node.inputs[0]).shape.size() == 4) {
+    const Value& in = graph.value(node.inputs[0]);
+    const bool to_nhwc = node.attrs.get_string("to", "") == "NHWC";
+    KESTREL_ASSIGN_OR_RETURN(auto primitive,
+                             onednn::ScalePrimitive::create_reorder(in.shape, element_type(in.dtype), to_nhwc));
+    return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
+  }
   if (gemm_supported(graph, node) && (graph.value(node.inputs[0]).shape.size() == 2 ||
                                       node.attrs.get_int("flatten_axis", -1) == 1)) {
     return make_gemm(graph, node);

@@ -17,6 +17,7 @@ struct Session::Step {
   std::vector<void*> output_pointers;
   const OpDef* reference = nullptr;
   std::unique_ptr<KernelContext> context;
+  std::vector<const Tensor*> output_views;
 };
 
 Session::~Session() = default;
@@ -89,6 +90,7 @@ Status Session::build_steps() {
         return unimplemented(node.label(), ": unused optional outputs are not supported by the compiled runtime");
       }
       outputs.push_back(&views_[static_cast<size_t>(out)]);
+      step->output_views.push_back(&views_[static_cast<size_t>(out)]);
       step->output_pointers.push_back(views_[static_cast<size_t>(out)].raw_data());
     }
     if (options_.use_fast_kernels) {
@@ -128,6 +130,7 @@ Status Session::run() {
     } else {
       KESTREL_RETURN_IF_ERROR(step.reference->run(*step.context));
     }
+    if (observer_) observer_(graph_->nodes[i], step.output_views);
     if (options_.profile) {
       profile_[i].total_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       ++profile_[i].runs;

@@ -4,6 +4,7 @@
 // run() only executes.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,12 @@ class Session {
   // Convenience: checks and copies the named inputs in, runs, returns copies of the outputs.
   StatusOr<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs);
 
+  // Called after each node in run() with the node's outputs (views of the
+  // arena, valid only during the call; 4-D activations may be NHWC in
+  // memory). Calibration collects statistics this way. Empty: none.
+  using Observer = std::function<void(const Node& node, const std::vector<const Tensor*>& outputs)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
   const std::vector<NodeProfile>& profile() const { return profile_; }
   // Zeroes the per-node times (e.g. after warm-up runs).
   void reset_profile();
@@ -64,6 +71,7 @@ class Session {
   std::vector<Tensor> inputs_, outputs_;
   std::vector<std::unique_ptr<Step>> steps_;
   std::vector<NodeProfile> profile_;
+  Observer observer_;
 };
 
 }  // namespace kestrel

@@ -50,7 +50,7 @@ int64_t histogram_total(const TensorStats& stats) {
 
 // Mean squared error of actually quantizing `values` with threshold T.
 double quantized_mse(const std::vector<float>& values, float threshold, bool is_unsigned) {
-  const QuantParams params = activation_quant_params(threshold, is_unsigned);
+  const TensorQuant params = activation_quant_params(threshold, is_unsigned);
   double error = 0.0;
   for (float v : values) {
     const float restored = dequantize_value(quantize_value(v, params.scale, params.zero_point, params.dtype),

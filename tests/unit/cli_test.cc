@@ -153,8 +153,9 @@ TEST(Cli, ConvertRejectsBadRequestsClearly) {
   save_model(make_relu_model(), dir + "/relu.onnx");
   expect_clean_error(run_cli("convert --model " + dir + "/relu.onnx --output " + dir + "/out.bin"),
                      {"out.bin", "must end in .kestrel"});
-  expect_clean_error(run_cli("convert --model " + dir + "/relu.onnx --output " + dir + "/o.kestrel --precision int8"),
-                     {"int8", "not available"});
+  expect_clean_error(run_cli("convert --model " + dir + "/relu.onnx --output " + dir +
+                             "/o.kestrel --input-shape x:1,2 --precision int8"),
+                     {"relu.onnx", "--precision int8 needs --calibration-data"});
   std::ofstream(dir + "/fake.kestrel") << "not a model";
   expect_clean_error(run_cli("inspect --model " + dir + "/fake.kestrel"), {"fake.kestrel"});
 }

@@ -115,7 +115,7 @@ TEST(ModelFile, WriterRefusesInvalidModels) {
   EXPECT_NE(status.find("memory plan has"), std::string::npos) << status;
 
   model = make_small_model();
-  model.quant[0].scales = {0.0f};
+  model.graph.values[0].quant = QuantParams{{0.0f}, {}, 0};
   status = serialize_model(model).status().message();
   EXPECT_NE(status.find("not a positive number"), std::string::npos) << status;
 

@@ -82,7 +82,7 @@ TEST(QuantConfigParse, FullConfig) {
 TEST(QuantConfigParse, EmptyObjectKeepsEveryDefault) {
   const QuantConfig config = parse_ok("{}");
   EXPECT_TRUE(config.defaults.quantize);
-  EXPECT_EQ(config.defaults.method, CalibrationMethod::kEntropy);
+  EXPECT_EQ(config.defaults.method, CalibrationMethod::kPercentile);
   EXPECT_DOUBLE_EQ(config.defaults.percentile, kDefaultPercentile);
   EXPECT_EQ(config.defaults.weights, WeightGranularity::kPerChannel);
   EXPECT_EQ(config.calibration_count, 0);

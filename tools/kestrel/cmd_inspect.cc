@@ -25,6 +25,10 @@ struct InspectOptions {
 
 struct NodeRow {
   std::string name, op, shapes, fused;
+  std::string precision;  // "int8" when the node computes on int8/uint8 data, else "fp32"
+  std::string output_type;
+  float scale = 0;        // of the first output, when quantized
+  int64_t zero_point = 0;
   int64_t params = 0;
   int64_t macs = 0;
 };
@@ -35,6 +39,17 @@ std::string output_shapes(const Graph& graph, const Node& node) {
     if (out != kNoValue) text += (text.empty() ? "" : " ") + shape_string(graph.value(out).shape);
   }
   return text;
+}
+
+bool is_byte_type(DType dtype) { return dtype == DType::kInt8 || dtype == DType::kUInt8; }
+
+// int8 when the node reads or writes a quantized activation (weights aside).
+std::string node_precision(const Graph& graph, const Node& node) {
+  if (node.op_type == "QuantizeLinear" || node.op_type == "DequantizeLinear") return "convert";
+  for (ValueId in : node.inputs) {
+    if (in != kNoValue && !graph.value(in).constant && is_byte_type(graph.value(in).dtype)) return "int8";
+  }
+  return "fp32";
 }
 
 // "FusedConv+Sum+Relu": the op and what runs inside it.
@@ -61,6 +76,15 @@ std::vector<NodeRow> node_rows(const Graph& graph) {
       if (in != kNoValue && graph.value(in).constant) row.params += graph.value(in).constant->size();
     }
     row.macs = node_macs(graph, node);
+    row.precision = node_precision(graph, node);
+    if (!node.outputs.empty() && node.outputs[0] != kNoValue) {
+      const Value& out = graph.value(node.outputs[0]);
+      row.output_type = dtype_name(out.dtype);
+      if (out.quant && out.quant->scales.size() == 1) {
+        row.scale = out.quant->scales[0];
+        row.zero_point = out.quant->zero_points.empty() ? 0 : out.quant->zero_points[0];
+      }
+    }
     rows.push_back(row);
   }
   return rows;
@@ -74,15 +98,26 @@ void print_text(const Graph& graph, const std::string& path, const std::vector<N
   std::cout << "model: " << path << "  (opset " << graph.opset << ", " << graph.nodes.size() << " nodes)\n";
   for (ValueId in : graph.inputs) std::cout << "input:  " << value_line(graph.value(in)) << "\n";
   for (ValueId out : graph.outputs) std::cout << "output: " << value_line(graph.value(out)) << "\n\n";
-  std::printf("%5s  %-36s %-26s %-22s %12s %14s  %s\n", "#", "node", "op", "output shape", "params", "MACs",
-              "fused");
+  std::printf("%5s  %-36s %-26s %-22s %-8s %-24s %12s %14s  %s\n", "#", "node", "op", "output shape", "compute",
+              "output dtype (scale, zp)", "params", "MACs", "fused");
   int64_t macs = 0;
+  int int8_nodes = 0;
+  std::vector<std::string> float_nodes;
   for (size_t i = 0; i < rows.size(); ++i) {
     const NodeRow& row = rows[i];
-    std::printf("%5zu  %-36s %-26s %-22s %12lld %14lld  %s\n", i, row.name.c_str(), row.op.c_str(),
-                row.shapes.c_str(), static_cast<long long>(row.params), static_cast<long long>(row.macs),
-                row.fused.c_str());
+    const std::string type = row.scale > 0 ? str_cat(row.output_type, " (", row.scale, ", ", row.zero_point, ")")
+                                           : row.output_type;
+    std::printf("%5zu  %-36s %-26s %-22s %-8s %-24s %12lld %14lld  %s\n", i, row.name.c_str(), row.op.c_str(),
+                row.shapes.c_str(), row.precision.c_str(), type.c_str(), static_cast<long long>(row.params),
+                static_cast<long long>(row.macs), row.fused.c_str());
     macs += row.macs;
+    int8_nodes += row.precision == "int8";
+    if (row.precision == "fp32" && row.op != "Reorder") float_nodes.push_back(row.name);
+  }
+  if (int8_nodes > 0) {
+    std::printf("\nint8: %d nodes; FP32 islands (%zu nodes):", int8_nodes, float_nodes.size());
+    for (const std::string& name : float_nodes) std::printf(" %s", name.c_str());
+    std::printf("\n");
   }
   std::printf("\ntotal: %lld parameters (%.2f M), %lld MACs (%.3f G)\n", static_cast<long long>(params),
               static_cast<double>(params) / 1e6, static_cast<long long>(macs), static_cast<double>(macs) / 1e9);
@@ -94,7 +129,12 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
   int64_t macs = 0;
   for (const NodeRow& row : rows) {
     out["nodes"].push_back({{"name", row.name}, {"op", row.op}, {"output_shapes", row.shapes},
-                            {"params", row.params}, {"macs", row.macs}, {"fused", row.fused}});
+                            {"params", row.params}, {"macs", row.macs}, {"fused", row.fused},
+                            {"precision", row.precision}, {"output_dtype", row.output_type}});
+    if (row.scale > 0) {
+      out["nodes"].back()["output_scale"] = row.scale;
+      out["nodes"].back()["output_zero_point"] = row.zero_point;
+    }
     macs += row.macs;
   }
   for (ValueId in : graph.inputs) out["inputs"].push_back({{"name", graph.value(in).name}, {"shape", graph.value(in).shape}});

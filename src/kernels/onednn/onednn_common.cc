@@ -96,10 +96,27 @@ dnnl::primitive_attr make_plain_attr() {
   return attr;
 }
 
-dnnl::primitive_attr make_attr(const Activation& activation, bool sum) {
+size_t element_size(ElementType type) { return type == ElementType::kF32 ? sizeof(float) : sizeof(int8_t); }
+
+memory::data_type data_type(ElementType type) {
+  switch (type) {
+    case ElementType::kS8: return memory::data_type::s8;
+    case ElementType::kU8: return memory::data_type::u8;
+    case ElementType::kF32: break;
+  }
+  return kF32;
+}
+
+dnnl::primitive_attr make_attr(const Activation& activation, bool sum, const QuantAttr& quant) {
   dnnl::primitive_attr attr = make_plain_attr();
+  if (quant.output_scales != nullptr && !quant.output_scales->empty()) {
+    // Mask bit 1: one scale per output channel (dim 1 of dst).
+    constexpr int kPerTensor = 0, kPerChannel = 1 << 1;
+    attr.set_output_scales(quant.output_scales->size() > 1 ? kPerChannel : kPerTensor, *quant.output_scales);
+  }
   dnnl::post_ops ops;
-  if (sum) ops.append_sum(1.0f);
+  if (sum && quant.sum_type == ElementType::kF32) ops.append_sum(quant.sum_scale);
+  if (sum && quant.sum_type != ElementType::kF32) ops.append_sum(quant.sum_scale, data_type(quant.sum_type));
   append_activation(activation, ops);
   attr.set_post_ops(ops);
   return attr;
@@ -121,8 +138,8 @@ memory reorder_to(const memory& src, const memory::desc& desc) {
 
 namespace detail {
 
-CompiledPrimitive::CompiledPrimitive(const dnnl::primitive_desc& pd)
-    : primitive_(pd),
+CompiledPrimitive::CompiledPrimitive(const dnnl::primitive_desc_base& pd)
+    : primitive_(pd.get()),
       stream_(Engine::instance().engine),
       src_(pd.src_desc(), Engine::instance().engine, DNNL_MEMORY_NONE),
       dst_(pd.dst_desc(), Engine::instance().engine, DNNL_MEMORY_NONE),

@@ -12,6 +12,10 @@ std::string describe(const ConvParams& p) {
                  p.in_h, "x", p.in_w, " (stride ", p.stride_h, "x", p.stride_w, ", groups ", p.groups, ")");
 }
 
+bool is_int8(const ConvParams& p) { return p.src_type != ElementType::kF32; }
+
+DType weight_dtype(const ConvParams& p) { return is_int8(p) ? DType::kInt8 : DType::kFloat32; }
+
 int64_t expected_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
                      int64_t pad_end) {
   const int64_t extent = (kernel - 1) * dilation + 1;
@@ -29,8 +33,20 @@ Status check_geometry(const ConvParams& p, const Tensor* bias, const std::string
   if (p.in_channels % p.groups != 0 || p.out_channels % p.groups != 0) {
     return invalid_argument(what, ": channels are not divisible by groups");
   }
-  if (bias != nullptr && (bias->dtype() != DType::kFloat32 || bias->size() != p.out_channels)) {
-    return invalid_argument(what, ": bias must be float32 with ", p.out_channels, " elements");
+  const DType bias_type = is_int8(p) ? DType::kInt32 : DType::kFloat32;
+  if (bias != nullptr && (bias->dtype() != bias_type || bias->size() != p.out_channels)) {
+    return invalid_argument(what, ": bias must be ", dtype_name(bias_type), " with ", p.out_channels, " elements");
+  }
+  if (is_int8(p)) {
+    const size_t scales = p.output_scales.size();
+    if (scales != 1 && scales != static_cast<size_t>(p.out_channels)) {
+      return invalid_argument(what, ": int8 conv needs 1 or ", p.out_channels, " output scales, got ", scales);
+    }
+    if (p.sum && element_size(p.sum_type) != element_size(p.dst_type)) {
+      return invalid_argument(what, ": the residual's element type must have the output's size");
+    }
+  } else if (p.dst_type != ElementType::kF32 || !p.output_scales.empty()) {
+    return invalid_argument(what, ": a float32 conv writes float32 and takes no output scales");
   }
   if (p.out_h != expected_out(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.pad_top, p.pad_bottom) ||
       p.out_w != expected_out(p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.pad_left, p.pad_right)) {
@@ -41,8 +57,8 @@ Status check_geometry(const ConvParams& p, const Tensor* bias, const std::string
 
 Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bias, const std::string& what) {
   const Shape want_w = {p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
-  if (weight.dtype() != DType::kFloat32 || weight.shape() != want_w) {
-    return invalid_argument(what, ": weight must be float32 ", shape_string(want_w), ", got ",
+  if (weight.dtype() != weight_dtype(p) || weight.shape() != want_w) {
+    return invalid_argument(what, ": weight must be ", dtype_name(weight_dtype(p)), " ", shape_string(want_w), ", got ",
                             dtype_name(weight.dtype()), " ", shape_string(weight.shape()));
   }
   return check_geometry(p, bias, what);
@@ -67,7 +83,8 @@ StatusOr<memory::desc> layout_from_bytes(const std::string& bytes, const std::st
 void bind_bias(detail::CompiledPrimitive& compiled, const ConvParams& params, const Tensor* bias,
                const dnnl::convolution_forward::primitive_desc& pd) {
   if (bias == nullptr) return;
-  const memory user_bias = wrap_const(memory::desc({params.out_channels}, kF32, Tag::x), bias->raw_data());
+  const auto type = is_int8(params) ? memory::data_type::s32 : kF32;
+  const memory user_bias = wrap_const(memory::desc({params.out_channels}, type, Tag::x), bias->raw_data());
   compiled.bind(DNNL_ARG_BIAS, reorder_to(user_bias, pd.bias_desc()));
 }
 
@@ -78,17 +95,20 @@ Dims weight_dims(const ConvParams& p) {
 }
 
 dnnl::convolution_forward::primitive_desc make_pd(const ConvParams& p, bool with_bias) {
-  const memory::desc src({p.batch, p.in_channels, p.in_h, p.in_w}, kF32, Tag::nhwc);
-  const memory::desc dst({p.batch, p.out_channels, p.out_h, p.out_w}, kF32, Tag::nhwc);
+  const memory::desc src({p.batch, p.in_channels, p.in_h, p.in_w}, data_type(p.src_type), Tag::nhwc);
+  const memory::desc dst({p.batch, p.out_channels, p.out_h, p.out_w}, data_type(p.dst_type), Tag::nhwc);
   // `any`: let the kernel pick its blocked weight layout; we reorder once.
-  const memory::desc weights(weight_dims(p), kF32, Tag::any);
-  const memory::desc bias = with_bias ? memory::desc({p.out_channels}, kF32, Tag::x) : memory::desc();
+  const auto weight_type = is_int8(p) ? memory::data_type::s8 : kF32;
+  const memory::desc weights(weight_dims(p), weight_type, Tag::any);
+  const auto bias_type = is_int8(p) ? memory::data_type::s32 : kF32;
+  const memory::desc bias = with_bias ? memory::desc({p.out_channels}, bias_type, Tag::x) : memory::desc();
   // oneDNN counts dilation from 0 (= dense), ONNX from 1.
   const Dims strides = {p.stride_h, p.stride_w}, dilates = {p.dilation_h - 1, p.dilation_w - 1};
   const Dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};
   const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                              src, weights, bias, dst, strides, dilates, pad_l, pad_r);
-  return {desc, make_attr(p.activation, p.sum), Engine::instance().engine};
+  const QuantAttr quant{.output_scales = &p.output_scales, .sum_scale = p.sum_scale, .sum_type = p.sum_type};
+  return {desc, make_attr(p.activation, p.sum, quant), Engine::instance().engine};
 }
 
 }  // namespace
@@ -101,7 +121,9 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create(const ConvParams&
     const auto pd = make_pd(params, bias != nullptr);
     auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
     const Tag user_tag = params.groups == 1 ? Tag::oihw : Tag::goihw;
-    const memory user_weights = wrap_const(memory::desc(weight_dims(params), kF32, user_tag), weight_oihw.raw_data());
+    const auto weight_type = is_int8(params) ? memory::data_type::s8 : kF32;
+    const memory user_weights =
+        wrap_const(memory::desc(weight_dims(params), weight_type, user_tag), weight_oihw.raw_data());
     const memory packed = reorder_to(user_weights, pd.weights_desc());
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
@@ -142,7 +164,7 @@ ConvPrimitive::ConvPrimitive(const ConvParams& params, std::unique_ptr<detail::C
 
 ConvPrimitive::~ConvPrimitive() = default;
 
-void ConvPrimitive::run(const float* src_nhwc, float* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
+void ConvPrimitive::run(const void* src_nhwc, void* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
 
 std::string ConvPrimitive::implementation() const { return compiled_->implementation(); }
 

@@ -110,7 +110,7 @@ InnerProductPrimitive::InnerProductPrimitive(const InnerProductParams& params,
 
 InnerProductPrimitive::~InnerProductPrimitive() = default;
 
-void InnerProductPrimitive::run(const float* src, float* dst) const { compiled_->run(src, dst); }
+void InnerProductPrimitive::run(const void* src, void* dst) const { compiled_->run(src, dst); }
 
 std::string InnerProductPrimitive::implementation() const { return compiled_->implementation(); }
 

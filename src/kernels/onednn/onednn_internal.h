@@ -19,6 +19,7 @@ using dnnl::memory;
 using Dims = memory::dims;
 using Tag = memory::format_tag;
 inline constexpr memory::data_type kF32 = memory::data_type::f32;
+memory::data_type data_type(ElementType type);
 
 // The process's CPU engine (thread-safe in oneDNN). Streams are not: each
 // compiled primitive owns one, so different primitives may run on different
@@ -48,7 +49,14 @@ auto guarded(const std::string& what, Build&& build) -> decltype(build()) {
 
 // Attributes shared by conv and inner product: user scratchpad, then the
 // post-ops in the order of the fused reference, act(result + dst).
-dnnl::primitive_attr make_attr(const Activation& activation, bool sum);
+// Int8 layers add per-channel (or one) output scales and a scaled sum of
+// another element type.
+struct QuantAttr {
+  const std::vector<float>* output_scales = nullptr;
+  float sum_scale = 1.0f;
+  ElementType sum_type = ElementType::kF32;
+};
+dnnl::primitive_attr make_attr(const Activation& activation, bool sum, const QuantAttr& quant = {});
 // Scratchpad-only attributes (pooling).
 dnnl::primitive_attr make_plain_attr();
 
@@ -66,7 +74,7 @@ namespace detail {
 // maps nor throws.
 class CompiledPrimitive {
  public:
-  explicit CompiledPrimitive(const dnnl::primitive_desc& pd);
+  explicit CompiledPrimitive(const dnnl::primitive_desc_base& pd);
 
   // Binds a constant argument (DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, ...) for good.
   void bind(int arg, memory value);

@@ -39,6 +39,11 @@ int num_threads();
 // their caches. Returns how many threads were pinned.
 int pin_threads(int num_threads);
 
+// Element type of an activation tensor. Int8 layers read s8/u8 activations
+// with s8 weights and s32 bias and write s8/u8 (or f32) activations.
+enum class ElementType { kF32, kS8, kU8 };
+size_t element_size(ElementType type);
+
 // Conv on NCHW-semantics dims; src is [batch, in_h, in_w, in_channels] and dst
 // [batch, out_h, out_w, out_channels] in memory. Dilations are ONNX style
 // (1 = none). With `sum`, dst already holds the residual on entry and
@@ -53,6 +58,13 @@ struct ConvParams {
   int64_t groups = 1;
   Activation activation;
   bool sum = false;
+  // Int8 convs (src_type s8/u8): dst = saturate(round(activation(
+  // output_scales[c] * (acc + bias[c]) + sum_scale * dst))), acc the int32
+  // accumulator; output_scales has one entry or one per output channel.
+  // Activation bounds (Clip) are in dst units. dst f32: no rounding.
+  ElementType src_type = ElementType::kF32, dst_type = ElementType::kF32, sum_type = ElementType::kF32;
+  std::vector<float> output_scales;
+  float sum_scale = 1.0f;
 };
 
 // Conv weights already in the layout a primitive wants (its blocked format),
@@ -66,8 +78,9 @@ struct PackedWeights {
 
 class ConvPrimitive {
  public:
-  // weight_oihw: float32 [out_channels, in_channels / groups, kernel_h, kernel_w];
-  // bias (optional): float32 [out_channels]. Both are copied.
+  // weight_oihw: [out_channels, in_channels / groups, kernel_h, kernel_w],
+  // float32 (int8 when src_type is s8/u8); bias (optional): [out_channels],
+  // float32 (int32 for int8 convs). Both are copied.
   static StatusOr<std::unique_ptr<ConvPrimitive>> create(const ConvParams& params, const Tensor& weight_oihw,
                                                          const Tensor* bias);
   // With weights packed earlier: used in place (not copied) when this CPU's
@@ -83,7 +96,7 @@ class ConvPrimitive {
   bool weights_used_in_place() const { return weights_in_place_; }
 
   // Buffers are 64-byte aligned, caller-owned, sized as in ConvParams.
-  void run(const float* src_nhwc, float* dst_nhwc) const;
+  void run(const void* src_nhwc, void* dst_nhwc) const;
   // oneDNN's name for the kernel it picked, e.g. "brgconv:avx512_core".
   std::string implementation() const;
   const ConvParams& params() const { return params_; }
@@ -120,7 +133,7 @@ class InnerProductPrimitive {
   ~InnerProductPrimitive();
 
   // src: batch * in_features floats; dst: [batch, out_features].
-  void run(const float* src, float* dst) const;
+  void run(const void* src, void* dst) const;
   std::string implementation() const;
   const InnerProductParams& params() const { return params_; }
 
@@ -142,6 +155,7 @@ struct PoolParams {
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   int64_t dilation_h = 1, dilation_w = 1;
+  ElementType type = ElementType::kF32;  // s8/u8: max pooling keeps the scale
 };
 
 class PoolPrimitive {
@@ -149,13 +163,33 @@ class PoolPrimitive {
   static StatusOr<std::unique_ptr<PoolPrimitive>> create(const PoolParams& params);
   ~PoolPrimitive();
 
-  void run(const float* src_nhwc, float* dst_nhwc) const;
+  void run(const void* src_nhwc, void* dst_nhwc) const;
   std::string implementation() const;
   const PoolParams& params() const { return params_; }
 
  private:
   PoolPrimitive(const PoolParams& params, std::unique_ptr<detail::CompiledPrimitive> compiled);
   PoolParams params_;
+  std::unique_ptr<detail::CompiledPrimitive> compiled_;
+};
+
+// Elementwise dst = saturate(round_half_even(scale * src)) over `count`
+// elements: quantization (f32 -> s8/u8, scale = 1 / quantization scale) and
+// dequantization (s8/u8 -> f32) at the edges of int8 regions.
+class ScalePrimitive {
+ public:
+  static StatusOr<std::unique_ptr<ScalePrimitive>> create(int64_t count, ElementType src_type, ElementType dst_type,
+                                                          float scale);
+  // A layout change of a 4-D [N, C, H, W] tensor, NCHW -> NHWC or back.
+  static StatusOr<std::unique_ptr<ScalePrimitive>> create_reorder(const Shape& nchw_dims, ElementType type,
+                                                                  bool to_nhwc);
+  ~ScalePrimitive();
+
+  void run(const void* src, void* dst) const;
+  std::string implementation() const;
+
+ private:
+  explicit ScalePrimitive(std::unique_ptr<detail::CompiledPrimitive> compiled);
   std::unique_ptr<detail::CompiledPrimitive> compiled_;
 };
 

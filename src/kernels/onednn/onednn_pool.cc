@@ -74,8 +74,8 @@ dnnl::algorithm pool_algorithm(PoolKind kind) {
 }
 
 dnnl::pooling_v2_forward::primitive_desc make_pd(const PoolParams& p, const Dims& pad_r) {
-  const memory::desc src({p.batch, p.channels, p.in_h, p.in_w}, kF32, Tag::nhwc);
-  const memory::desc dst({p.batch, p.channels, p.out_h, p.out_w}, kF32, Tag::nhwc);
+  const memory::desc src({p.batch, p.channels, p.in_h, p.in_w}, data_type(p.type), Tag::nhwc);
+  const memory::desc dst({p.batch, p.channels, p.out_h, p.out_w}, data_type(p.type), Tag::nhwc);
   const Dims strides = {p.stride_h, p.stride_w}, kernel = {p.kernel_h, p.kernel_w};
   const Dims dilation = {p.dilation_h - 1, p.dilation_w - 1};  // oneDNN: 0 = dense
   const Dims pad_l = {p.pad_top, p.pad_left};
@@ -111,7 +111,7 @@ PoolPrimitive::PoolPrimitive(const PoolParams& params, std::unique_ptr<detail::C
 
 PoolPrimitive::~PoolPrimitive() = default;
 
-void PoolPrimitive::run(const float* src_nhwc, float* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
+void PoolPrimitive::run(const void* src_nhwc, void* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
 
 std::string PoolPrimitive::implementation() const { return compiled_->implementation(); }
 

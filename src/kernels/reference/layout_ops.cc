@@ -7,12 +7,15 @@
 
 namespace kestrel {
 
+namespace {
+
 // dst[n][h][w][c] = src[n][c][h][w] (to_nhwc) or the inverse.
-void reorder_4d(const float* src, float* dst, const Shape& shape, bool to_nhwc) {
+template <typename T>
+void reorder_elements(const T* src, T* dst, const Shape& shape, bool to_nhwc) {
   const int64_t batch = shape[0], channels = shape[1], plane = shape[2] * shape[3];
   for (int64_t n = 0; n < batch; ++n) {
-    const float* s = src + n * channels * plane;
-    float* d = dst + n * channels * plane;
+    const T* s = src + n * channels * plane;
+    T* d = dst + n * channels * plane;
     for (int64_t c = 0; c < channels; ++c) {
       for (int64_t p = 0; p < plane; ++p) {
         if (to_nhwc) d[p * channels + c] = s[c * plane + p];
@@ -22,14 +25,21 @@ void reorder_4d(const float* src, float* dst, const Shape& shape, bool to_nhwc) 
   }
 }
 
+}  // namespace
+
+void reorder_4d(const float* src, float* dst, const Shape& shape, bool to_nhwc) {
+  reorder_elements(src, dst, shape, to_nhwc);
+}
+
 namespace {
 
 Status infer_reorder(InferContext& ctx) {
   KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
   const std::string to = ctx.attrs().get_string("to", "");
   if (to != "NHWC" && to != "NCHW") return ctx.error("attribute 'to' must be NHWC or NCHW, got '", to, "'");
-  if (ctx.input_shape(0).size() != 4 || ctx.input_dtype(0) != DType::kFloat32) {
-    return ctx.error("reorders float32 4-D tensors only, got ", dtype_name(ctx.input_dtype(0)), " ",
+  const DType dtype = ctx.input_dtype(0);
+  if (ctx.input_shape(0).size() != 4 || (dtype != DType::kFloat32 && dtype != DType::kInt8 && dtype != DType::kUInt8)) {
+    return ctx.error("reorders float32, int8 and uint8 4-D tensors only, got ", dtype_name(ctx.input_dtype(0)), " ",
                      shape_string(ctx.input_shape(0)));
   }
   ctx.set_output(0, ctx.input_dtype(0), ctx.input_shape(0));
@@ -37,8 +47,13 @@ Status infer_reorder(InferContext& ctx) {
 }
 
 Status run_reorder(KernelContext& ctx) {
-  reorder_4d(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.input(0).shape(),
-             ctx.attrs().get_string("to", "") == "NHWC");
+  const bool to_nhwc = ctx.attrs().get_string("to", "") == "NHWC";
+  if (ctx.input(0).dtype() == DType::kFloat32) {
+    reorder_4d(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.input(0).shape(), to_nhwc);
+  } else {  // int8 and uint8 move as bytes
+    reorder_elements(static_cast<const uint8_t*>(ctx.input(0).raw_data()), static_cast<uint8_t*>(ctx.output(0).raw_data()),
+                     ctx.input(0).shape(), to_nhwc);
+  }
   return {};
 }
 

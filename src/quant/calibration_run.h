@@ -1,0 +1,34 @@
+// Calibration from data on disk: an image folder or IDX file (decoded and
+// preprocessed on worker threads, overlapped with inference) or a .npy
+// tensor of ready inputs, run in batches through the FP32 graph.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+#include "quant/tensor_stats.h"
+
+namespace kestrel {
+
+inline constexpr int64_t kDefaultCalibrationCount = 512;
+inline constexpr int64_t kDefaultCalibrationBatch = 16;
+
+struct CalibrationData {
+  std::string path;        // image folder, IDX image file (gzipped or not), or .npy [N, ...]
+  std::string preprocess;  // preprocessing spec (JSON); required for images
+  int64_t count = kDefaultCalibrationCount;  // the first `count` images are used
+  int64_t batch = kDefaultCalibrationBatch;
+  int threads = 0;
+  int workers = 1;         // decoding threads
+  bool progress = false;   // progress bar on stderr
+};
+
+// `source`: the imported model (one float32 input; its batch dim is set to
+// data.batch here). Returns statistics for each name in `tensors`.
+StatusOr<std::map<std::string, TensorStats>> calibrate(const Graph& source, const CalibrationData& data,
+                                                       const std::vector<std::string>& tensors);
+
+}  // namespace kestrel

@@ -1,0 +1,314 @@
+#include "quant/quantize_graph.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "kernels/activation.h"
+#include "kernels/op_registry.h"
+#include "kernels/quantized_conv.h"
+#include "quant/quantize.h"
+
+namespace kestrel {
+namespace {
+
+constexpr size_t kWeightInput = 1, kBiasInput = 2, kSumInput = 3;
+constexpr int64_t kOutputChannelAxis = 0;
+
+bool is_conv(const Node& node) {
+  return (node.domain.empty() && node.op_type == "Conv") || (node.domain == kKestrelDomain && node.op_type == "FusedConv");
+}
+
+bool is_float_activation(const Graph& graph, ValueId id) {
+  return id != kNoValue && !graph.value(id).constant && graph.value(id).dtype == DType::kFloat32;
+}
+
+bool is_int8_activation(const Graph& graph, ValueId id) {
+  const Value& value = graph.value(id);
+  return !value.constant && value.quant && (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8);
+}
+
+// Why a conv cannot be quantized ("" when it can).
+std::string unquantizable_reason(const Graph& graph, const Node& node) {
+  const Value& x = graph.value(node.inputs[0]);
+  if (!is_float_activation(graph, node.inputs[0]) || x.shape.size() != 4) return "input is not a float32 4-D activation";
+  const Value& w = graph.value(node.inputs[kWeightInput]);
+  if (!w.constant || w.dtype != DType::kFloat32 || w.shape.size() != 4) return "weights are not constant float32 4-D";
+  if (node.inputs.size() > kBiasInput && node.inputs[kBiasInput] != kNoValue &&
+      !graph.value(node.inputs[kBiasInput]).constant) {
+    return "bias is not constant";
+  }
+  if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue &&
+      !is_float_activation(graph, node.inputs[kSumInput])) {
+    return "residual input is not a float32 activation";
+  }
+  return "";
+}
+
+// Activations that commute with the output's rescaling (bounds rescaled)
+// can run on the int8 grid; the others need a float32 output.
+bool int8_friendly(const Activation& activation) {
+  return activation.kind == ActivationKind::kNone || activation.kind == ActivationKind::kRelu ||
+         activation.kind == ActivationKind::kLeakyRelu || activation.kind == ActivationKind::kClip;
+}
+
+class GraphQuantizer {
+ public:
+  GraphQuantizer(Graph& graph, const std::map<std::string, TensorStats>& stats, const QuantConfig& config,
+                 const QuantizeOptions& options)
+      : graph_(graph), stats_(stats), config_(config), options_(options) {}
+
+  StatusOr<QuantizationSummary> run() {
+    choose_nodes();
+    std::vector<Node> nodes = std::move(graph_.nodes);
+    graph_.nodes.clear();
+    for (Node& node : nodes) {
+      if (settings_.count(&node - nodes.data())) {
+        KESTREL_RETURN_IF_ERROR(emit_quantized_conv(node, settings_.at(&node - nodes.data())));
+      } else if (passes_int8_through(node)) {
+        Value& out = graph_.value(node.outputs[0]);
+        out.dtype = graph_.value(node.inputs[0]).dtype;
+        out.quant = graph_.value(node.inputs[0]).quant;
+        graph_.nodes.push_back(std::move(node));
+      } else {
+        for (ValueId& in : node.inputs) {
+          if (in != kNoValue && is_int8_activation(graph_, in)) in = dequantized(in);
+        }
+        graph_.nodes.push_back(std::move(node));
+      }
+    }
+    // A graph output produced in int8 (MaxPool is the only way) leaves as float.
+    for (ValueId& out : graph_.outputs) {
+      if (is_int8_activation(graph_, out)) return internal_error("graph output '", graph_.value(out).name, "' is int8");
+    }
+    return std::move(summary_);
+  }
+
+ private:
+  void choose_nodes() {
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      const Node& node = graph_.nodes[i];
+      if (!is_conv(node)) continue;
+      const LayerQuantSettings settings = settings_for(config_, node.name, source_op_type(node));
+      std::string reason = unquantizable_reason(graph_, node);
+      if (reason.empty() && options_.keep_float_without_stats) reason = missing_stats(node);
+      if (!settings.quantize) {
+        summary_.kept_float.emplace_back(node.name, "kept in FP32 by the quantization config");
+      } else if (!reason.empty()) {
+        summary_.kept_float.emplace_back(node.name, reason);
+      } else {
+        settings_[static_cast<int64_t>(i)] = settings;
+        method_of_.emplace(node.inputs[0], settings);
+        method_of_[node.outputs[0]] = settings;  // a layer's own output follows its settings
+        if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
+          method_of_.emplace(node.inputs[kSumInput], settings);
+        }
+      }
+    }
+    // Which values some int8 reader wants as int8.
+    for (const auto& [index, settings] : settings_) {
+      const Node& node = graph_.nodes[static_cast<size_t>(index)];
+      int8_readers_.insert(node.inputs[0]);
+      if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
+        int8_readers_.insert(node.inputs[kSumInput]);
+      }
+    }
+    for (const Node& node : graph_.nodes) {
+      if (node.domain.empty() && node.op_type == "MaxPool" && node.outputs.size() == 1) {
+        int8_readers_.insert(node.inputs[0]);
+      }
+    }
+    for (ValueId out : graph_.outputs) graph_outputs_.insert(out);
+  }
+
+  // "no range for tensor 'x'" when a tensor the conv needs has no statistics.
+  std::string missing_stats(const Node& node) const {
+    std::vector<ValueId> needed = {node.inputs[0], node.outputs[0]};
+    if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) needed.push_back(node.inputs[kSumInput]);
+    for (ValueId id : needed) {
+      const std::string& name = graph_.value(id).name;
+      if (!stats_.count(name)) return "the model gives no range for tensor '" + name + "'";
+    }
+    return "";
+  }
+
+  bool passes_int8_through(const Node& node) const {
+    return node.domain.empty() && node.op_type == "MaxPool" && node.outputs.size() == 1 &&
+           is_int8_activation(graph_, node.inputs[0]) && !graph_outputs_.count(node.outputs[0]);
+  }
+
+  StatusOr<TensorQuant> activation_params(ValueId id) const {
+    const Value& value = graph_.value(id);
+    auto stats = stats_.find(value.name);
+    if (stats == stats_.end()) return internal_error("no calibration statistics for tensor '", value.name, "'");
+    auto settings = method_of_.find(id);
+    const LayerQuantSettings chosen = settings == method_of_.end() ? config_.defaults : settings->second;
+    CalibrationOptions options{.percentile = chosen.percentile, .allow_unsigned = true, .tensor_name = value.name};
+    return activation_quant_params(stats->second, chosen.method, options);
+  }
+
+  ValueId add_constant(const std::string& name, Tensor tensor) {
+    Value value{.name = name, .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
+    value.constant = std::move(tensor);
+    return graph_.add_value(std::move(value));
+  }
+
+  static Tensor scalar(float x) {
+    Tensor t(DType::kFloat32, {});
+    *t.data<float>() = x;
+    return t;
+  }
+
+  static Tensor zero_point_of(DType dtype) {
+    Tensor t(dtype, {});
+    *static_cast<uint8_t*>(t.raw_data()) = 0;
+    return t;
+  }
+
+  // The int8 form of a float activation: a QuantizeLinear, once per value.
+  StatusOr<ValueId> quantized(ValueId id) {
+    if (is_int8_activation(graph_, id)) return id;
+    if (auto it = quantized_.find(id); it != quantized_.end()) return it->second;
+    KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(id));
+    const Value& source = graph_.value(id);
+    const std::string name = source.name + "/quantized";
+    Value q{.name = name, .dtype = params.dtype, .shape = source.shape, .shape_known = true};
+    q.quant = QuantParams{{params.scale}, {0}, 0};
+    const ValueId scale = add_constant(name + "/scale", scalar(params.scale));
+    const ValueId zero_point = add_constant(name + "/zero_point", zero_point_of(params.dtype));
+    const ValueId out = graph_.add_value(std::move(q));
+    graph_.nodes.push_back(Node{.name = name, .op_type = "QuantizeLinear", .inputs = {id, scale, zero_point}, .outputs = {out}});
+    ++summary_.quantize_nodes;
+    quantized_[id] = out;
+    return out;
+  }
+
+  // The float form of an int8 activation: a DequantizeLinear, once per value.
+  ValueId dequantized(ValueId id) {
+    if (auto it = dequantized_.find(id); it != dequantized_.end()) return it->second;
+    const Value source = graph_.value(id);
+    const std::string name = source.name + "/dequantized";
+    const ValueId scale = add_constant(name + "/scale", scalar(source.quant->scales[0]));
+    const ValueId zero_point = add_constant(name + "/zero_point", zero_point_of(source.dtype));
+    const ValueId out = graph_.add_value(Value{.name = name, .dtype = DType::kFloat32, .shape = source.shape, .shape_known = true});
+    graph_.nodes.push_back(Node{.name = name, .op_type = "DequantizeLinear", .inputs = {id, scale, zero_point}, .outputs = {out}});
+    ++summary_.dequantize_nodes;
+    dequantized_[id] = out;
+    return out;
+  }
+
+  StatusOr<QuantizedWeights> quantize_weights(const Tensor& weights, WeightGranularity granularity) const {
+    KESTREL_ASSIGN_OR_RETURN(QuantizedWeights q, quantize_weights_per_channel(weights, kOutputChannelAxis));
+    if (granularity == WeightGranularity::kPerChannel) return q;
+    KESTREL_ASSIGN_OR_RETURN(const TensorQuant per_tensor, weight_quant_params_per_tensor(weights));
+    int8_t* dst = q.values.data<int8_t>();
+    for (int64_t i = 0; i < weights.size(); ++i) {
+      dst[i] = static_cast<int8_t>(quantize_value(weights.data<float>()[i], per_tensor.scale, 0, DType::kInt8));
+    }
+    q.scales.assign(1, per_tensor.scale);
+    return q;
+  }
+
+  Status emit_quantized_conv(Node node, const LayerQuantSettings& settings) {
+    const std::string what = node.label();
+    KESTREL_ASSIGN_OR_RETURN(const ValueId x, quantized(node.inputs[0]));
+    const float x_scale = graph_.value(x).quant->scales[0];
+    const Value weight_value = graph_.value(node.inputs[kWeightInput]);
+    auto weights = quantize_weights(*weight_value.constant, settings.weights);
+    if (!weights.ok()) return weights.status().with_context(what);
+    const int64_t out_channels = weight_value.shape[0];
+    auto weight_scale = [&](int64_t o) { return weights->scales[weights->scales.size() == 1 ? 0 : static_cast<size_t>(o)]; };
+
+    node.inputs[kWeightInput] = add_constant(weight_value.name + "/int8", weights->values);
+    graph_.value(node.inputs[kWeightInput]).quant = QuantParams{weights->scales, {}, kOutputChannelAxis};
+    if (node.inputs.size() > kBiasInput && node.inputs[kBiasInput] != kNoValue) {
+      const Value& bias_value = graph_.value(node.inputs[kBiasInput]);
+      std::vector<float> bias_scales(static_cast<size_t>(out_channels));
+      for (int64_t o = 0; o < out_channels; ++o) bias_scales[static_cast<size_t>(o)] = x_scale * weight_scale(o);
+      auto bias = quantize_bias(*bias_value.constant, x_scale, weights->scales);
+      if (!bias.ok()) return bias.status().with_context(what);
+      const std::string name = bias_value.name + "/int32";
+      node.inputs[kBiasInput] = add_constant(name, std::move(*bias));
+      graph_.value(node.inputs[kBiasInput]).quant = QuantParams{bias_scales, {}, 0};
+    }
+
+    KESTREL_ASSIGN_OR_RETURN(Activation activation, activation_from_attributes(node.attrs));
+    const ValueId y = node.outputs[0];
+    const bool int8_output = int8_friendly(activation) && int8_readers_.count(y) && !graph_outputs_.count(y);
+    float y_scale = 1.0f;
+    if (int8_output) {
+      KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(y));
+      y_scale = params.scale;
+      graph_.value(y).dtype = params.dtype;
+      graph_.value(y).quant = QuantParams{{params.scale}, {0}, 0};
+      if (activation.kind == ActivationKind::kClip) {  // bounds in output units
+        activation.alpha /= y_scale;
+        activation.beta /= y_scale;
+      }
+    }
+    std::vector<float> output_scales(weights->scales.size());
+    for (size_t o = 0; o < output_scales.size(); ++o) output_scales[o] = x_scale * weights->scales[o] / y_scale;
+
+    float sum_scale = 1.0f;
+    if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
+      ValueId& sum = node.inputs[kSumInput];
+      if (int8_output) {
+        KESTREL_ASSIGN_OR_RETURN(sum, quantized(sum));
+        sum_scale = graph_.value(sum).quant->scales[0] / y_scale;
+      } else if (is_int8_activation(graph_, sum)) {
+        sum = dequantized(sum);
+      }
+    }
+    node.inputs[0] = x;
+    node.op_type = kQuantizedConvOp;
+    node.domain = std::string(kKestrelDomain);
+    node.attrs.set(kOutputScalesAttr, output_scales);
+    node.attrs.set(kSumScaleAttr, sum_scale);
+    node.attrs.set(kOutputTypeAttr, dtype_name(graph_.value(y).dtype));
+    set_activation_attributes(activation, node.attrs);
+    summary_.quantized.push_back(node.name);
+    graph_.nodes.push_back(std::move(node));
+    return {};
+  }
+
+  Graph& graph_;
+  const std::map<std::string, TensorStats>& stats_;
+  const QuantConfig& config_;
+  const QuantizeOptions& options_;
+  std::map<int64_t, LayerQuantSettings> settings_;  // node index -> settings, for quantized convs
+  std::map<ValueId, LayerQuantSettings> method_of_;
+  std::set<ValueId> int8_readers_, graph_outputs_;
+  std::map<ValueId, ValueId> quantized_, dequantized_;
+  QuantizationSummary summary_;
+};
+
+}  // namespace
+
+std::string source_op_type(const Node& node) {
+  if (node.domain == kKestrelDomain && node.op_type.rfind("Fused", 0) == 0) return node.op_type.substr(5);
+  return node.op_type;
+}
+
+std::vector<std::string> tensors_to_calibrate(const Graph& graph, const QuantConfig& config) {
+  std::set<std::string> names;
+  for (const Node& node : graph.nodes) {
+    if (!is_conv(node) || !unquantizable_reason(graph, node).empty()) continue;
+    if (!settings_for(config, node.name, source_op_type(node)).quantize) continue;
+    names.insert(graph.value(node.inputs[0]).name);
+    names.insert(graph.value(node.outputs[0]).name);
+    if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
+      names.insert(graph.value(node.inputs[kSumInput]).name);
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+StatusOr<QuantizationSummary> quantize_graph(Graph& graph, const std::map<std::string, TensorStats>& stats,
+                                             const QuantConfig& config, const QuantizeOptions& options) {
+  GraphQuantizer quantizer(graph, stats, config, options);
+  KESTREL_ASSIGN_OR_RETURN(QuantizationSummary summary, quantizer.run());
+  KESTREL_RETURN_IF_ERROR(graph.verify().with_context("IR invalid after quantization"));
+  return summary;
+}
+
+}  // namespace kestrel

@@ -1,0 +1,227 @@
+// The quantizer end to end on the bundled CNN (convs, a residual Sum, MaxPool,
+// GlobalAveragePool, Gemm): calibration through the FP32 session, the
+// rewritten graph's structure, the int8 fast path against the int8
+// reference kernels, and the int8 model against the FP32 one.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "frontend/onnx/onnx_importer.h"
+#include "io/dataset.h"
+#include "io/preprocess.h"
+#include "passes/compile.h"
+#include "passes/passes.h"
+#include "passes/shape_inference.h"
+#include "quant/calibrator.h"
+#include "quant/quantize_graph.h"
+#include "runtime/cpu_backend.h"
+#include "runtime/interpreter.h"
+#include "runtime/session.h"
+#include "test_paths.h"
+
+namespace kestrel::testing {
+namespace {
+
+constexpr int64_t kBatch = 16;
+
+std::string model_path() { return source_path("models/fmnist_cnn.onnx"); }
+
+// kBatch preprocessed Fashion-MNIST images starting at `first` (train or test set).
+Tensor fmnist_batch(bool train, int64_t first) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist/";
+  const std::string images = dir + (train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz");
+  auto dataset = open_dataset(images, "", first + kBatch);
+  EXPECT_TRUE(dataset.ok()) << dataset.status().message();
+  auto spec = read_preprocess_file(source_path("models/fmnist_cnn.preprocess.json"));
+  EXPECT_TRUE(spec.ok()) << spec.status().message();
+  Tensor batch(DType::kFloat32, {kBatch, 1, 28, 28});
+  for (int64_t i = 0; i < kBatch; ++i) {
+    auto example = (*dataset)->get(first + i);
+    EXPECT_TRUE(example.ok());
+    EXPECT_TRUE(preprocess_image(*spec, example->image, batch.data<float>() + i * 28 * 28).ok());
+  }
+  return batch;
+}
+
+Graph optimized_model() {
+  auto imported = import_onnx_file(model_path());
+  EXPECT_TRUE(imported.ok()) << imported.status().message();
+  Graph graph = std::move(imported).value();
+  EXPECT_TRUE(set_input_shapes(graph, {{"input", {kBatch, 1, 28, 28}}}).ok());
+  EXPECT_TRUE(optimize_graph(graph).ok());
+  return graph;
+}
+
+std::map<std::string, TensorStats> calibrate_on_train_images(const Graph& graph, const QuantConfig& config) {
+  auto calibrator = Calibrator::create(graph, tensors_to_calibrate(graph, config), 1);
+  EXPECT_TRUE(calibrator.ok()) << calibrator.status().message();
+  for (int64_t first = 0; first < 4 * kBatch; first += kBatch) {
+    const Tensor batch = fmnist_batch(true, first);
+    std::memcpy((*calibrator)->input().raw_data(), batch.raw_data(), batch.nbytes());
+    EXPECT_TRUE((*calibrator)->run(kBatch).ok());
+  }
+  EXPECT_EQ((*calibrator)->images(), 4 * kBatch);
+  return (*calibrator)->stats();
+}
+
+int count_ops(const Graph& graph, const std::string& op) {
+  int count = 0;
+  for (const Node& node : graph.nodes) count += node.op_type == op;
+  return count;
+}
+
+std::vector<float> run_session(const Graph& graph, const Tensor& input, bool pack) {
+  auto lowered = lower_for_cpu(graph);
+  EXPECT_TRUE(lowered.ok()) << lowered.status().message();
+  if (pack) {
+    EXPECT_TRUE(pack_weights_for_cpu(lowered->graph).ok());
+    lowered->plan.value_offsets.resize(lowered->graph.values.size(), -1);
+  }
+  auto session = Session::create(std::make_shared<const Graph>(lowered->graph), lowered->plan, {.threads = 1});
+  EXPECT_TRUE(session.ok()) << session.status().message();
+  auto outputs = (*session)->run({{"input", input}});
+  EXPECT_TRUE(outputs.ok()) << outputs.status().message();
+  return std::vector<float>(outputs->at(0).data<float>(), outputs->at(0).data<float>() + outputs->at(0).size());
+}
+
+int64_t argmax(const float* row, int64_t n) { return std::max_element(row, row + n) - row; }
+
+TEST(QuantizeGraph, BundledCnnStructure) {
+  KESTREL_REQUIRE_FILE(model_path());
+  Graph graph = optimized_model();
+  const QuantConfig config;
+  const auto stats = calibrate_on_train_images(graph, config);
+  auto summary = quantize_graph(graph, stats, config);
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->quantized.size(), 6u);  // every conv
+  EXPECT_EQ(count_ops(graph, "QFusedConv"), 6);
+  EXPECT_EQ(count_ops(graph, "FusedConv"), 0);
+  // One QuantizeLinear at the input and no DequantizeLinear: nothing between
+  // consecutive int8 layers, and the last conv, read only by the float
+  // global pooling, writes float32 itself.
+  EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 1);
+  EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 0);
+  for (const Node& node : graph.nodes) {
+    if (node.op_type == "MaxPool") EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kUInt8) << node.name;
+    if (node.op_type != "QFusedConv") continue;
+    const Value& out = graph.value(node.outputs[0]);
+    if (node.name == "/stage3/stage3.0/stage3.0.0/Conv") {
+      EXPECT_EQ(out.dtype, DType::kFloat32);
+      continue;
+    }
+    // The other convs end in ReLU, so their outputs are uint8 with zero point 0.
+    EXPECT_EQ(out.dtype, DType::kUInt8) << node.name;
+    ASSERT_TRUE(out.quant.has_value()) << node.name;
+    EXPECT_GT(out.quant->scales[0], 0.0f);
+    EXPECT_EQ(graph.value(node.inputs[1]).dtype, DType::kInt8);
+    EXPECT_EQ(graph.value(node.inputs[1]).quant->scales.size(), static_cast<size_t>(out.shape[1]));  // per channel
+    EXPECT_EQ(graph.value(node.inputs[2]).dtype, DType::kInt32);
+  }
+}
+
+TEST(QuantizeGraph, FastKernelsMatchReferenceKernels) {
+  KESTREL_REQUIRE_FILE(model_path());
+  Graph graph = optimized_model();
+  const auto stats = calibrate_on_train_images(graph, {});
+  ASSERT_TRUE(quantize_graph(graph, stats, {}).ok());
+  const Tensor input = fmnist_batch(false, 0);
+  auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
+  ASSERT_TRUE(reference.ok()) << reference.status().message();
+  auto expected = reference->run({{"input", input}});
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+  for (bool pack : {false, true}) {
+    SCOPED_TRACE(pack ? "packed weights" : "weights packed at load");
+    const std::vector<float> actual = run_session(graph, input, pack);
+    const Tensor& logits = expected->at(0);
+    ASSERT_EQ(actual.size(), static_cast<size_t>(logits.size()));
+    // Integer layers agree exactly except for rare ties rounded one step
+    // apart (FMA); in logits that is far below 1 % of their range.
+    float max_ref = 0, max_diff = 0;
+    for (size_t i = 0; i < actual.size(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(logits.data<float>()[i]));
+      max_diff = std::max(max_diff, std::fabs(actual[i] - logits.data<float>()[i]));
+    }
+    EXPECT_LE(max_diff, 0.01f * max_ref);
+  }
+}
+
+class QuantizeGraphMethod : public ::testing::TestWithParam<CalibrationMethod> {};
+
+// Entropy (KL) calibration clips this model's input hard: normalized
+// Fashion-MNIST pixels are a spike at the background value plus a long
+// tail, and KL keeps the spike. Measured cosine 0.96-0.98; the other
+// methods stay above 0.99.
+double min_cosine(CalibrationMethod method) { return method == CalibrationMethod::kEntropy ? 0.95 : 0.99; }
+int max_disagreements(CalibrationMethod method) { return method == CalibrationMethod::kEntropy ? 12 : 2; }
+
+TEST_P(QuantizeGraphMethod, Int8PredictionsFollowFloat) {
+  KESTREL_REQUIRE_FILE(model_path());
+  Graph float_graph = optimized_model();
+  Graph graph = float_graph;
+  QuantConfig config;
+  config.defaults.method = GetParam();
+  const auto stats = calibrate_on_train_images(graph, config);
+  ASSERT_TRUE(quantize_graph(graph, stats, config).ok());
+  int agree = 0, total = 0;
+  for (int64_t first = 0; first < 4 * kBatch; first += kBatch) {
+    const Tensor input = fmnist_batch(false, first);
+    const std::vector<float> fp32 = run_session(float_graph, input, false);
+    const std::vector<float> int8 = run_session(graph, input, true);
+    double dot = 0, norm_a = 0, norm_b = 0;
+    for (size_t i = 0; i < fp32.size(); ++i) dot += fp32[i] * int8[i], norm_a += fp32[i] * fp32[i], norm_b += int8[i] * int8[i];
+    EXPECT_GT(dot / std::sqrt(norm_a * norm_b), min_cosine(GetParam())) << "cosine similarity of the logits";
+    for (int64_t b = 0; b < kBatch; ++b) {
+      agree += argmax(&fp32[b * 10], 10) == argmax(&int8[b * 10], 10);
+      ++total;
+    }
+  }
+  EXPECT_GE(agree, total - max_disagreements(GetParam())) << "int8 top-1 differs from FP32 on " << total - agree << " of " << total << " images";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMethods, QuantizeGraphMethod,
+                         ::testing::Values(CalibrationMethod::kMinMax, CalibrationMethod::kPercentile,
+                                           CalibrationMethod::kEntropy, CalibrationMethod::kMse),
+                         [](const auto& info) { return std::string(calibration_method_name(info.param)); });
+
+TEST(QuantizeGraph, ConfigKeepsALayerInFloat) {
+  KESTREL_REQUIRE_FILE(model_path());
+  Graph graph = optimized_model();
+  auto config = parse_quant_config(R"({"overrides": [{"node": "/stage2/stage2.2/conv2/conv2.0/Conv", "precision": "fp32"}]})",
+                                   "test.json");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  const auto stats = calibrate_on_train_images(graph, *config);
+  auto summary = quantize_graph(graph, stats, *config);
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->quantized.size(), 5u);
+  ASSERT_EQ(summary->kept_float.size(), 1u);
+  EXPECT_EQ(summary->kept_float[0].first, "/stage2/stage2.2/conv2/conv2.0/Conv");
+  EXPECT_EQ(count_ops(graph, "FusedConv"), 1);
+  // The conv before it writes float32 directly (its only reader is float);
+  // the residual is dequantized; MaxPool then runs in float and the next
+  // conv quantizes its output (besides the input's QuantizeLinear).
+  EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 1);
+  EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 2);
+  const Node* before = nullptr;
+  for (const Node& node : graph.nodes) {
+    if (node.name == "/stage2/stage2.2/conv1/conv1.0/Conv") before = &node;
+  }
+  ASSERT_NE(before, nullptr);
+  EXPECT_EQ(graph.value(before->outputs[0]).dtype, DType::kFloat32);
+  const Tensor input = fmnist_batch(false, 0);
+  auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
+  ASSERT_TRUE(reference.ok());
+  EXPECT_TRUE(reference->run({{"input", input}}).ok());
+}
+
+TEST(QuantizeGraph, MissingStatisticsIsAnError) {
+  KESTREL_REQUIRE_FILE(model_path());
+  Graph graph = optimized_model();
+  auto summary = quantize_graph(graph, {}, {});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("no calibration statistics for tensor 'input'"), std::string::npos)
+      << summary.status().message();
+}
+
+}  // namespace
+}  // namespace kestrel::testing
