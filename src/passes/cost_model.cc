@@ -37,6 +37,7 @@ const std::unordered_map<std::string_view, MacsFn>& macs_table() {
   static const std::unordered_map<std::string_view, MacsFn> table = {
       {"Conv", conv_macs},
       {"FusedConv", conv_macs},
+      {"QFusedConv", conv_macs},
       {"Gemm", matmul_macs},
       {"FusedGemm", matmul_macs},
       {"MatMul", matmul_macs},
