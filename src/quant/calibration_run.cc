@@ -90,12 +90,34 @@ StatusOr<std::map<std::string, TensorStats>> calibrate_images(const Graph& sourc
   return calibrator->stats();
 }
 
+StatusOr<std::map<std::string, TensorStats>> calibrate_source(const Graph& source, const CalibrationData& data,
+                                                              const std::vector<std::string>& tensors) {
+  if (data.source_shape.empty() || shape_size(data.source_shape) <= 0) {
+    return invalid_argument("calibration batches need a shape, got ", shape_string(data.source_shape));
+  }
+  KESTREL_ASSIGN_OR_RETURN(auto calibrator, make_calibrator(source, data.source_shape, data, tensors));
+  while (true) {
+    Tensor& input = calibrator->input();
+    std::fill_n(input.data<float>(), input.size(), 0.0f);
+    KESTREL_ASSIGN_OR_RETURN(const int64_t rows, data.source(input));
+    if (rows == 0) break;
+    if (rows < 0 || rows > calibrator->batch()) {
+      return invalid_argument("the calibration source returned ", rows, " rows for a batch of ", calibrator->batch());
+    }
+    KESTREL_RETURN_IF_ERROR(calibrator->run(rows));
+  }
+  if (calibrator->images() == 0) return invalid_argument("the calibration source gave no images");
+  return calibrator->stats();
+}
+
 }  // namespace
 
 StatusOr<std::map<std::string, TensorStats>> calibrate(const Graph& source, const CalibrationData& data,
                                                        const std::vector<std::string>& tensors) {
   if (data.batch <= 0) return invalid_argument("calibration batch must be positive, got ", data.batch);
-  auto stats = is_npy(data.path) ? calibrate_npy(source, data, tensors) : calibrate_images(source, data, tensors);
+  auto stats = data.source     ? calibrate_source(source, data, tensors)
+               : is_npy(data.path) ? calibrate_npy(source, data, tensors)
+                                   : calibrate_images(source, data, tensors);
   if (!stats.ok()) return stats.status().with_context("calibration");
   return stats;
 }

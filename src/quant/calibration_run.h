@@ -3,6 +3,7 @@
 // tensor of ready inputs, run in batches through the FP32 graph.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,6 +17,11 @@ namespace kestrel {
 inline constexpr int64_t kDefaultCalibrationCount = 512;
 inline constexpr int64_t kDefaultCalibrationBatch = 16;
 
+// Caller-provided calibration batches: fills `batch` (float32, the declared
+// batch shape) and returns how many of its rows are real images; 0 ends
+// calibration.
+using CalibrationSource = std::function<StatusOr<int64_t>(Tensor& batch)>;
+
 struct CalibrationData {
   std::string path;        // image folder, IDX image file (gzipped or not), or .npy [N, ...]
   std::string preprocess;  // preprocessing spec (JSON); required for images
@@ -24,6 +30,10 @@ struct CalibrationData {
   int threads = 0;
   int workers = 1;         // decoding threads
   bool progress = false;   // progress bar on stderr
+  // When set, batches come from here (of shape source_shape) and `path`,
+  // `preprocess` and `count` are not used.
+  CalibrationSource source;
+  Shape source_shape;
 };
 
 // `source`: the imported model (one float32 input; its batch dim is set to

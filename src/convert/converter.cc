@@ -1,0 +1,158 @@
+#include "convert/converter.h"
+
+#include <filesystem>
+#include <optional>
+
+#include "base/cpu_features.h"
+#include "format/model_file.h"
+#include "frontend/onnx/onnx_importer.h"
+#include "passes/assign_layout.h"
+#include "passes/compile.h"
+#include "passes/passes.h"
+#include "quant/qdq_import.h"
+#include "quant/quant_config.h"
+#include "runtime/cpu_backend.h"
+
+namespace kestrel {
+namespace {
+
+bool has_extension(const std::string& path, const char* extension) {
+  return std::filesystem::path(path).extension() == extension;
+}
+
+StatusOr<QuantConfig> load_quant_config(const ConvertOptions& options) {
+  QuantConfig config;
+  if (!options.quant_config.empty()) {
+    KESTREL_ASSIGN_OR_RETURN(config, read_quant_config(options.quant_config));
+  }
+  // Options given explicitly override the file's defaults.
+  if (!options.calibration_method.empty()) {
+    KESTREL_ASSIGN_OR_RETURN(config.defaults.method, parse_calibration_method(options.calibration_method));
+  }
+  if (options.percentile != 0) config.defaults.percentile = options.percentile;
+  return config;
+}
+
+Status check_config(const QuantConfig& config, const Graph& graph, const ConvertOptions& options) {
+  std::vector<std::pair<std::string, std::string>> nodes;
+  for (const Node& node : graph.nodes) nodes.emplace_back(node.name, source_op_type(node));
+  Status matched = check_overrides_match(config, nodes);
+  return options.quant_config.empty() ? matched : matched.with_context(options.quant_config);
+}
+
+std::string summary_line(const QuantizationSummary& summary, size_t tensors, const std::string& source) {
+  return str_cat(tensors, " tensor ranges from ", source, "; quantized ", summary.quantized.size(), " convs, ",
+                 summary.quantize_nodes, " quantize and ", summary.dequantize_nodes, " dequantize nodes");
+}
+
+void add_float_notes(const QuantizationSummary& summary, ConvertReport& report) {
+  for (const auto& [name, why] : summary.kept_float) report.notes.push_back(str_cat("  FP32: ", name, " (", why, ")"));
+}
+
+// A model that carries QuantizeLinear/DequantizeLinear pairs: its ranges
+// replace calibration.
+Status quantize_prequantized(const QdqRanges& ranges, Graph& graph, const ConvertOptions& options,
+                             ConvertReport& report) {
+  if (!options.calibration_data.empty() || options.calibration_source || !options.calibration_method.empty()) {
+    return invalid_argument("the model is already quantized (", ranges.folded_pairs,
+                            " QuantizeLinear/DequantizeLinear pairs): its scales are used, so "
+                            "calibration data and a calibration method do not apply");
+  }
+  KESTREL_ASSIGN_OR_RETURN(QuantConfig config, load_quant_config(options));
+  KESTREL_RETURN_IF_ERROR(check_config(config, graph, options));
+  // The file gives each tensor's range: the whole range is kept.
+  config.defaults.method = CalibrationMethod::kMinMax;
+  for (QuantOverride& override : config.overrides) override.method.reset();
+  KESTREL_ASSIGN_OR_RETURN(report.quantization,
+                           quantize_graph(graph, ranges.stats, config, {.keep_float_without_stats = true}));
+  report.notes.push_back(summary_line(report.quantization, ranges.stats.size(),
+                                      "the model's QuantizeLinear/DequantizeLinear pairs"));
+  add_float_notes(report.quantization, report);
+  return {};
+}
+
+Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptions& options, ConvertReport& report) {
+  if (options.calibration_data.empty() && !options.calibration_source) {
+    return invalid_argument("--precision int8 needs --calibration-data");
+  }
+  KESTREL_ASSIGN_OR_RETURN(const QuantConfig config, load_quant_config(options));
+  KESTREL_RETURN_IF_ERROR(check_config(config, graph, options));
+  CalibrationData data{.path = options.calibration_data, .preprocess = options.preprocess,
+                       .batch = options.calibration_batch, .threads = options.threads, .workers = options.workers,
+                       .progress = options.progress, .source = options.calibration_source,
+                       .source_shape = options.calibration_batch_shape};
+  data.count = options.calibration_count > 0 ? options.calibration_count
+               : config.calibration_count > 0 ? config.calibration_count
+                                              : kDefaultCalibrationCount;
+  const std::vector<std::string> tensors = tensors_to_calibrate(graph, config);
+  KESTREL_ASSIGN_OR_RETURN(const auto stats, calibrate(source, data, tensors));
+  KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, stats, config));
+  const std::string from = data.source ? std::string("the caller's calibration batches")
+                                       : str_cat("calibration on ", data.count, " images");
+  report.notes.push_back(summary_line(report.quantization, tensors.size(),
+                                      str_cat(from, " (", calibration_method_name(config.defaults.method), ")")));
+  add_float_notes(report.quantization, report);
+  return {};
+}
+
+Status convert_graph(const Graph& source, const ConvertOptions& options, ConvertReport& report) {
+  Graph graph = source;
+  if (!options.input_shapes.empty()) KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, options.input_shapes));
+  if (set_dynamic_dims(graph, 1) > 0) report.notes.push_back("note: dynamic input dims set to 1 (use --input-shape to choose)");
+  std::optional<QdqRanges> qdq;
+  if (count_qdq_pairs(graph) > 0) {
+    KESTREL_ASSIGN_OR_RETURN(qdq, fold_qdq_pairs(graph));
+    if (options.precision != Precision::kInt8) report.notes.push_back("note: a quantized model; --precision int8 runs it in int8");
+  }
+  KESTREL_RETURN_IF_ERROR(optimize_graph(graph));
+  if (options.precision == Precision::kInt8) {
+    KESTREL_RETURN_IF_ERROR(qdq ? quantize_prequantized(*qdq, graph, options, report)
+                                : quantize_calibrated(source, graph, options, report));
+  }
+  KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(std::move(graph)));
+  KESTREL_RETURN_IF_ERROR(pack_weights_for_cpu(compiled.graph));
+  compiled.plan.value_offsets.resize(compiled.graph.values.size(), -1);  // packed weights are constants
+  ModelFile file{.graph = std::move(compiled.graph), .plan = std::move(compiled.plan)};
+  // Conv weights are stored packed for this CPU's kernels, so the file
+  // records the ISA it needs; a CPU lacking it is refused at load.
+  file.isa = cpu_isa_name();
+  KESTREL_ASSIGN_OR_RETURN(file.required_features, isa_features(file.isa));
+  file.metadata = standard_metadata(options.model);
+  file.metadata.emplace_back("converted_on_isa", cpu_isa_name());
+  file.metadata.emplace_back("precision", options.precision == Precision::kInt8 ? "int8" : "fp32");
+  KESTREL_RETURN_IF_ERROR(write_model_file(options.output, file));
+  report.nodes = file.graph.nodes.size();
+  for (const Node& node : file.graph.nodes) report.fused_nodes += node.domain == "kestrel" && node.op_type != "Reorder";
+  report.reorders = count_reorders(file.graph);
+  report.arena_bytes = file.plan.arena_bytes;
+  return {};
+}
+
+}  // namespace
+
+StatusOr<Precision> parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "int8") return Precision::kInt8;
+  return invalid_argument("unknown precision '", name, "' (valid: fp32, int8)");
+}
+
+StatusOr<ConvertReport> convert_model(const ConvertOptions& options) {
+  if (has_extension(options.model, ".kestrel")) return invalid_argument(options.model, ": is already a .kestrel model");
+  if (!has_extension(options.model, ".onnx")) {
+    return unimplemented(options.model, ": unknown model format '", std::filesystem::path(options.model).extension().string(),
+                         "' (expected .onnx)");
+  }
+  if (!has_extension(options.output, ".kestrel")) {
+    return invalid_argument("--output ", options.output, ": must end in .kestrel");
+  }
+  if (options.precision == Precision::kFp32 && (!options.calibration_data.empty() || options.calibration_source)) {
+    return invalid_argument("--calibration-data is for --precision int8");
+  }
+  KESTREL_ASSIGN_OR_RETURN(const Graph source, import_onnx_file(options.model));
+  ConvertReport report;
+  Status converted = convert_graph(source, options, report);
+  if (!converted.ok()) return converted.with_context(options.model);
+  return report;
+}
+
+}  // namespace kestrel

@@ -1,0 +1,60 @@
+// The converter as a library call: ONNX model -> optimized .kestrel model,
+// FP32 or INT8 (calibrated on images, on a .npy tensor, on batches the
+// caller provides, or on the ranges of a pre-quantized model). The CLI's
+// `kestrel convert` is a thin layer over convert_model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "ir/graph.h"
+#include "passes/shape_inference.h"
+#include "quant/calibration_run.h"
+#include "quant/quantize_graph.h"
+
+namespace kestrel {
+
+enum class Precision { kFp32, kInt8 };
+
+struct ConvertOptions {
+  std::string model;        // source .onnx
+  std::string output;       // .kestrel to write
+  InputShapes input_shapes; // dynamic dims not named here become 1
+  Precision precision = Precision::kFp32;
+
+  // INT8 calibration: a dataset on disk...
+  std::string calibration_data;  // image folder, IDX file or .npy
+  std::string preprocess;        // preprocessing spec (JSON) for images
+  int64_t calibration_count = 0; // 0: the quant config's, else kDefaultCalibrationCount
+  int64_t calibration_batch = kDefaultCalibrationBatch;
+  int workers = 1;
+  // ...or batches from the caller (then calibration_data stays empty).
+  CalibrationSource calibration_source;
+  Shape calibration_batch_shape;  // the shape every source batch has
+
+  std::string calibration_method;  // empty: the config's default (percentile)
+  double percentile = 0;           // 0: the config's default
+  std::string quant_config;        // JSON file, docs/quantization.md
+  int threads = 0;                 // calibration threads (0: all cores)
+  bool progress = false;           // progress bar on stderr
+};
+
+struct ConvertReport {
+  std::vector<std::string> notes;  // what a user should know, one line each
+  QuantizationSummary quantization;
+  size_t nodes = 0;
+  int fused_nodes = 0;
+  int reorders = 0;
+  int64_t arena_bytes = 0;
+};
+
+// Errors name the model (and the node, tensor or file at fault).
+StatusOr<ConvertReport> convert_model(const ConvertOptions& options);
+
+StatusOr<Precision> parse_precision(const std::string& name);
+
+}  // namespace kestrel
