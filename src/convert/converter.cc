@@ -1,5 +1,7 @@
 #include "convert/converter.h"
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 
@@ -71,6 +73,27 @@ Status quantize_prequantized(const QdqRanges& ranges, Graph& graph, const Conver
   return {};
 }
 
+constexpr int64_t kErrorReportImages = 4;
+
+// Quantizes the model again at the sample's batch size and compares it with
+// FP32 layer by layer on those images.
+Status add_error_report(const Graph& source, const QuantConfig& config, const CalibrationResult& calibration,
+                        ConvertReport& report) {
+  const Tensor& first = calibration.first_batch;
+  if (first.empty() || first.rank() == 0) return {};
+  Shape shape = first.shape();
+  shape[0] = std::min(shape[0], kErrorReportImages);
+  Tensor sample(DType::kFloat32, shape);
+  std::memcpy(sample.raw_data(), first.raw_data(), sample.nbytes());
+  Graph float_graph = source;
+  KESTREL_RETURN_IF_ERROR(set_input_shapes(float_graph, {{float_graph.value(float_graph.inputs[0]).name, shape}}));
+  KESTREL_RETURN_IF_ERROR(optimize_graph(float_graph));
+  Graph quantized = float_graph;
+  KESTREL_RETURN_IF_ERROR(quantize_graph(quantized, calibration.stats, config).status());
+  KESTREL_ASSIGN_OR_RETURN(report.layer_errors, measure_layer_errors(float_graph, quantized, sample));
+  return {};
+}
+
 Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptions& options, ConvertReport& report) {
   if (options.calibration_data.empty() && !options.calibration_source) {
     return invalid_argument("--precision int8 needs --calibration-data");
@@ -85,8 +108,11 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
                : config.calibration_count > 0 ? config.calibration_count
                                               : kDefaultCalibrationCount;
   const std::vector<std::string> tensors = tensors_to_calibrate(graph, config);
-  KESTREL_ASSIGN_OR_RETURN(const auto stats, calibrate(source, data, tensors));
-  KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, stats, config));
+  KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration, calibrate(source, data, tensors));
+  KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, calibration.stats, config));
+  if (options.error_report) {
+    KESTREL_RETURN_IF_ERROR(add_error_report(source, config, calibration, report).with_context("per-layer error report"));
+  }
   const std::string from = data.source ? std::string("the caller's calibration batches")
                                        : str_cat("calibration on ", data.count, " images");
   report.notes.push_back(summary_line(report.quantization, tensors.size(),

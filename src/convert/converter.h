@@ -14,6 +14,7 @@
 #include "ir/graph.h"
 #include "passes/shape_inference.h"
 #include "quant/calibration_run.h"
+#include "quant/error_report.h"
 #include "quant/quantize_graph.h"
 
 namespace kestrel {
@@ -41,11 +42,15 @@ struct ConvertOptions {
   std::string quant_config;        // JSON file, docs/quantization.md
   int threads = 0;                 // calibration threads (0: all cores)
   bool progress = false;           // progress bar on stderr
+  // INT8: compare every quantized layer with FP32 on the first calibration
+  // images (ConvertReport::layer_errors).
+  bool error_report = true;
 };
 
 struct ConvertReport {
   std::vector<std::string> notes;  // what a user should know, one line each
   QuantizationSummary quantization;
+  std::vector<LayerError> layer_errors;  // worst first; empty for FP32 and pre-quantized models
   size_t nodes = 0;
   int fused_nodes = 0;
   int reorders = 0;

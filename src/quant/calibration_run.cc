@@ -38,7 +38,7 @@ Status check_count(int64_t available, const CalibrationData& data) {
   return {};
 }
 
-StatusOr<std::map<std::string, TensorStats>> calibrate_npy(const Graph& source, const CalibrationData& data,
+StatusOr<CalibrationResult> calibrate_npy(const Graph& source, const CalibrationData& data,
                                                            const std::vector<std::string>& tensors) {
   KESTREL_ASSIGN_OR_RETURN(const Tensor all, read_npy(data.path));
   if (all.dtype() != DType::kFloat32 || all.rank() < 1) {
@@ -60,10 +60,10 @@ StatusOr<std::map<std::string, TensorStats>> calibrate_npy(const Graph& source, 
     progress.update(first + rows);
   }
   progress.finish();
-  return calibrator->stats();
+  return CalibrationResult{calibrator->stats(), calibrator->first_batch()};
 }
 
-StatusOr<std::map<std::string, TensorStats>> calibrate_images(const Graph& source, const CalibrationData& data,
+StatusOr<CalibrationResult> calibrate_images(const Graph& source, const CalibrationData& data,
                                                               const std::vector<std::string>& tensors) {
   if (data.preprocess.empty()) return invalid_argument("calibration images need --preprocess (a JSON spec)");
   KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(data.preprocess));
@@ -87,10 +87,10 @@ StatusOr<std::map<std::string, TensorStats>> calibrate_images(const Graph& sourc
     progress.update(next->first + next->count);
   }
   progress.finish();
-  return calibrator->stats();
+  return CalibrationResult{calibrator->stats(), calibrator->first_batch()};
 }
 
-StatusOr<std::map<std::string, TensorStats>> calibrate_source(const Graph& source, const CalibrationData& data,
+StatusOr<CalibrationResult> calibrate_source(const Graph& source, const CalibrationData& data,
                                                               const std::vector<std::string>& tensors) {
   if (data.source_shape.empty() || shape_size(data.source_shape) <= 0) {
     return invalid_argument("calibration batches need a shape, got ", shape_string(data.source_shape));
@@ -107,12 +107,12 @@ StatusOr<std::map<std::string, TensorStats>> calibrate_source(const Graph& sourc
     KESTREL_RETURN_IF_ERROR(calibrator->run(rows));
   }
   if (calibrator->images() == 0) return invalid_argument("the calibration source gave no images");
-  return calibrator->stats();
+  return CalibrationResult{calibrator->stats(), calibrator->first_batch()};
 }
 
 }  // namespace
 
-StatusOr<std::map<std::string, TensorStats>> calibrate(const Graph& source, const CalibrationData& data,
+StatusOr<CalibrationResult> calibrate(const Graph& source, const CalibrationData& data,
                                                        const std::vector<std::string>& tensors) {
   if (data.batch <= 0) return invalid_argument("calibration batch must be positive, got ", data.batch);
   auto stats = data.source     ? calibrate_source(source, data, tensors)

@@ -36,9 +36,14 @@ struct CalibrationData {
   Shape source_shape;
 };
 
+struct CalibrationResult {
+  std::map<std::string, TensorStats> stats;  // one per requested tensor
+  Tensor first_batch;                        // the first batch's real inputs (for the error report)
+};
+
 // `source`: the imported model (one float32 input; its batch dim is set to
 // data.batch here). Returns statistics for each name in `tensors`.
-StatusOr<std::map<std::string, TensorStats>> calibrate(const Graph& source, const CalibrationData& data,
-                                                       const std::vector<std::string>& tensors);
+StatusOr<CalibrationResult> calibrate(const Graph& source, const CalibrationData& data,
+                                      const std::vector<std::string>& tensors);
 
 }  // namespace kestrel

@@ -1,5 +1,7 @@
 #include "quant/calibrator.h"
 
+#include <cstring>
+
 #include "passes/compile.h"
 #include "runtime/session.h"
 
@@ -50,6 +52,12 @@ void Calibrator::observe(const Tensor& tensor, TensorStats& stats) const {
 Status Calibrator::run(int64_t count) {
   if (count <= 0 || count > batch()) return invalid_argument("calibration batch of ", count, " rows; the model takes ", batch());
   rows_ = count;
+  if (images_ == 0) {
+    Shape shape = input().shape();
+    shape[0] = count;
+    first_batch_ = Tensor(DType::kFloat32, shape);
+    std::memcpy(first_batch_.raw_data(), input().raw_data(), first_batch_.nbytes());
+  }
   const std::string& input_name = session_->graph().value(session_->graph().inputs[0]).name;
   if (auto it = stats_.find(input_name); it != stats_.end()) observe(input(), it->second);
   KESTREL_RETURN_IF_ERROR(session_->run());

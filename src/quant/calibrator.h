@@ -33,6 +33,8 @@ class Calibrator {
   Status run(int64_t count);
   int64_t images() const { return images_; }
   const std::map<std::string, TensorStats>& stats() const { return stats_; }
+  // The real rows of the first batch run (for the per-layer error report).
+  const Tensor& first_batch() const { return first_batch_; }
 
  private:
   Calibrator() = default;
@@ -42,6 +44,7 @@ class Calibrator {
   std::map<std::string, TensorStats> stats_;
   int64_t rows_ = 0;  // rows of the current run that count
   int64_t images_ = 0;
+  Tensor first_batch_;
 };
 
 }  // namespace kestrel

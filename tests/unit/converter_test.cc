@@ -44,6 +44,18 @@ TEST(Converter, Int8FromCallerBatches) {
   ASSERT_TRUE(report.ok()) << report.status().message();
   EXPECT_EQ(calls, 9);  // 8 batches of 8, then the end
   EXPECT_EQ(report->quantization.quantized.size(), 6u);
+  // The error report: every quantized conv plus the logits, worst first.
+  ASSERT_EQ(report->layer_errors.size(), 7u);
+  for (size_t i = 0; i < report->layer_errors.size(); ++i) {
+    const LayerError& error = report->layer_errors[i];
+    SCOPED_TRACE(error.node);
+    if (i > 0) {
+      EXPECT_GE(error.sqnr_db, report->layer_errors[i - 1].sqnr_db);
+    }
+    EXPECT_GT(error.sqnr_db, 20.0);  // int8's grid gives ~30-50 dB on well-calibrated tensors
+    EXPECT_LT(error.sqnr_db, 80.0);  // ... and is never exact
+    EXPECT_GT(error.cosine, 0.99);
+  }
   auto file = load_model_file(options.output);
   ASSERT_TRUE(file.ok()) << file.status().message();
   EXPECT_EQ(count_ops(file->graph, "QFusedConv"), 6);

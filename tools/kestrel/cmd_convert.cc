@@ -1,6 +1,7 @@
 // kestrel convert: ONNX -> optimized .kestrel offline model, FP32 or INT8
 // (post-training quantization calibrated on a folder of images, an IDX file
 // or a .npy tensor; or the ranges of a pre-quantized model).
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
@@ -18,8 +19,21 @@ struct CliConvertOptions {
   double percentile = 0;
   int threads = 0;
   int workers = 1;
+  size_t error_report_rows = 5;
   bool quiet = false;
 };
+
+void print_layer_errors(const std::vector<LayerError>& errors, size_t rows) {
+  if (errors.empty() || rows == 0) return;
+  std::printf("per-layer error vs FP32 on the first calibration images, worst %zu of %zu by SQNR:\n",
+              std::min(rows, errors.size()), errors.size());
+  std::printf("  %-48s %-8s %9s %8s %10s\n", "node", "output", "SQNR dB", "cosine", "saturated");
+  for (size_t i = 0; i < errors.size() && i < rows; ++i) {
+    const LayerError& e = errors[i];
+    std::printf("  %-48s %-8s %9.2f %8.5f %9.4f%%\n", e.node.c_str(), e.dtype.c_str(), e.sqnr_db, e.cosine,
+                100 * e.saturated);
+  }
+}
 
 Status convert(const CliConvertOptions& cli) {
   ConvertOptions options{.model = cli.model, .output = cli.output, .calibration_data = cli.calibration_data,
@@ -27,7 +41,8 @@ Status convert(const CliConvertOptions& cli) {
                          .calibration_batch = cli.calibration_batch, .workers = cli.workers,
                          .calibration_method = cli.calibration_method, .percentile = cli.percentile,
                          .quant_config = cli.quant_config, .threads = cli.threads,
-                         .progress = !cli.quiet && ProgressBar::stderr_is_terminal()};
+                         .progress = !cli.quiet && ProgressBar::stderr_is_terminal(),
+                         .error_report = !cli.quiet && cli.error_report_rows > 0};
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
   if (!cli.input_shape.empty()) {
     KESTREL_ASSIGN_OR_RETURN(options.input_shapes, parse_input_shapes(cli.input_shape));
@@ -35,6 +50,7 @@ Status convert(const CliConvertOptions& cli) {
   KESTREL_ASSIGN_OR_RETURN(const ConvertReport report, convert_model(options));
   if (!cli.quiet) {
     for (const std::string& note : report.notes) std::printf("%s\n", note.c_str());
+    print_layer_errors(report.layer_errors, cli.error_report_rows);
   }
   std::printf("%s -> %s: %zu nodes (%d fused), %d layout reorders, activation arena %.2f MB\n", cli.model.c_str(),
               cli.output.c_str(), report.nodes, report.fused_nodes, report.reorders, report.arena_bytes / 1e6);
@@ -66,6 +82,8 @@ Command add_convert_command(CLI::App& app) {
   cmd->add_option("--quant-config", options->quant_config, "int8: quantization config (JSON, docs/quantization.md)");
   cmd->add_option("--threads", options->threads, "Threads for calibration (default: all cores)")->check(CLI::Range(1, 256));
   cmd->add_option("--workers", options->workers, "Image decoding threads for calibration")->check(CLI::Range(1, 64));
+  cmd->add_option("--error-report", options->error_report_rows,
+                  "int8: print the N layers that drift most from FP32 (0: skip the measurement; default 5)");
   cmd->add_flag("--quiet", options->quiet, "No progress bar, notes or quantization summary");
   return [options] { return convert(*options); };
 }
