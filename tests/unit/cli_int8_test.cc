@@ -69,6 +69,25 @@ TEST(CliInt8, CalibratesFromAnImageFolder) {
   EXPECT_NE(converted.output.find("calibration on 20 images"), std::string::npos) << converted.output;
 }
 
+TEST(CliInt8, RunClassifiesImages) {
+  KESTREL_REQUIRE_FILE(kCnn);
+  const std::string root = scratch_dir();
+  const std::string folder = png_folder(root, "images", 2);
+  const std::string model = root + "/cnn.kestrel";
+  ASSERT_EQ(run_cli(convert_int8(model, "--calibration-data " + folder + " --calibration-count 2 --quiet")).exit_code, 0);
+  const CliResult result = run_cli("run --model " + model + " --image " + folder + "/img0.png --preprocess " +
+                                   kPreprocess + " --class-names " + source_path("models/fmnist_classes.txt") +
+                                   " --top 3");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("img0.png:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find(" ("), std::string::npos) << result.output;  // class names printed
+  // Two images make a batch of 2; the file was compiled for 1.
+  expect_clean_error(run_cli("run --model " + model + " --image " + folder + "/img0.png --image " + folder +
+                             "/img1.png --preprocess " + kPreprocess),
+                     {"cnn.kestrel", "[2,1,28,28]"});
+  expect_clean_error(run_cli("run --model " + model + " --image " + folder + "/img0.png"), {"--image needs --preprocess"});
+}
+
 TEST(CliInt8, BadCalibrationInputsGetOneClearError) {
   KESTREL_REQUIRE_FILE(kCnn);
   const std::string root = scratch_dir();

@@ -1,13 +1,17 @@
-// kestrel run: run a model on tensors from .npy / .pb files and write every
-// graph output as NAME.npy and NAME.pb.
+// kestrel run: run a model on tensors from .npy / .pb files, or on images
+// (decoded and preprocessed as in eval), and write every graph output as
+// NAME.npy and NAME.pb; with images, print each one's top classes.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 
 #include "commands.h"
 #include "frontend/onnx/onnx_tensor.h"
+#include "io/image.h"
 #include "io/npy.h"
+#include "io/preprocess.h"
 #include "format/model_file.h"
 #include "runtime/interpreter.h"
 
@@ -17,6 +21,9 @@ namespace {
 struct RunOptions {
   std::string model;
   std::vector<std::string> inputs;
+  std::vector<std::string> images;
+  std::string preprocess, class_names;
+  int64_t top = 5;
   std::string output_dir;
   int threads = 1;
   bool reference = false;
@@ -39,12 +46,67 @@ std::string file_stem(const std::string& name) {
   return stem;
 }
 
+// The images, preprocessed into one [N, C, H, W] (or NHWC) batch.
+StatusOr<Tensor> image_batch(const RunOptions& options) {
+  if (options.preprocess.empty()) return invalid_argument("--image needs --preprocess (a JSON spec)");
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  Tensor batch;
+  for (size_t i = 0; i < options.images.size(); ++i) {
+    const std::string& path = options.images[i];
+    KESTREL_ASSIGN_OR_RETURN(const Image image, decode_image_file(path));
+    auto size = preprocessed_size(spec, image.height, image.width, image.channels);
+    if (!size.ok()) return size.status().with_context(path);
+    const Shape shape = preprocessed_batch_shape(spec, *size, static_cast<int64_t>(options.images.size()));
+    if (i == 0) batch = Tensor(DType::kFloat32, shape);
+    if (batch.shape() != shape) {
+      return invalid_argument(path, ": preprocesses to another size than ", options.images[0],
+                              " (add a resize or center_crop to the spec)");
+    }
+    const int64_t per_image = batch.size() / batch.dim(0);
+    KESTREL_RETURN_IF_ERROR(preprocess_image(spec, image, batch.data<float>() + static_cast<int64_t>(i) * per_image)
+                                .with_context(path));
+  }
+  return batch;
+}
+
+void print_top_classes(const RunOptions& options, const Tensor& logits) {
+  if (logits.dtype() != DType::kFloat32 || logits.rank() != 2) return;
+  std::vector<std::string> names;
+  if (!options.class_names.empty()) {
+    std::ifstream file(options.class_names);
+    for (std::string line; std::getline(file, line);) names.push_back(line);
+  }
+  const int64_t classes = logits.dim(1);
+  for (int64_t b = 0; b < logits.dim(0) && b < static_cast<int64_t>(options.images.size()); ++b) {
+    const float* row = logits.data<float>() + b * classes;
+    std::vector<int64_t> order(static_cast<size_t>(classes));
+    for (int64_t c = 0; c < classes; ++c) order[static_cast<size_t>(c)] = c;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return row[x] > row[y]; });
+    std::cout << options.images[static_cast<size_t>(b)] << ":";
+    for (int64_t k = 0; k < std::min(options.top, classes); ++k) {
+      const int64_t c = order[static_cast<size_t>(k)];
+      std::cout << "  " << c;
+      if (static_cast<size_t>(c) < names.size()) std::cout << " (" << names[static_cast<size_t>(c)] << ")";
+      std::cout << " " << row[c];
+    }
+    std::cout << "\n";
+  }
+}
+
 Status run(const RunOptions& options) {
+  if (options.inputs.empty() == options.images.empty()) {
+    return invalid_argument("give the inputs either as --input tensors or as --image files");
+  }
+  if (options.images.empty() && options.output_dir.empty()) return invalid_argument("--input needs --output-dir");
   if (options.reference && is_kestrel_file(options.model)) {
     return invalid_argument("--reference runs the source .onnx model, not a compiled .kestrel one");
   }
   KESTREL_ASSIGN_OR_RETURN(std::vector<std::string> names, model_input_names(options.model));
   std::map<std::string, Tensor> inputs;
+  if (!options.images.empty()) {
+    if (names.size() != 1) return invalid_argument("--image needs a model with one input; this one has ", names.size());
+    KESTREL_ASSIGN_OR_RETURN(inputs[names[0]], image_batch(options));
+  }
   for (const std::string& spec : options.inputs) {
     const size_t equals = spec.find('=');
     std::string name = equals == std::string::npos ? "" : spec.substr(0, equals);
@@ -79,6 +141,8 @@ Status run(const RunOptions& options) {
     for (ValueId id : graph.outputs) output_names.push_back(graph.value(id).name);
   }
 
+  if (!options.images.empty() && !outputs.empty()) print_top_classes(options, outputs[0]);
+  if (options.output_dir.empty()) return {};
   std::error_code error;
   std::filesystem::create_directories(options.output_dir, error);
   if (error) return not_found(options.output_dir, ": cannot create directory: ", error.message());
@@ -99,9 +163,14 @@ Command add_run_command(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on input tensors and write its outputs");
   cmd->add_option("--model", options->model, "Model file (.onnx or .kestrel)")->required();
-  cmd->add_option("--input", options->inputs, "NAME=FILE (.npy or .pb); FILE alone for a one-input model")
-      ->required();
-  cmd->add_option("--output-dir", options->output_dir, "Where to write NAME.npy and NAME.pb")->required();
+  cmd->add_option("--input", options->inputs, "NAME=FILE (.npy or .pb); FILE alone for a one-input model");
+  cmd->add_option("--image", options->images, "Image file(s) (PNG/JPEG) for a one-input model; one batch")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--preprocess", options->preprocess, "Preprocessing spec (JSON) for --image");
+  cmd->add_option("--class-names", options->class_names, "With --image: one class name per line");
+  cmd->add_option("--top", options->top, "With --image: classes to print per image (default 5)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  cmd->add_option("--output-dir", options->output_dir, "Where to write NAME.npy and NAME.pb (optional with --image)");
   cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
   cmd->add_flag("--reference", options->reference, "Run the .onnx model on the reference interpreter instead");
   return [options] { return run(*options); };
