@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # FP32 vs INT8 top-1 on Fashion-MNIST for each calibration method.
 #
-#   bash bench/int8_accuracy.sh [MODEL.onnx] [LIMIT] [METHODS]
+#   bash bench/int8_accuracy.sh [MODEL.onnx] [LIMIT] [METHODS] [QDQ_MODEL.onnx]
 #
 # MODEL defaults to ../shared/models/resnet50_fmnist.onnx, LIMIT (test images)
 # to 10000, METHODS to "minmax percentile entropy mse". Calibration uses
 # training images 0..511, the split ../shared/models/README.md prescribes.
+# QDQ_MODEL (optional): the same model already quantized (e.g. by ONNX
+# Runtime), converted with its own scales for one more row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-../shared/models/resnet50_fmnist.onnx}
 LIMIT=${2:-10000}
 METHODS=${3:-"minmax percentile entropy mse"}
+QDQ=${4:-}
 KESTREL=${KESTREL:-build/kestrel}
 DATA=/usr/share/datasets/fashion-mnist
 PRE=models/rgb224.preprocess.json
@@ -35,3 +38,10 @@ for method in $METHODS; do
   drop=$(/usr/bin/python3 -c "print('%.2f' % ($fp32 - $top1))")
   echo "| $name | int8 | $method | $top1 % | $drop |"
 done
+if [ -n "$QDQ" ]; then
+  "$KESTREL" convert --model "$QDQ" --output "$OUT/$name.int8.qdq.kestrel" --input-shape input:16,3,224,224 \
+    --precision int8 --quiet
+  top1=$(eval_top1 "$OUT/$name.int8.qdq.kestrel")
+  drop=$(/usr/bin/python3 -c "print('%.2f' % ($fp32 - $top1))")
+  echo "| $name | int8 | scales of $(basename "$QDQ") | $top1 % | $drop |"
+fi

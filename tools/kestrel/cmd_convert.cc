@@ -25,13 +25,15 @@ struct CliConvertOptions {
 
 void print_layer_errors(const std::vector<LayerError>& errors, size_t rows) {
   if (errors.empty() || rows == 0) return;
-  std::printf("per-layer error vs FP32 on the first calibration images, worst %zu of %zu by SQNR:\n",
+  std::printf("per-layer error vs FP32 on the first calibration images, worst %zu of %zu by own SQNR\n"
+              "(own: this tensor's rounding and clipping alone; network: accumulated up to here)\n",
               std::min(rows, errors.size()), errors.size());
-  std::printf("  %-48s %-8s %9s %8s %10s\n", "node", "output", "SQNR dB", "cosine", "saturated");
+  std::printf("  %-48s %-8s %13s %10s %16s %14s\n", "node", "output", "own SQNR dB", "clipped", "network SQNR dB",
+              "network cos");
   for (size_t i = 0; i < errors.size() && i < rows; ++i) {
     const LayerError& e = errors[i];
-    std::printf("  %-48s %-8s %9.2f %8.5f %9.4f%%\n", e.node.c_str(), e.dtype.c_str(), e.sqnr_db, e.cosine,
-                100 * e.saturated);
+    std::printf("  %-48s %-8s %13.2f %9.4f%% %16.2f %14.5f\n", e.node.c_str(), e.dtype.c_str(), e.own_sqnr_db,
+                100 * e.saturated, e.sqnr_db, e.cosine);
   }
 }
 
