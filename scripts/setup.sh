@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake pkg-config python3
+  build-essential cmake pkg-config python3 python3-dev python3-numpy pybind11-dev
   libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev libdnnl-dev libflatbuffers-dev flatbuffers-compiler
   nlohmann-json3-dev libcli11-dev libstb-dev
   libgtest-dev libgmock-dev

@@ -374,6 +374,19 @@ KESTREL_API kestrel_status_t kestrel_convert_options_set_calibration_callback(ke
  * and the node, tensor or file at fault. */
 KESTREL_API kestrel_status_t kestrel_convert(const kestrel_convert_options_t* options);
 
+/* ---- Images ---------------------------------------------------------------
+ * The input pipeline of `kestrel eval` and calibration: decodes a PNG or JPEG
+ * file and preprocesses it as the JSON spec at `preprocess_path` says
+ * (docs/preprocessing.md: resize, crop, colour, scale, mean/std, layout) into
+ * `dst`, float32, [C, H, W] (or [H, W, C] for an NHWC spec). `dst_bytes`
+ * must be exactly the preprocessed image's size; when `dims` is not NULL it
+ * receives the 3 dims. With `dst` NULL (and `dims` not NULL) only the dims
+ * are computed: the size query. Several images of a batch go one after
+ * another in one buffer.
+ * Thread safety: may be called from any thread. */
+KESTREL_API kestrel_status_t kestrel_preprocess_image(const char* preprocess_path, const char* image_path, float* dst,
+                                                      size_t dst_bytes, int64_t dims[3]);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

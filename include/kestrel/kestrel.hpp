@@ -49,6 +49,7 @@
 // @endcode
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -399,6 +400,15 @@ inline void set_if(kestrel_convert_options_t* options, const std::string& value,
 }
 
 }  // namespace detail
+
+// Decodes and preprocesses one image into `dst` (kestrel_preprocess_image);
+// returns its dims ([C, H, W] or [H, W, C]).
+inline std::array<int64_t, 3> preprocess_image(const std::string& preprocess_path, const std::string& image_path,
+                                               std::span<float> dst) {
+  std::array<int64_t, 3> dims{};
+  check(kestrel_preprocess_image(preprocess_path.c_str(), image_path.c_str(), dst.data(), dst.size_bytes(), dims.data()));
+  return dims;
+}
 
 // Converts an ONNX model into a .kestrel model (kestrel_convert).
 inline void convert(const ConvertOptions& options) {

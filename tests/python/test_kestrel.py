@@ -1,0 +1,95 @@
+"""The Python module against the C API's behaviour: load, describe, run,
+convert (from a folder or from numpy batches), errors as exceptions.
+
+Run by CTest with PYTHONPATH=<build>/python; needs Debian's python3-numpy.
+"""
+import os
+import struct
+import sys
+import tempfile
+import unittest
+import zlib
+
+import kestrel
+import numpy as np
+
+SOURCE = os.environ["KESTREL_SOURCE_DIR"]
+CNN = os.path.join(SOURCE, "models", "fmnist_cnn.onnx")
+
+
+def write_grey_png(path, pixels):
+    """An 8-bit greyscale PNG, written with zlib alone."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    height, width = pixels.shape
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+class KestrelModuleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.fp32 = os.path.join(cls.dir.name, "cnn.kestrel")
+        kestrel.convert(model=CNN, output=cls.fp32, input_shape="input:2,1,28,28")
+        rng = np.random.default_rng(7)
+        cls.batches = [rng.standard_normal((4, 1, 28, 28)).astype(np.float32) for _ in range(3)]
+        cls.int8 = os.path.join(cls.dir.name, "cnn_int8.kestrel")
+        kestrel.convert(model=CNN, output=cls.int8, input_shape="input:2,1,28,28", precision="int8",
+                        calibration_batches=cls.batches)
+
+    def test_describes_the_model(self):
+        model = kestrel.load(self.int8)
+        self.assertEqual(model.inputs, [{"name": "input", "dtype": "float32", "shape": (2, 1, 28, 28)}])
+        self.assertEqual(model.outputs[0]["name"], "logits")
+        self.assertEqual(model.outputs[0]["shape"], (2, 10))
+        self.assertEqual(model.metadata["precision"], "int8")
+
+    def test_runs_and_int8_follows_fp32(self):
+        x = self.batches[0][:2]
+        fp32 = kestrel.Session(kestrel.load(self.fp32)).run({"input": x})["logits"]
+        int8 = kestrel.Session(kestrel.load(self.int8)).run({"input": x})["logits"]
+        self.assertEqual(fp32.dtype, np.float32)
+        self.assertEqual(int8.shape, (2, 10))
+        cosine = float(np.sum(fp32 * int8) / np.sqrt(np.sum(fp32 * fp32) * np.sum(int8 * int8)))
+        self.assertGreater(cosine, 0.98)
+        again = kestrel.Session(kestrel.load(self.int8)).run({"input": x})["logits"]
+        np.testing.assert_array_equal(int8, again)  # deterministic
+
+    def test_load_buffer(self):
+        with open(self.fp32, "rb") as f:
+            model = kestrel.Model.load_buffer(f.read())
+        out = kestrel.Session(model).run({"input": np.zeros((2, 1, 28, 28), np.float32)})
+        self.assertEqual(out["logits"].shape, (2, 10))
+
+    def test_errors_are_exceptions(self):
+        session = kestrel.Session(kestrel.load(self.fp32))
+        with self.assertRaisesRegex(ValueError, r"expected shape \[2, 1, 28, 28\]"):
+            session.run({"input": np.zeros((1, 1, 28, 28), np.float32)})
+        with self.assertRaisesRegex(TypeError, "expected float32, got float64"):
+            session.run({"input": np.zeros((2, 1, 28, 28))})
+        with self.assertRaises(kestrel.Error):
+            session.run({"image": np.zeros((2, 1, 28, 28), np.float32)})
+        with self.assertRaisesRegex(kestrel.Error, "no_such.kestrel"):
+            kestrel.load(os.path.join(self.dir.name, "no_such.kestrel"))
+        with self.assertRaisesRegex(kestrel.Error, "calibration"):
+            kestrel.convert(model=CNN, output=os.path.join(self.dir.name, "x.kestrel"), precision="int8")
+
+    def test_preprocess_image(self):
+        pixels = (np.arange(28 * 28) % 256).astype(np.uint8).reshape(28, 28)
+        png = os.path.join(self.dir.name, "grey.png")
+        write_grey_png(png, pixels)
+        spec = os.path.join(SOURCE, "models", "fmnist_cnn.preprocess.json")
+        x = kestrel.preprocess_image(spec, png)
+        self.assertEqual(x.shape, (1, 28, 28))
+        self.assertEqual(x.dtype, np.float32)
+        # The bundled spec only scales to [0, 1] and normalizes: the order of
+        # the pixels survives.
+        self.assertEqual(int(np.argmax(x.reshape(-1))), int(np.argmax(pixels.reshape(-1))))
+        with self.assertRaisesRegex(kestrel.Error, "missing.png"):
+            kestrel.preprocess_image(spec, os.path.join(self.dir.name, "missing.png"))
+
+if __name__ == "__main__":
+    sys.exit(unittest.main())
