@@ -214,3 +214,44 @@ TEST(QuantizedConv, RejectsBadAttributes) {
 
 }  // namespace
 }  // namespace kestrel::testing
+
+namespace kestrel::testing {
+namespace {
+
+// The packed int8 layout can depend on the thread count (oneDNN picks
+// another kernel): weights packed with 2 threads must still load, and give
+// the same results, in a 1-thread session (MobileNetV2's 1x1 96->576 on 14x14).
+TEST(QuantizedConv, WeightsPackedForAnotherThreadCountStillLoad) {
+  SCOPED_TRACE(seed_trace());
+  std::mt19937 rng(test_seed());
+  ConvParams p;
+  p.in_channels = 96, p.out_channels = 576, p.in_h = p.in_w = p.out_h = p.out_w = 14;
+  p.src_type = ElementType::kS8;
+  p.dst_type = ElementType::kU8;
+  p.activation = {ActivationKind::kClip, 0.0f, 200.0f};
+  for (int64_t o = 0; o < p.out_channels; ++o) p.output_scales.push_back(1.0f / 2048);
+  const Tensor w = random_bytes(rng, DType::kInt8, {576, 96, 1, 1});
+  Tensor b(DType::kInt32, {576});
+  for (int64_t i = 0; i < b.size(); ++i) b.data<int32_t>()[i] = static_cast<int32_t>(uniform_int(rng, -5000, 5000));
+  const Tensor x = random_bytes(rng, DType::kInt8, {1, 14, 14, 96});  // NHWC
+
+  const int threads = onednn::num_threads();
+  onednn::set_num_threads(2);
+  auto packed_for_two = onednn::ConvPrimitive::create(p, w, &b);
+  ASSERT_TRUE(packed_for_two.ok()) << packed_for_two.status().message();
+  const onednn::PackedWeights packed = packed_for_two.value()->packed_weights();
+  onednn::set_num_threads(1);
+  auto loaded = onednn::ConvPrimitive::create_prepacked(p, packed, &b);
+  auto direct = onednn::ConvPrimitive::create(p, w, &b);
+  onednn::set_num_threads(threads);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_TRUE(direct.ok()) << direct.status().message();
+  EXPECT_FALSE(loaded.value()->weights_used_in_place()) << "the layouts agree: this case no longer exercises repacking";
+  Tensor a(DType::kUInt8, {1, 14, 14, 576}), c(DType::kUInt8, {1, 14, 14, 576});
+  loaded.value()->run(x.raw_data(), a.raw_data());
+  direct.value()->run(x.raw_data(), c.raw_data());
+  EXPECT_EQ(values_of<uint8_t>(a), values_of<uint8_t>(c));
+}
+
+}  // namespace
+}  // namespace kestrel::testing

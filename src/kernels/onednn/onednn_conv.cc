@@ -94,6 +94,20 @@ Dims weight_dims(const ConvParams& p) {
   return {p.groups, p.out_channels / p.groups, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
 }
 
+// Packed weights in the layout `pd` wants. oneDNN 2.6 has no direct reorder
+// between two int8 layouts that carry the s8 compensation (the kernel choice,
+// hence the layout, can change with the thread count): those go through the
+// plain layout, which recomputes the compensation.
+memory repack(const memory& stored, const dnnl::convolution_forward::primitive_desc& pd, const ConvParams& p) {
+  try {
+    return reorder_to(stored, pd.weights_desc());
+  } catch (const dnnl::error&) {
+    const auto type = is_int8(p) ? memory::data_type::s8 : kF32;
+    const memory plain = reorder_to(stored, memory::desc(weight_dims(p), type, p.groups == 1 ? Tag::oihw : Tag::goihw));
+    return reorder_to(plain, pd.weights_desc());
+  }
+}
+
 dnnl::convolution_forward::primitive_desc make_pd(const ConvParams& p, bool with_bias) {
   const memory::desc src({p.batch, p.in_channels, p.in_h, p.in_w}, data_type(p.src_type), Tag::nhwc);
   const memory::desc dst({p.batch, p.out_channels, p.out_h, p.out_w}, data_type(p.dst_type), Tag::nhwc);
@@ -146,8 +160,8 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_prepacked(const C
     const auto pd = make_pd(params, bias != nullptr);
     auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
     const bool in_place = stored == pd.weights_desc();
-    // Another CPU may want another layout: reorder from the packed one.
-    const memory packed = in_place ? wrap_const(stored, weights.data) : reorder_to(wrap_const(stored, weights.data), pd.weights_desc());
+    // Another CPU (or thread count) may want another layout: reorder from the packed one.
+    const memory packed = in_place ? wrap_const(stored, weights.data) : repack(wrap_const(stored, weights.data), pd, params);
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
     std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
