@@ -12,6 +12,8 @@
 #include <new>
 #include <vector>
 
+#include <kestrel/kestrel.h>
+
 #include "frontend/onnx/onnx_importer.h"
 #include "passes/compile.h"
 #include "passes/shape_inference.h"
@@ -67,6 +69,54 @@ TEST(NoAllocation, ResNet50RunAllocationsAreBoundedAndStable) {
 
 TEST(NoAllocation, BundledCnnRunAllocationsAreBoundedAndStable) {
   expect_bounded_allocations(source_path("models/fmnist_cnn.onnx"), {2, 1, 28, 28});
+}
+
+// The C API's run on caller buffers and on session buffers, INT8 model:
+// bounded and stable the same way (the API itself adds nothing per call).
+TEST(NoAllocation, CApiRunOnAnInt8Model) {
+  KESTREL_REQUIRE_FILE(source_path("models/fmnist_cnn.onnx"));
+  const std::string model_path = scratch_dir() + "/cnn_int8.kestrel";
+  kestrel_convert_options_t* options = nullptr;
+  ASSERT_EQ(kestrel_convert_options_create(&options), KESTREL_OK);
+  kestrel_convert_options_set_model(options, source_path("models/fmnist_cnn.onnx").c_str());
+  kestrel_convert_options_set_output(options, model_path.c_str());
+  kestrel_convert_options_set_input_shape(options, "input:1,1,28,28");
+  kestrel_convert_options_set_precision(options, "int8");
+  kestrel_convert_options_set_calibration_data(options, fashion_mnist_path("train-images-idx3-ubyte.gz").c_str());
+  kestrel_convert_options_set_preprocess(options, source_path("models/fmnist_cnn.preprocess.json").c_str());
+  kestrel_convert_options_set_calibration_count(options, 32);
+  ASSERT_EQ(kestrel_convert(options), KESTREL_OK) << kestrel_last_error();
+  kestrel_convert_options_destroy(options);
+  kestrel_model_t* model = nullptr;
+  ASSERT_EQ(kestrel_model_load(model_path.c_str(), &model), KESTREL_OK) << kestrel_last_error();
+  kestrel_session_options_t* session_options = nullptr;
+  ASSERT_EQ(kestrel_session_options_create(&session_options), KESTREL_OK);
+  kestrel_session_options_set_threads(session_options, 1);
+  kestrel_session_t* session = nullptr;
+  ASSERT_EQ(kestrel_session_create(model, session_options, &session), KESTREL_OK) << kestrel_last_error();
+  std::vector<float> input(28 * 28, 0.5f), logits(10);
+  const int64_t input_dims[] = {1, 1, 28, 28}, output_dims[] = {1, 10};
+  const kestrel_tensor_t in{"input", KESTREL_DTYPE_FLOAT32, input_dims, 4, input.data(), input.size() * sizeof(float)};
+  kestrel_tensor_t out{"logits", KESTREL_DTYPE_FLOAT32, output_dims, 2, logits.data(), logits.size() * sizeof(float)};
+  ASSERT_EQ(kestrel_session_run(session, &in, 1, &out, 1), KESTREL_OK) << kestrel_last_error();
+  std::vector<int64_t> caller_buffers, session_buffers;
+  for (int i = 0; i < 3; ++i) {
+    int64_t before = allocations.load();
+    ASSERT_EQ(kestrel_session_run(session, &in, 1, &out, 1), KESTREL_OK);
+    caller_buffers.push_back(allocations.load() - before);
+    before = allocations.load();
+    ASSERT_EQ(kestrel_session_run_simple(session), KESTREL_OK);
+    session_buffers.push_back(allocations.load() - before);
+  }
+  std::printf("C API, int8 CNN: %lld / %lld operator new calls per run (caller / session buffers)\n",
+              static_cast<long long>(caller_buffers[0]), static_cast<long long>(session_buffers[0]));
+  EXPECT_EQ(caller_buffers[0], caller_buffers[2]);
+  EXPECT_EQ(caller_buffers[0], session_buffers[0]);  // binding the caller's buffers costs no allocation
+  EXPECT_EQ(session_buffers[1], session_buffers[2]);
+  EXPECT_LE(session_buffers[0], kMaxLibraryAllocationsPerNode * 12);
+  kestrel_session_destroy(session);
+  kestrel_session_options_destroy(session_options);
+  kestrel_model_destroy(model);
 }
 
 }  // namespace
