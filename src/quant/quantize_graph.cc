@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
+#include "passes/graph_edit.h"
 #include "quant/quantize.h"
 
 namespace kestrel {
@@ -147,10 +148,16 @@ class GraphQuantizer {
     return activation_quant_params(stats->second, chosen.method, options);
   }
 
+  // Names are made unique: exporters share one initializer among layers
+  // whose weights are equal, and each layer gets its own quantized copy.
   ValueId add_constant(const std::string& name, Tensor tensor) {
-    Value value{.name = name, .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
-    value.constant = std::move(tensor);
-    return graph_.add_value(std::move(value));
+    return kestrel::add_constant(graph_, name, std::move(tensor));
+  }
+
+  std::string unique_name(const std::string& base) const {
+    std::string name = base;
+    for (int suffix = 1; graph_.find_value(name) != kNoValue; ++suffix) name = base + "_" + std::to_string(suffix);
+    return name;
   }
 
   static Tensor scalar(float x) {
@@ -171,7 +178,7 @@ class GraphQuantizer {
     if (auto it = quantized_.find(id); it != quantized_.end()) return it->second;
     KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(id));
     const Value& source = graph_.value(id);
-    const std::string name = source.name + "/quantized";
+    const std::string name = unique_name(source.name + "/quantized");
     Value q{.name = name, .dtype = params.dtype, .shape = source.shape, .shape_known = true};
     q.quant = QuantParams{{params.scale}, {0}, 0};
     const ValueId scale = add_constant(name + "/scale", scalar(params.scale));
@@ -187,7 +194,7 @@ class GraphQuantizer {
   ValueId dequantized(ValueId id) {
     if (auto it = dequantized_.find(id); it != dequantized_.end()) return it->second;
     const Value source = graph_.value(id);
-    const std::string name = source.name + "/dequantized";
+    const std::string name = unique_name(source.name + "/dequantized");
     const ValueId scale = add_constant(name + "/scale", scalar(source.quant->scales[0]));
     const ValueId zero_point = add_constant(name + "/zero_point", zero_point_of(source.dtype));
     const ValueId out = graph_.add_value(Value{.name = name, .dtype = DType::kFloat32, .shape = source.shape, .shape_known = true});

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <set>
+
+#include "format/model_file.h"
 #include "frontend/onnx/onnx_importer.h"
 #include "io/dataset.h"
 #include "io/preprocess.h"
@@ -212,6 +215,34 @@ TEST(QuantizeGraph, ConfigKeepsALayerInFloat) {
   auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
   ASSERT_TRUE(reference.ok());
   EXPECT_TRUE(reference->run({{"input", input}}).ok());
+}
+
+// Exporters share one initializer among layers whose values are equal
+// (PyTorch does, for freshly initialized biases): each layer gets its own
+// quantized copy, under a unique name, and the file writer accepts it.
+TEST(QuantizeGraph, SharedFloatConstantsGetUniqueQuantizedCopies) {
+  KESTREL_REQUIRE_FILE(model_path());
+  Graph graph = optimized_model();
+  Node* first = nullptr;
+  Node* second = nullptr;
+  for (Node& node : graph.nodes) {
+    if (node.name == "/stage1/stage1.0/stage1.0.0/Conv") first = &node;
+    if (node.name == "/stage1/stage1.2/stage1.2.0/Conv") second = &node;
+  }
+  ASSERT_TRUE(first && second);
+  second->inputs[2] = first->inputs[2];  // both [32]
+  const auto stats = calibrate_on_train_images(graph, {});
+  ASSERT_TRUE(quantize_graph(graph, stats, {}).ok());
+  std::set<std::string> names;
+  for (const Value& value : graph.values) {
+    if (!value.name.empty()) EXPECT_TRUE(names.insert(value.name).second) << "duplicate value name " << value.name;
+  }
+  auto lowered = lower_for_cpu(graph);
+  ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+  ASSERT_TRUE(pack_weights_for_cpu(lowered->graph).ok());
+  lowered->plan.value_offsets.resize(lowered->graph.values.size(), -1);
+  ModelFile file{.graph = std::move(lowered->graph), .plan = std::move(lowered->plan)};
+  EXPECT_TRUE(serialize_model(file).ok()) << serialize_model(file).status().message();
 }
 
 TEST(QuantizeGraph, MissingStatisticsIsAnError) {
