@@ -264,10 +264,63 @@ StatusOr<std::unique_ptr<FastKernel>> make_scale(const Graph& graph, const Node&
   return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
 }
 
+// Concat of 4-D activations along channels: in NHWC memory each pixel's
+// channels are contiguous, so the result is, pixel by pixel, each input's
+// channel run in turn. Runs in the layout of the convs around it, so a
+// network of concatenated branches (SqueezeNet, GoogLeNet, DenseNet) needs
+// no reorders.
+bool concat_supported(const Graph& graph, const Node& node) {
+  if (!is_op(node, "Concat", nullptr) || node.outputs.size() != 1 || node.inputs.empty()) return false;
+  const Value& out = graph.value(node.outputs[0]);
+  if (out.shape.size() != 4) return false;
+  const int64_t axis = node.attrs.get_int("axis", 1);
+  if (axis != 1 && axis != -3) return false;
+  for (ValueId in : node.inputs) {
+    if (in == kNoValue) return false;
+    const Value& value = graph.value(in);
+    if (value.constant || value.dtype != out.dtype || value.shape.size() != 4 || value.shape[0] != out.shape[0] ||
+        value.shape[2] != out.shape[2] || value.shape[3] != out.shape[3]) {
+      return false;
+    }
+  }
+  return out.dtype == DType::kFloat32 || out.dtype == DType::kInt8 || out.dtype == DType::kUInt8;
+}
+
+class ConcatNhwcKernel final : public FastKernel {
+ public:
+  ConcatNhwcKernel(std::vector<size_t> run_bytes, int64_t pixels) : run_bytes_(std::move(run_bytes)), pixels_(pixels) {
+    for (size_t bytes : run_bytes_) pixel_bytes_ += bytes;
+  }
+  void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    auto* dst = static_cast<uint8_t*>(outputs[0]);
+    for (int64_t p = 0; p < pixels_; ++p) {
+      uint8_t* pixel = dst + static_cast<size_t>(p) * pixel_bytes_;
+      for (size_t i = 0; i < run_bytes_.size(); ++i) {
+        std::memcpy(pixel, static_cast<const uint8_t*>(inputs[i]) + static_cast<size_t>(p) * run_bytes_[i], run_bytes_[i]);
+        pixel += run_bytes_[i];
+      }
+    }
+  }
+  std::string implementation() const override { return "kestrel nhwc concat"; }
+
+ private:
+  std::vector<size_t> run_bytes_;  // per input: its channels of one pixel
+  size_t pixel_bytes_ = 0;
+  int64_t pixels_;
+};
+
+std::unique_ptr<FastKernel> make_concat(const Graph& graph, const Node& node) {
+  const Shape& out = graph.value(node.outputs[0]).shape;
+  const size_t element = dtype_size(graph.value(node.outputs[0]).dtype);
+  std::vector<size_t> run_bytes;
+  for (ValueId in : node.inputs) run_bytes.push_back(static_cast<size_t>(graph.value(in).shape[1]) * element);
+  return std::make_unique<ConcatNhwcKernel>(std::move(run_bytes), out[0] * out[2] * out[3]);
+}
+
 }  // namespace
 
 bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
-  if (conv_supported(graph, node) || pool_supported(graph, node)) return true;
+  if (conv_supported(graph, node) || pool_supported(graph, node) || concat_supported(graph, node)) return true;
   // Per-tensor (de)quantization at the edge of an int8 region runs in the
   // region's layout, so the float side is reordered, once, as float.
   if ((is_op(node, "QuantizeLinear", nullptr) || is_op(node, "DequantizeLinear", nullptr)) &&
@@ -309,6 +362,7 @@ StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const 
   if (conv_supported(graph, node)) return make_conv(graph, node);
   if (pool_supported(graph, node)) return make_pool(graph, node);
   if (scale_supported(graph, node)) return make_scale(graph, node);
+  if (concat_supported(graph, node) && graph.value(node.outputs[0]).layout == Layout::kNhwc) return make_concat(graph, node);
   if (node.domain == kKestrelDomain && node.op_type == "Reorder" && graph.value(node.inputs[0]).shape.size() == 4) {
     const Value& in = graph.value(node.inputs[0]);
     const bool to_nhwc = node.attrs.get_string("to", "") == "NHWC";

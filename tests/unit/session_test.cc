@@ -13,6 +13,7 @@
 #include "runtime/interpreter.h"
 #include "runtime/session.h"
 #include "test_paths.h"
+#include "unit/onnx_test_models.h"
 
 namespace kestrel::testing {
 namespace {
@@ -84,6 +85,41 @@ TEST(Session, ResNet50MatchesReference) {
 
 TEST(Session, MobileNetV2MatchesReference) {
   expect_session_matches_interpreter(shared_path("models/mobilenet_v2_fmnist.onnx"), {2, 3, 224, 224}, 2, 2);
+}
+
+// Two conv branches concatenated along channels (an Inception/Fire block),
+// then a conv: the Concat runs in NHWC like its neighbours, so the graph
+// keeps its one reorder at the input (and one back at the 4-D output).
+TEST(Session, ChannelConcatRunsChannelsLast) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {1, 3, 9, 9});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {1, 2, 9, 9});
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist(0.0f, 0.5f);
+  auto weights = [&](int64_t count) {
+    std::vector<float> values(static_cast<size_t>(count));
+    for (float& v : values) v = dist(rng);
+    return values;
+  };
+  add_float_initializer(model, "w1", {4, 3, 1, 1}, weights(12));
+  add_float_initializer(model, "w2", {5, 3, 3, 3}, weights(135));
+  add_float_initializer(model, "w3", {2, 9, 1, 1}, weights(18));
+  add_node(model, "Conv", {"x", "w1"}, {"a"}, "branch1");
+  auto* conv2 = add_node(model, "Conv", {"x", "w2"}, {"b0"}, "branch2");
+  auto* pads = conv2->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int i = 0; i < 4; ++i) pads->add_ints(1);
+  add_node(model, "Relu", {"b0"}, {"b"}, "relu2");
+  auto* concat = add_node(model, "Concat", {"a", "b"}, {"c"}, "concat");
+  auto* axis = concat->add_attribute();
+  axis->set_name("axis");
+  axis->set_type(onnx::AttributeProto::INT);
+  axis->set_i(1);
+  add_node(model, "Conv", {"c", "w3"}, {"y"}, "head");
+  const std::string path = scratch_dir() + "/concat.onnx";
+  save_model(model, path);
+  expect_session_matches_interpreter(path, {1, 3, 9, 9}, 1, 2);
 }
 
 }  // namespace
