@@ -42,10 +42,14 @@ bool has_single_consumer(const Graph& graph, const std::vector<std::vector<size_
   return consumers[static_cast<size_t>(value)].size() == 1 && !is_graph_output(graph, value);
 }
 
-ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor) {
+std::string unique_value_name(const Graph& graph, const std::string& base) {
   std::string name = base;
   for (int suffix = 1; graph.find_value(name) != kNoValue; ++suffix) name = base + "_" + std::to_string(suffix);
-  Value value{.name = name, .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
+  return name;
+}
+
+ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor) {
+  Value value{.name = unique_value_name(graph, base), .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
   value.constant = std::move(tensor);
   return graph.add_value(std::move(value));
 }

@@ -24,6 +24,9 @@ const Tensor* constant_input(const Graph& graph, const Node& node, size_t index)
 // True when `value` is read by exactly one node and is not a graph output.
 bool has_single_consumer(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId value);
 
+// `base`, or `base_1`, `base_2`, ...: the first name no value has yet.
+std::string unique_value_name(const Graph& graph, const std::string& base);
+
 // Adds a constant value named after `base`, unique in the graph.
 ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor);
 

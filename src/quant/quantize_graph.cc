@@ -46,6 +46,20 @@ std::string unquantizable_reason(const Graph& graph, const Node& node) {
   return "";
 }
 
+// Why a conv stays FP32 under `config` ("" when it is quantized).
+std::string kept_float_reason(const Graph& graph, const Node& node, const QuantConfig& config) {
+  if (!settings_for(config, node.name, source_op_type(node)).quantize) return "kept in FP32 by the quantization config";
+  return unquantizable_reason(graph, node);
+}
+
+// The activations a quantized conv reads and writes: input, output, and the
+// fused residual when there is one.
+std::vector<ValueId> conv_activations(const Node& node) {
+  std::vector<ValueId> values = {node.inputs[0], node.outputs[0]};
+  if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) values.push_back(node.inputs[kSumInput]);
+  return values;
+}
+
 // Activations that commute with the output's rescaling (bounds rescaled)
 // can run on the int8 grid; the others need a float32 output.
 bool int8_friendly(const Activation& activation) {
@@ -90,21 +104,18 @@ class GraphQuantizer {
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       const Node& node = graph_.nodes[i];
       if (!is_conv(node)) continue;
-      const LayerQuantSettings settings = settings_for(config_, node.name, source_op_type(node));
-      std::string reason = unquantizable_reason(graph_, node);
+      std::string reason = kept_float_reason(graph_, node, config_);
       if (reason.empty() && options_.keep_float_without_stats) reason = missing_stats(node);
-      if (!settings.quantize) {
-        summary_.kept_float.emplace_back(node.name, "kept in FP32 by the quantization config");
-      } else if (!reason.empty()) {
+      if (!reason.empty()) {
         summary_.kept_float.emplace_back(node.name, reason);
-      } else {
-        settings_[static_cast<int64_t>(i)] = settings;
-        method_of_.emplace(node.inputs[0], settings);
-        method_of_[node.outputs[0]] = settings;  // a layer's own output follows its settings
-        if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
-          method_of_.emplace(node.inputs[kSumInput], settings);
-        }
+        continue;
       }
+      const LayerQuantSettings settings = settings_for(config_, node.name, source_op_type(node));
+      settings_[static_cast<int64_t>(i)] = settings;
+      // Tensors read by several layers take the first reader's settings; a
+      // layer's own output follows its settings.
+      for (ValueId value : conv_activations(node)) method_of_.emplace(value, settings);
+      method_of_[node.outputs[0]] = settings;
     }
     // Which values some int8 reader wants as int8.
     for (const auto& [index, settings] : settings_) {
@@ -124,9 +135,7 @@ class GraphQuantizer {
 
   // "no range for tensor 'x'" when a tensor the conv needs has no statistics.
   std::string missing_stats(const Node& node) const {
-    std::vector<ValueId> needed = {node.inputs[0], node.outputs[0]};
-    if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) needed.push_back(node.inputs[kSumInput]);
-    for (ValueId id : needed) {
+    for (ValueId id : conv_activations(node)) {
       const std::string& name = graph_.value(id).name;
       if (!stats_.count(name)) return "the model gives no range for tensor '" + name + "'";
     }
@@ -154,11 +163,6 @@ class GraphQuantizer {
     return kestrel::add_constant(graph_, name, std::move(tensor));
   }
 
-  std::string unique_name(const std::string& base) const {
-    std::string name = base;
-    for (int suffix = 1; graph_.find_value(name) != kNoValue; ++suffix) name = base + "_" + std::to_string(suffix);
-    return name;
-  }
 
   static Tensor scalar(float x) {
     Tensor t(DType::kFloat32, {});
@@ -178,7 +182,7 @@ class GraphQuantizer {
     if (auto it = quantized_.find(id); it != quantized_.end()) return it->second;
     KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(id));
     const Value& source = graph_.value(id);
-    const std::string name = unique_name(source.name + "/quantized");
+    const std::string name = unique_value_name(graph_, source.name + "/quantized");
     Value q{.name = name, .dtype = params.dtype, .shape = source.shape, .shape_known = true};
     q.quant = QuantParams{{params.scale}, {0}, 0};
     const ValueId scale = add_constant(name + "/scale", scalar(params.scale));
@@ -194,7 +198,7 @@ class GraphQuantizer {
   ValueId dequantized(ValueId id) {
     if (auto it = dequantized_.find(id); it != dequantized_.end()) return it->second;
     const Value source = graph_.value(id);
-    const std::string name = unique_name(source.name + "/dequantized");
+    const std::string name = unique_value_name(graph_, source.name + "/dequantized");
     const ValueId scale = add_constant(name + "/scale", scalar(source.quant->scales[0]));
     const ValueId zero_point = add_constant(name + "/zero_point", zero_point_of(source.dtype));
     const ValueId out = graph_.add_value(Value{.name = name, .dtype = DType::kFloat32, .shape = source.shape, .shape_known = true});
@@ -299,13 +303,8 @@ std::string source_op_type(const Node& node) {
 std::vector<std::string> tensors_to_calibrate(const Graph& graph, const QuantConfig& config) {
   std::set<std::string> names;
   for (const Node& node : graph.nodes) {
-    if (!is_conv(node) || !unquantizable_reason(graph, node).empty()) continue;
-    if (!settings_for(config, node.name, source_op_type(node)).quantize) continue;
-    names.insert(graph.value(node.inputs[0]).name);
-    names.insert(graph.value(node.outputs[0]).name);
-    if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
-      names.insert(graph.value(node.inputs[kSumInput]).name);
-    }
+    if (!is_conv(node) || !kept_float_reason(graph, node, config).empty()) continue;
+    for (ValueId value : conv_activations(node)) names.insert(graph.value(value).name);
   }
   return {names.begin(), names.end()};
 }

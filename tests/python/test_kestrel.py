@@ -4,28 +4,17 @@ convert (from a folder or from numpy batches), errors as exceptions.
 Run by CTest with PYTHONPATH=<build>/python; needs Debian's python3-numpy.
 """
 import os
-import struct
 import sys
 import tempfile
 import unittest
-import zlib
 
 import kestrel
 import numpy as np
 
 SOURCE = os.environ["KESTREL_SOURCE_DIR"]
 CNN = os.path.join(SOURCE, "models", "fmnist_cnn.onnx")
-
-
-def write_grey_png(path, pixels):
-    """An 8-bit greyscale PNG, written with zlib alone."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    height, width = pixels.shape
-    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+sys.path.insert(0, os.path.join(SOURCE, "scripts"))
+from export_images import write_grey_png  # noqa: E402  (the repository's PNG writer)
 
 
 class KestrelModuleTest(unittest.TestCase):
@@ -80,7 +69,7 @@ class KestrelModuleTest(unittest.TestCase):
     def test_preprocess_image(self):
         pixels = (np.arange(28 * 28) % 256).astype(np.uint8).reshape(28, 28)
         png = os.path.join(self.dir.name, "grey.png")
-        write_grey_png(png, pixels)
+        write_grey_png(png, 28, 28, pixels.tobytes())
         spec = os.path.join(SOURCE, "models", "fmnist_cnn.preprocess.json")
         x = kestrel.preprocess_image(spec, png)
         self.assertEqual(x.shape, (1, 28, 28))

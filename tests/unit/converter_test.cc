@@ -10,17 +10,12 @@
 #include "io/dataset.h"
 #include "io/preprocess.h"
 #include "test_paths.h"
+#include "unit/op_test_util.h"
 
 namespace kestrel::testing {
 namespace {
 
 const std::string kCnn = source_path("models/fmnist_cnn.onnx");
-
-int count_ops(const Graph& graph, const std::string& op) {
-  int count = 0;
-  for (const Node& node : graph.nodes) count += node.op_type == op;
-  return count;
-}
 
 TEST(Converter, Int8FromCallerBatches) {
   KESTREL_REQUIRE_FILE(kCnn);

@@ -24,6 +24,11 @@ namespace {
 std::atomic<int64_t> allocations{0};
 }  // namespace
 
+// This file replaces operator new/delete with malloc/free as a pair; GCC,
+// seeing the replacement's free inlined next to a new expression, warns of
+// a mismatch that is not one.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(std::size_t size) {
   allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;

@@ -39,6 +39,13 @@ inline void expect_error(const StatusOr<std::vector<Tensor>>& result, const std:
       << result.status().message();
 }
 
+// How many nodes of `graph` run `op_type`.
+inline int count_ops(const Graph& graph, const std::string& op_type) {
+  int count = 0;
+  for (const Node& node : graph.nodes) count += node.op_type == op_type;
+  return count;
+}
+
 // A 1-D int64 tensor (shapes, axes, pads, ...).
 inline Tensor ints(std::vector<int64_t> values) {
   return Tensor::from_vector<int64_t>({static_cast<int64_t>(values.size())}, values);

@@ -17,6 +17,7 @@
 #include "runtime/cpu_backend.h"
 #include "runtime/session.h"
 #include "test_paths.h"
+#include "unit/op_test_util.h"
 
 namespace kestrel::testing {
 namespace {
@@ -55,12 +56,6 @@ std::vector<float> run(const Graph& graph, const Tensor& input) {
   auto outputs = (*session)->run({{"input", input}});
   EXPECT_TRUE(outputs.ok()) << outputs.status().message();
   return std::vector<float>(outputs->at(0).data<float>(), outputs->at(0).data<float>() + outputs->at(0).size());
-}
-
-int count_ops(const Graph& graph, const std::string& op) {
-  int count = 0;
-  for (const Node& node : graph.nodes) count += node.op_type == op;
-  return count;
 }
 
 void check_prequantized(const std::string& quantized_model, const std::string& float_model, int convs) {

@@ -22,6 +22,7 @@
 #include "runtime/interpreter.h"
 #include "runtime/session.h"
 #include "test_paths.h"
+#include "unit/op_test_util.h"
 
 namespace kestrel::testing {
 namespace {
@@ -68,12 +69,6 @@ std::map<std::string, TensorStats> calibrate_on_train_images(const Graph& graph,
   return (*calibrator)->stats();
 }
 
-int count_ops(const Graph& graph, const std::string& op) {
-  int count = 0;
-  for (const Node& node : graph.nodes) count += node.op_type == op;
-  return count;
-}
-
 std::vector<float> run_session(const Graph& graph, const Tensor& input, bool pack) {
   auto lowered = lower_for_cpu(graph);
   EXPECT_TRUE(lowered.ok()) << lowered.status().message();
@@ -106,7 +101,9 @@ TEST(QuantizeGraph, BundledCnnStructure) {
   EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 1);
   EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 0);
   for (const Node& node : graph.nodes) {
-    if (node.op_type == "MaxPool") EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kUInt8) << node.name;
+    if (node.op_type == "MaxPool") {
+      EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kUInt8) << node.name;
+    }
     if (node.op_type != "QFusedConv") continue;
     const Value& out = graph.value(node.outputs[0]);
     if (node.name == "/stage3/stage3.0/stage3.0.0/Conv") {
@@ -235,7 +232,9 @@ TEST(QuantizeGraph, SharedFloatConstantsGetUniqueQuantizedCopies) {
   ASSERT_TRUE(quantize_graph(graph, stats, {}).ok());
   std::set<std::string> names;
   for (const Value& value : graph.values) {
-    if (!value.name.empty()) EXPECT_TRUE(names.insert(value.name).second) << "duplicate value name " << value.name;
+    if (!value.name.empty()) {
+      EXPECT_TRUE(names.insert(value.name).second) << "duplicate value name " << value.name;
+    }
   }
   auto lowered = lower_for_cpu(graph);
   ASSERT_TRUE(lowered.ok()) << lowered.status().message();
