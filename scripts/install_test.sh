@@ -3,23 +3,22 @@
 # builds the examples against the installed package only — C through
 # pkg-config, C++ through find_package(Kestrel), Python through the installed
 # module — and has all three classify the same 8 Fashion-MNIST test images
-# with ResNet-50 INT8 (../shared/models), checking that they print the same
-# top-1 classes, which must also be the CLI's.
+# with the bundled model converted to INT8, checking that they print the
+# same top-1 classes, which must also be the CLI's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source_model=../shared/models/resnet50_fmnist.onnx
-[ -f "$source_model" ] || { echo "install_test: $source_model is missing" >&2; exit 1; }
+source_model=models/fmnist_cnn.onnx
+pre=models/fmnist_cnn.preprocess.json
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 work=$prefix/work
 mkdir -p "$work"
 cmake --install build --prefix "$prefix" >/dev/null
 /usr/bin/python3 scripts/export_images.py /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz 8 "$work/images"
-model=$work/resnet50_int8.kestrel
-"$prefix/bin/kestrel" convert --model "$source_model" --output "$model" --input-shape input:8,3,224,224 --precision int8 \
+model=$work/fmnist_cnn_int8.kestrel
+"$prefix/bin/kestrel" convert --model "$source_model" --output "$model" --input-shape input:8,1,28,28 --precision int8 \
   --calibration-data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --calibration-count 64 \
-  --preprocess models/rgb224.preprocess.json --quiet >/dev/null
-pre=models/rgb224.preprocess.json
+  --preprocess "$pre" --quiet >/dev/null
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 libdir=$(pkg-config --variable=libdir kestrel)

@@ -46,7 +46,7 @@ void expect_no_live_overlap(const Graph& graph, const MemoryPlan& plan) {
 }
 
 TEST(MemoryPlanner, ResNet50ReusesMemoryWithoutLiveOverlap) {
-  const std::string path = shared_path("models/resnet50_fmnist.onnx");
+  const std::string path = test_model_path("resnet50.onnx");
   KESTREL_REQUIRE_FILE(path);
   auto imported = import_onnx_file(path);
   ASSERT_TRUE(imported.ok()) << imported.status().message();

@@ -48,7 +48,7 @@ TEST(ModelFileCorruption, OtherFilesAreNotKestrelModels) {
   bytes[1] = 'X';
   expect_error(bytes, StatusCode::kDataLoss, "not a Kestrel model file");
   expect_error({'h', 'i', '\n'}, StatusCode::kDataLoss, "not a Kestrel model file");
-  const std::string onnx_path = shared_path("models/mobilenet_v2_fmnist.onnx");
+  const std::string onnx_path = test_model_path("mobilenet_v2.onnx");
   KESTREL_REQUIRE_FILE(onnx_path);
   auto loaded = load_model_file(onnx_path);
   EXPECT_NE(loaded.status().message().find(onnx_path + ": not a Kestrel model file"), std::string::npos)

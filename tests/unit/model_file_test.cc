@@ -132,7 +132,7 @@ TEST(ModelFile, MissingFileIsNotFound) {
 }
 
 TEST(ModelFile, RoundTripsMobileNetV2ZeroCopy) {
-  const std::string onnx_path = shared_path("models/mobilenet_v2_fmnist.onnx");
+  const std::string onnx_path = test_model_path("mobilenet_v2.onnx");
   KESTREL_REQUIRE_FILE(onnx_path);
   const ModelFile model = import_model(onnx_path);
   ASSERT_FALSE(model.graph.nodes.empty());
@@ -148,22 +148,25 @@ TEST(ModelFile, RoundTripsMobileNetV2ZeroCopy) {
               static_cast<uintmax_t>(std::filesystem::file_size(path)), load_milliseconds(path));
 }
 
-TEST(ModelFile, ResNet50LoadsInWellUnder50Milliseconds) {
-  const std::string onnx_path = shared_path("models/resnet50_fmnist.onnx");
+// Load time is a benchmark figure (kestrel bench prints load_ms), not a
+// wall-clock assertion on a shared machine; this checks the round trip of a
+// 90 MB model and prints the time for the log.
+TEST(ModelFile, RoundTripsResNet50ZeroCopy) {
+  const std::string onnx_path = test_model_path("resnet50.onnx");
   KESTREL_REQUIRE_FILE(onnx_path);
   const std::string path = scratch_dir() + "/resnet50.kestrel";
-  {
-    const ModelFile model = import_model(onnx_path);
-    ASSERT_TRUE(write_model_file(path, model).ok());
-  }
-  // Best of several: the first load may still pull the file into the page cache.
-  double best = 1e9;
-  for (int run = 0; run < 5; ++run) best = std::min(best, load_milliseconds(path));
+  const ModelFile model = import_model(onnx_path);
+  ASSERT_TRUE(write_model_file(path, model).ok());
+  auto loaded = load_model_file(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  ASSERT_TRUE(loaded->graph.verify().ok());
+  expect_same_model(model, *loaded);
+  expect_aligned_constants(loaded->graph);
+  double best = 1e9;  // best of several: the first load may still pull the file into the page cache
+  for (int run = 0; run < 3; ++run) best = std::min(best, load_milliseconds(path));
   std::printf("[ resnet50 ] onnx %ju bytes, kestrel %ju bytes, load (mmap + checksum + validation) %.2f ms\n",
               static_cast<uintmax_t>(std::filesystem::file_size(onnx_path)),
               static_cast<uintmax_t>(std::filesystem::file_size(path)), best);
-  // Generous against noisy neighbours on shared CI machines; typical is far lower.
-  EXPECT_LT(best, 50.0);
   std::filesystem::remove(path);
 }
 

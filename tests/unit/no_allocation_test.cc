@@ -69,7 +69,7 @@ void expect_bounded_allocations(const std::string& path, const Shape& shape) {
 }
 
 TEST(NoAllocation, ResNet50RunAllocationsAreBoundedAndStable) {
-  expect_bounded_allocations(shared_path("models/resnet50_fmnist.onnx"), {1, 3, 224, 224});
+  expect_bounded_allocations(test_model_path("resnet50.onnx"), {1, 3, 224, 224});
 }
 
 TEST(NoAllocation, BundledCnnRunAllocationsAreBoundedAndStable) {

@@ -1,4 +1,4 @@
-// Pre-quantized ONNX models (ONNX Runtime's QDQ form, ../shared/models):
+// Pre-quantized ONNX models (ONNX Runtime's QDQ form of the trained models in ../shared/models):
 // their QuantizeLinear/DequantizeLinear pairs fold into ranges, the implied
 // ReLUs come back, and the result runs on Kestrel's fused int8 convs with
 // predictions that follow the FP32 model.
@@ -96,12 +96,12 @@ void check_prequantized(const std::string& quantized_model, const std::string& f
   EXPECT_GE(agree, kImages - 1);
 }
 
-TEST(QdqImport, ResNet50FromOnnxRuntime) {
-  check_prequantized(shared_path("models/resnet50_ort_int8.onnx"), shared_path("models/resnet50_fmnist.onnx"), 53);
+TEST(TrainedQdqImport, ResNet50FromOnnxRuntime) {
+  check_prequantized(trained_model_path("resnet50_ort_int8.onnx"), trained_model_path("resnet50_fmnist.onnx"), 53);
 }
 
-TEST(QdqImport, MobileNetV2U8S8FromOnnxRuntime) {
-  check_prequantized(shared_path("models/mobilenet_v2_ort_u8s8.onnx"), shared_path("models/mobilenet_v2_fmnist.onnx"),
+TEST(TrainedQdqImport, MobileNetV2U8S8FromOnnxRuntime) {
+  check_prequantized(trained_model_path("mobilenet_v2_ort_u8s8.onnx"), trained_model_path("mobilenet_v2_fmnist.onnx"),
                      52);
 }
 

@@ -80,11 +80,11 @@ TEST(Session, BundledCnnWithPackedWeightsMatchesReference) {
 }
 
 TEST(Session, ResNet50MatchesReference) {
-  expect_session_matches_interpreter(shared_path("models/resnet50_fmnist.onnx"), {1, 3, 224, 224}, 2, 2);
+  expect_session_matches_interpreter(test_model_path("resnet50.onnx"), {1, 3, 224, 224}, 2, 2);
 }
 
 TEST(Session, MobileNetV2MatchesReference) {
-  expect_session_matches_interpreter(shared_path("models/mobilenet_v2_fmnist.onnx"), {2, 3, 224, 224}, 2, 2);
+  expect_session_matches_interpreter(test_model_path("mobilenet_v2.onnx"), {2, 3, 224, 224}, 2, 2);
 }
 
 // Two conv branches concatenated along channels (an Inception/Fire block),

@@ -10,10 +10,18 @@ namespace kestrel::testing {
 
 inline std::string source_path(const std::string& relative) { return std::string(KESTREL_SOURCE_DIR) + "/" + relative; }
 
-// ../shared beside the repository (present in CI and on developer machines).
-inline std::string shared_path(const std::string& relative) {
-  return std::string(KESTREL_SOURCE_DIR) + "/../shared/" + relative;
+// The trained models and ONNX Runtime's quantized forms of them in
+// ../shared/models beside the repository (CI has them, a user's clone does
+// not). Only tests whose suite name starts with "Trained" use them: they form
+// the CTest group labelled trained_models (tests/CMakeLists.txt).
+inline std::string trained_model_path(const std::string& file) {
+  return std::string(KESTREL_SOURCE_DIR) + "/../shared/models/" + file;
 }
+
+// Models the test suite makes itself (scripts/make_test_models.py, run by the
+// test_models CTest fixture): torchvision's resnet50 and mobilenet_v2 with
+// seeded weights, as NAME.onnx, and PyTorch's logits as NAME.torch_logits.npy.
+inline std::string test_model_path(const std::string& file) { return std::string(KESTREL_TEST_MODELS_DIR) + "/" + file; }
 
 inline std::string fashion_mnist_path(const std::string& file) { return "/usr/share/datasets/fashion-mnist/" + file; }
 
