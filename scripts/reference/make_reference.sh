@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Regenerate tests/data/reference/*.logits.npy: ONNX Runtime 1.30 (npm
-# onnxruntime-node, CPU, 1 thread, graph optimisations disabled) logits of the
+# Regenerate tests/data/reference/*.logits.npy: ONNX Runtime (PyPI
+# onnxruntime, CPU, 1 thread, graph optimisations disabled) logits of the
 # first 8 Fashion-MNIST t10k test images for the three reference models.
+# (The committed files came from ONNX Runtime 1.30.0.)
 #
-# Usage (from anywhere):  scripts/reference/make_reference.sh
+# Usage (from anywhere):  scripts/reference/make_reference.sh [OUT_DIR]
 #
-# Needs: /usr/bin/python3 with torch + onnx + numpy, node >= 18, and
-# `npm install` done in scripts/reference/ (the .npmrc there skips the
-# optional CUDA download). The shared models are looked up in
-# $KESTREL_SHARED_MODELS, default <repo>/../shared/models.
+# OUT_DIR defaults to tests/data/reference; give another directory to
+# regenerate the logits elsewhere without touching the committed ones.
+#
+# Needs: /usr/bin/python3 with torch + onnx + numpy (inputs and checks), and
+# the peers' virtual environment that bench/peers.sh makes in build/peers
+# (onnxruntime + numpy from PyPI, installed on first use) for run_ort.py.
+# The shared models are looked up in $KESTREL_SHARED_MODELS, default
+# <repo>/../shared/models.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 PY=/usr/bin/python3
 SHARED="${KESTREL_SHARED_MODELS:-$ROOT/../shared/models}"
-OUT="$ROOT/tests/data/reference"
+OUT="${1:-$ROOT/tests/data/reference}"
 
-if [ ! -d "$HERE/node_modules/onnxruntime-node" ]; then
-  echo "make_reference: run 'npm install' in $HERE first" >&2
-  exit 1
-fi
+# shellcheck source=SCRIPTDIR/../../bench/peers.sh
+source "$ROOT/bench/peers.sh"
 for f in "$ROOT/models/fmnist_cnn.onnx" "$SHARED/resnet50_fmnist.onnx" "$SHARED/mobilenet_v2_fmnist.onnx"; do
   [ -f "$f" ] || { echo "make_reference: missing $f" >&2; exit 1; }
 done
@@ -41,7 +44,7 @@ MODELS=(
 CHECK_ARGS=()
 for line in "${MODELS[@]}"; do
   read -r name model recipe <<<"$line"
-  node "$HERE/run_ort.mjs" "$model" "$TMP/$recipe.bin" "$TMP/$recipe.json" "$OUT/$name.logits.npy"
+  "$PEER_PYTHON" "$HERE/run_ort.py" "$model" "$TMP/$recipe.bin" "$TMP/$recipe.json" "$OUT/$name.logits.npy"
   CHECK_ARGS+=("$name:$model:$recipe:$OUT/$name.logits.npy")
 done
 
