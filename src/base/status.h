@@ -68,22 +68,39 @@ Status internal_error(const Args&... args) {
   return {StatusCode::kInternal, str_cat(args...)};
 }
 
+// Reading the value of an error is a bug in the caller, not bad input: it
+// stops the program with the error's message instead of undefined behaviour.
+[[noreturn]] void die_on_statusor_error(const Status& status);
+
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
-  StatusOr(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
+  // An OK status without a value would leave nothing to read: it is an error.
+  StatusOr(Status status)  // NOLINT: implicit by design
+      : status_(status.ok() ? Status(StatusCode::kInternal, "StatusOr built from an OK status without a value")
+                            : std::move(status)) {}
+  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
+  T& value() & { return checked(); }
+  const T& value() const& { return checked(); }
+  T&& value() && { return std::move(checked()); }
+  T* operator->() { return &checked(); }
+  const T* operator->() const { return &checked(); }
+  T& operator*() & { return checked(); }
+  const T& operator*() const& { return checked(); }
 
  private:
+  T& checked() {
+    if (!value_) die_on_statusor_error(status_);
+    return *value_;
+  }
+  const T& checked() const {
+    if (!value_) die_on_statusor_error(status_);
+    return *value_;
+  }
+
   Status status_;
   std::optional<T> value_;
 };

@@ -22,8 +22,18 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // One line, as for every other error (CLI11's own format adds a second).
+    std::string command = "kestrel";
+    for (const CLI::App* sub : app.get_subcommands()) command += " " + sub->get_name();
+    std::cerr << command << ": error: " << error.what() << " (see " << command << " --help)\n";
+    return error.get_exit_code() == 0 ? 0 : 2;
   }
   for (auto& [subcommand, command] : commands) {
     if (!subcommand->parsed()) continue;
