@@ -11,6 +11,8 @@
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
 #include "passes/passes.h"
+#include "planner/arena_limit.h"
+#include "planner/memory_planner.h"
 #include "quant/qdq_import.h"
 #include "quant/quant_config.h"
 #include "runtime/cpu_backend.h"
@@ -75,6 +77,38 @@ Status quantize_prequantized(const QdqRanges& ranges, Graph& graph, const Conver
 
 constexpr int64_t kErrorReportImages = 4;
 
+// The batch dim of the model's single input when the model fixes it (dim 0
+// > 0), else 0. torch.onnx.export without dynamic_axes fixes it at 1.
+int64_t fixed_batch(const Graph& source) {
+  if (source.inputs.size() != 1) return 0;
+  const Value& input = source.value(source.inputs[0]);
+  if (!input.shape_known || input.shape.empty() || input.shape[0] <= 0) return 0;
+  return input.shape[0];
+}
+
+// The calibration batch: the model's when fixed, else the option's or the default.
+StatusOr<int64_t> calibration_batch(const Graph& source, const ConvertOptions& options) {
+  const int64_t fixed = fixed_batch(source);
+  if (fixed == 0) return options.calibration_batch > 0 ? options.calibration_batch : kDefaultCalibrationBatch;
+  if (options.calibration_batch > 0 && options.calibration_batch != fixed) {
+    return invalid_argument("--calibration-batch ", options.calibration_batch, ": input '",
+                            source.value(source.inputs[0]).name, "' has the fixed batch ", fixed,
+                            " (exported without a dynamic batch axis); omit --calibration-batch or give ", fixed);
+  }
+  return fixed;
+}
+
+int64_t max_arena_bytes(const ConvertOptions& options) {
+  return options.max_arena_bytes > 0 ? options.max_arena_bytes : default_max_arena_bytes();
+}
+
+Status check_arena(int64_t arena_bytes, const ConvertOptions& options) {
+  return check_arena_limit(arena_bytes, max_arena_bytes(options),
+                           options.max_arena_bytes > 0
+                               ? "--max-arena-bytes"
+                               : "the default, half of this machine's memory; --max-arena-bytes sets it");
+}
+
 // Quantizes the model again at the sample's batch size and compares it with
 // FP32 layer by layer on those images.
 Status add_error_report(const Graph& source, const QuantConfig& config, const CalibrationResult& calibration,
@@ -82,7 +116,7 @@ Status add_error_report(const Graph& source, const QuantConfig& config, const Ca
   const Tensor& first = calibration.first_batch;
   if (first.empty() || first.rank() == 0) return {};
   Shape shape = first.shape();
-  shape[0] = std::min(shape[0], kErrorReportImages);
+  if (fixed_batch(source) == 0) shape[0] = std::min(shape[0], kErrorReportImages);
   Tensor sample(DType::kFloat32, shape);
   std::memcpy(sample.raw_data(), first.raw_data(), sample.nbytes());
   Graph float_graph = source;
@@ -100,8 +134,9 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   }
   KESTREL_ASSIGN_OR_RETURN(const QuantConfig config, load_quant_config(options));
   KESTREL_RETURN_IF_ERROR(check_config(config, graph, options));
+  KESTREL_ASSIGN_OR_RETURN(const int64_t batch, calibration_batch(source, options));
   CalibrationData data{.path = options.calibration_data, .preprocess = options.preprocess,
-                       .batch = options.calibration_batch, .threads = options.threads, .workers = options.workers,
+                       .batch = batch, .threads = options.threads, .workers = options.workers,
                        .progress = options.progress, .source = options.calibration_source,
                        .source_shape = options.calibration_batch_shape};
   data.count = options.calibration_count > 0 ? options.calibration_count
@@ -132,10 +167,14 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   }
   KESTREL_RETURN_IF_ERROR(optimize_graph(graph));
   if (options.precision == Precision::kInt8) {
+    // Before calibration runs the model: a first plan, without in-place sums.
+    KESTREL_ASSIGN_OR_RETURN(const MemoryPlan first_plan, plan_memory(graph));
+    KESTREL_RETURN_IF_ERROR(check_arena(first_plan.arena_bytes, options));
     KESTREL_RETURN_IF_ERROR(qdq ? quantize_prequantized(*qdq, graph, options, report)
                                 : quantize_calibrated(source, graph, options, report));
   }
   KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(std::move(graph)));
+  KESTREL_RETURN_IF_ERROR(check_arena(compiled.plan.arena_bytes, options));
   KESTREL_RETURN_IF_ERROR(pack_weights_for_cpu(compiled.graph));
   compiled.plan.value_offsets.resize(compiled.graph.values.size(), -1);  // packed weights are constants
   ModelFile file{.graph = std::move(compiled.graph), .plan = std::move(compiled.plan)};

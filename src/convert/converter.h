@@ -31,7 +31,10 @@ struct ConvertOptions {
   std::string calibration_data;  // image folder, IDX file or .npy
   std::string preprocess;        // preprocessing spec (JSON) for images
   int64_t calibration_count = 0; // 0: the quant config's, else kDefaultCalibrationCount
-  int64_t calibration_batch = kDefaultCalibrationBatch;
+  // 0: the model's batch when its input has a fixed batch dim (a torch.onnx
+  // export without dynamic_axes), else kDefaultCalibrationBatch. A batch
+  // other than a fixed one is an error.
+  int64_t calibration_batch = 0;
   int workers = 1;
   // ...or batches from the caller (then calibration_data stays empty).
   CalibrationSource calibration_source;
@@ -45,6 +48,10 @@ struct ConvertOptions {
   // INT8: compare every quantized layer with FP32 on the first calibration
   // images (ConvertReport::layer_errors).
   bool error_report = true;
+  // The largest activation arena the converted model may need; 0:
+  // default_max_arena_bytes() (planner/arena_limit.h, half the machine's
+  // memory). Checked after planning (and before calibration).
+  int64_t max_arena_bytes = 0;
 };
 
 struct ConvertReport {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,11 @@
 #include "ir/graph.h"
 
 namespace kestrel {
+
+// A dim a shape function computed that does not fit in int64 (Tile's
+// dim * repeats, Concat's sum, Pad's dim + pads, ...). Shape inference
+// refuses any output holding it, naming the node.
+inline constexpr int64_t kOverflowedDim = INT64_MIN;
 
 // What a shape function knows about one input. `data` is set when the value
 // is known: constants at compile time, every input at run time.

@@ -1,8 +1,10 @@
 #include "passes/shape_inference.h"
 
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
+#include "base/checked_math.h"
 #include "kernels/op_registry.h"
 
 namespace kestrel {
@@ -12,12 +14,47 @@ namespace {
 // shape arithmetic, small enough that inference never runs the heavy layers.
 constexpr int64_t kMaxFoldedElements = 1 << 16;
 
+// The widest element type: a shape whose bytes fit at this size fits any type.
+constexpr int64_t kWidestElementBytes = 8;
+
+// Element count and byte size, overflow-checked; the reason when they overflow.
+std::optional<std::string> size_overflow(const Shape& shape, DType dtype) {
+  const auto elements = checked_element_count(shape);
+  if (!elements) return str_cat("shape ", shape_string(shape), " has more elements than 64-bit sizes can count");
+  const int64_t item = dtype_is_supported(dtype) ? static_cast<int64_t>(dtype_size(dtype)) : kWidestElementBytes;
+  if (!checked_bytes(*elements, item)) {
+    return str_cat("shape ", shape_string(shape), " (", *elements, " elements) has more bytes than 64-bit sizes can count");
+  }
+  return std::nullopt;
+}
+
 bool is_known(const Value& value) {
   if (!value.shape_known) return false;
   for (int64_t dim : value.shape) {
     if (dim < 0) return false;
   }
   return true;
+}
+
+// Every shape a shape function computes is checked here, once for all ops:
+// nothing downstream (planner, kernels, oneDNN) sees a size that overflowed.
+Status check_output_shape(const Node& node, const Value& out) {
+  bool unknown = false;  // -1: a dim only known at run time
+  for (size_t d = 0; d < out.shape.size(); ++d) {
+    if (out.shape[d] == kOverflowedDim) {
+      return invalid_argument(node.label(), ": output '", out.name, "': dim ", d, " is larger than 64-bit sizes can count");
+    }
+    if (out.shape[d] < -1) {
+      return invalid_argument(node.label(), ": output '", out.name, "' has the negative dim ", out.shape[d], " at ", d,
+                              " in shape ", shape_string(out.shape));
+    }
+    unknown |= out.shape[d] == -1;
+  }
+  if (unknown) return {};
+  if (auto overflow = size_overflow(out.shape, out.dtype)) {
+    return invalid_argument(node.label(), ": output '", out.name, "': ", *overflow);
+  }
+  return {};
 }
 
 }  // namespace
@@ -47,6 +84,9 @@ StatusOr<InputShapes> parse_input_shapes(const std::string& spec) {
         return invalid_argument("--input-shape '", entry, "': dim '", dim, "' is not a positive integer");
       }
       shape.push_back(value);
+    }
+    if (auto overflow = size_overflow(shape, DType::kUndefined)) {
+      return invalid_argument("--input-shape '", entry, "': ", *overflow);
     }
     shapes[entry.substr(0, colon)] = shape;
   }
@@ -102,6 +142,7 @@ Status infer_shapes(Graph& graph) {
       return invalid_argument("input '", value.name, "' has shape ", value.shape_known ? shape_string(value.shape) : "?",
                               " with unknown dims; give it with --input-shape ", value.name, ":D0,D1,...");
     }
+    if (auto overflow = size_overflow(value.shape, value.dtype)) return invalid_argument("input '", value.name, "': ", *overflow);
   }
   // Compile-time values: initializers plus small values computed on the way.
   std::unordered_map<ValueId, Tensor> known;
@@ -131,6 +172,7 @@ Status infer_shapes(Graph& graph) {
       out.dtype = ctx.outputs()[i].dtype;
       out.shape = ctx.outputs()[i].shape;
       out.shape_known = true;
+      KESTREL_RETURN_IF_ERROR(check_output_shape(node, out));
       if (ctx.outputs()[i].data) known[node.outputs[i]] = *ctx.outputs()[i].data;
       small &= shape_size(out.shape) <= kMaxFoldedElements;
     }

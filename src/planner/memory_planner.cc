@@ -1,6 +1,10 @@
 #include "planner/memory_planner.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
+
+#include "base/checked_math.h"
 
 #include "passes/graph_edit.h"
 
@@ -16,6 +20,10 @@ struct Interval {
   size_t last;   // index of the last node reading it
 };
 
+// Sizes beyond this are refused, so that an offset (at most this) plus a size
+// (at most this plus the alignment) always fits in int64.
+constexpr int64_t kMaxPlannedBytes = int64_t{1} << 61;
+
 int64_t aligned(int64_t bytes) { return (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; }
 
 bool in_arena(const Graph& graph, ValueId id) {
@@ -24,8 +32,14 @@ bool in_arena(const Graph& graph, ValueId id) {
   return std::find(graph.inputs.begin(), graph.inputs.end(), id) == graph.inputs.end();
 }
 
+// The aligned byte size, or kOverflowBytes when it does not fit the planner's range.
+constexpr int64_t kOverflowBytes = -1;
+
 int64_t value_bytes(const Value& value) {
-  return aligned(shape_size(value.shape) * static_cast<int64_t>(dtype_size(value.dtype)));
+  const auto elements = checked_element_count(value.shape);
+  const auto bytes = elements ? checked_bytes(*elements, static_cast<int64_t>(dtype_size(value.dtype))) : std::nullopt;
+  if (!bytes || *bytes > kMaxPlannedBytes) return kOverflowBytes;
+  return aligned(*bytes);
 }
 
 std::vector<int64_t> last_readers(const Graph& graph) {
@@ -90,6 +104,13 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_
     }
   }
   std::vector<Interval> intervals = live_intervals(graph, sum_in_place);
+  for (const Interval& interval : intervals) {
+    if (interval.bytes == kOverflowBytes) {
+      const Value& value = graph.value(interval.values[0]);
+      return invalid_argument("value '", value.name, "' ", shape_string(value.shape), " of ", dtype_name(value.dtype),
+                              " needs more bytes than the memory planner can place (", kMaxPlannedBytes, ")");
+    }
+  }
   // Greedy by size: the largest tensors are placed first, each at the lowest
   // offset that fits between the already placed ones whose lifetimes overlap.
   std::vector<size_t> order(intervals.size());
@@ -115,8 +136,13 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_
       if (offset + current.bytes <= start) break;
       offset = std::max(offset, end);
     }
+    const auto end = checked_add(offset, current.bytes);
+    if (!end || *end > kMaxPlannedBytes) {
+      return invalid_argument("the activation arena would exceed ", kMaxPlannedBytes,
+                              " bytes while placing value '", graph.value(current.values[0]).name, "'");
+    }
     for (ValueId value : current.values) plan.value_offsets[static_cast<size_t>(value)] = offset;
-    plan.arena_bytes = std::max(plan.arena_bytes, offset + current.bytes);
+    plan.arena_bytes = std::max(plan.arena_bytes, *end);
     placed.push_back(index);
   }
   return plan;
@@ -124,7 +150,11 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_
 
 int64_t total_activation_bytes(const Graph& graph) {
   int64_t total = 0;
-  for (const Interval& interval : live_intervals(graph, nullptr)) total += interval.bytes;
+  for (const Interval& interval : live_intervals(graph, nullptr)) {
+    const auto sum = interval.bytes == kOverflowBytes ? std::nullopt : checked_add(total, interval.bytes);
+    if (!sum) return std::numeric_limits<int64_t>::max();
+    total = *sum;
+  }
   return total;
 }
 

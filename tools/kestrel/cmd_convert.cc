@@ -3,10 +3,12 @@
 // or a .npy tensor; or the ranges of a pre-quantized model).
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include "commands.h"
 #include "convert/converter.h"
 #include "io/progress.h"
+#include "planner/arena_limit.h"
 
 namespace kestrel::cli {
 namespace {
@@ -15,7 +17,8 @@ struct CliConvertOptions {
   std::string model, output, input_shape, precision = "fp32";
   std::string calibration_data, preprocess, calibration_method, quant_config;
   int64_t calibration_count = 0;
-  int64_t calibration_batch = kDefaultCalibrationBatch;
+  int64_t calibration_batch = 0;  // 0: the model's fixed batch, else kDefaultCalibrationBatch
+  int64_t max_arena_bytes = 0;    // 0: default_max_arena_bytes()
   double percentile = 0;
   int threads = 0;
   int workers = 1;
@@ -44,7 +47,8 @@ Status convert(const CliConvertOptions& cli) {
                          .calibration_method = cli.calibration_method, .percentile = cli.percentile,
                          .quant_config = cli.quant_config, .threads = cli.threads,
                          .progress = !cli.quiet && ProgressBar::stderr_is_terminal(),
-                         .error_report = !cli.quiet && cli.error_report_rows > 0};
+                         .error_report = !cli.quiet && cli.error_report_rows > 0,
+                         .max_arena_bytes = cli.max_arena_bytes};
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
   if (!cli.input_shape.empty()) {
     KESTREL_ASSIGN_OR_RETURN(options.input_shapes, parse_input_shapes(cli.input_shape));
@@ -78,7 +82,8 @@ Command add_convert_command(CLI::App& app) {
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));
   cmd->add_option("--percentile", options->percentile, "int8: percentile for --calibration-method percentile (default 99.99)")
       ->check(CLI::Range(1e-9, 100.0));
-  cmd->add_option("--calibration-batch", options->calibration_batch, "int8: images per calibration run (default 16)")
+  cmd->add_option("--calibration-batch", options->calibration_batch,
+                  "int8: images per calibration run (default: the model's batch when the model fixes it, else 16)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--preprocess", options->preprocess, "int8: preprocessing spec (JSON) for calibration images");
   cmd->add_option("--quant-config", options->quant_config, "int8: quantization config (JSON, docs/quantization.md)");
@@ -86,6 +91,10 @@ Command add_convert_command(CLI::App& app) {
   cmd->add_option("--workers", options->workers, "Image decoding threads for calibration")->check(CLI::Range(1, 64));
   cmd->add_option("--error-report", options->error_report_rows,
                   "int8: print the N layers that drift most from FP32 (0: skip the measurement; default 5)");
+  cmd->add_option("--max-arena-bytes", options->max_arena_bytes,
+                  str_cat("Refuse a model whose activation arena needs more than N bytes (default: half of this "
+                          "machine's physical memory, here ", default_max_arena_bytes(), ")"))
+      ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
   cmd->add_flag("--quiet", options->quiet, "No progress bar, notes or quantization summary");
   return [options] { return convert(*options); };
 }

@@ -2,9 +2,11 @@
 // output shapes, parameter count and MACs, and the totals.
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/checked_math.h"
 #include "commands.h"
 #include "kernels/activation.h"
 #include "format/model_file.h"
@@ -39,6 +41,11 @@ std::string output_shapes(const Graph& graph, const Node& node) {
     if (out != kNoValue) text += (text.empty() ? "" : " ") + shape_string(graph.value(out).shape);
   }
   return text;
+}
+
+// Totals of huge models saturate at INT64_MAX rather than wrap negative.
+int64_t add_saturating(int64_t total, int64_t value) {
+  return checked_add(total, value).value_or(std::numeric_limits<int64_t>::max());
 }
 
 bool is_byte_type(DType dtype) { return dtype == DType::kInt8 || dtype == DType::kUInt8; }
@@ -110,7 +117,7 @@ void print_text(const Graph& graph, const std::string& path, const std::vector<N
     std::printf("%5zu  %-36s %-26s %-22s %-8s %-24s %12lld %14lld  %s\n", i, row.name.c_str(), row.op.c_str(),
                 row.shapes.c_str(), row.precision.c_str(), type.c_str(), static_cast<long long>(row.params),
                 static_cast<long long>(row.macs), row.fused.c_str());
-    macs += row.macs;
+    macs = add_saturating(macs, row.macs);
     int8_nodes += row.precision == "int8";
     if (row.precision == "fp32" && row.op != "Reorder") float_nodes.push_back(row.name);
   }
@@ -135,7 +142,7 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
       out["nodes"].back()["output_scale"] = row.scale;
       out["nodes"].back()["output_zero_point"] = row.zero_point;
     }
-    macs += row.macs;
+    macs = add_saturating(macs, row.macs);
   }
   for (ValueId in : graph.inputs) out["inputs"].push_back({{"name", graph.value(in).name}, {"shape", graph.value(in).shape}});
   for (ValueId o : graph.outputs) out["outputs"].push_back({{"name", graph.value(o).name}, {"shape", graph.value(o).shape}});
@@ -154,7 +161,8 @@ int64_t parameter_count(const Graph& graph) {
       const ValueId in = node.inputs[i];
       if (in == kNoValue || !graph.value(in).constant) continue;
       const bool packed_weight = i == 1 && node.attrs.has("weight_shape");
-      params += packed_weight ? shape_size(node.attrs.get_ints("weight_shape")) : graph.value(in).constant->size();
+      params = add_saturating(params, packed_weight ? shape_size(node.attrs.get_ints("weight_shape"))
+                                                    : graph.value(in).constant->size());
     }
   }
   return params;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/regular_file.h"
 #include "frontend/onnx/onnx_tensor.h"
 #include "kernels/op_registry.h"
 
@@ -45,6 +46,11 @@ StatusOr<Value> graph_input_value(const onnx::ValueInfoProto& info) {
   }
   if (tensor_type.has_shape()) {
     for (const auto& dim : tensor_type.shape().dim()) {
+      // Unknown dims are dim_param (or unset); a negative dim_value is an error, not "dynamic".
+      if (dim.has_dim_value() && dim.dim_value() < 0) {
+        return invalid_argument("graph input '", info.name(), "': dim ", value.shape.size(), " has the negative value ",
+                                dim.dim_value(), " (unknown dims are written as dim_param)");
+      }
       value.shape.push_back(dim.has_dim_value() ? dim.dim_value() : -1);
     }
     value.shape_known = true;
@@ -64,6 +70,7 @@ class Importer {
     for (const auto& init : proto.initializer()) KESTREL_RETURN_IF_ERROR(add_initializer(init));
     for (const auto& input : proto.input()) KESTREL_RETURN_IF_ERROR(add_input(input));
     for (int i = 0; i < proto.node_size(); ++i) KESTREL_RETURN_IF_ERROR(add_node(proto.node(i), i));
+    if (proto.output_size() == 0) return invalid_argument("the graph has no outputs, so it computes nothing");
     for (const auto& output : proto.output()) {
       const ValueId id = graph_.find_value(output.name());
       if (id == kNoValue) return invalid_argument("graph output '", output.name(), "' is never produced");
@@ -76,7 +83,12 @@ class Importer {
  private:
   Status read_opset() {
     for (const auto& opset : model_.opset_import()) {
-      if (opset.domain().empty() || opset.domain() == "ai.onnx") graph_.opset = opset.version();
+      if (!opset.domain().empty() && opset.domain() != "ai.onnx") continue;
+      if (graph_.opset != 0) {
+        return invalid_argument("the model imports the default-domain (ai.onnx) opset twice (versions ", graph_.opset,
+                                " and ", opset.version(), "); it must be imported once");
+      }
+      graph_.opset = opset.version();
     }
     if (graph_.opset == 0) return invalid_argument("the model imports no default-domain (ai.onnx) opset");
     if (graph_.opset < kMinOnnxOpset || graph_.opset > kMaxOnnxOpset) {
@@ -179,6 +191,10 @@ StatusOr<Graph> import_onnx_bytes(const std::string& bytes, const std::string& b
   if (model.ir_version() == 0 || !model.has_graph()) {
     return data_loss(label, ": not an ONNX model (no IR version or no graph)");
   }
+  if (model.ir_version() < kMinOnnxIrVersion || model.ir_version() > kMaxOnnxIrVersion) {
+    return unimplemented(label, ": ONNX IR version ", model.ir_version(), " is not supported (supported: ",
+                         kMinOnnxIrVersion, " to ", kMaxOnnxIrVersion, ")");
+  }
   auto graph = Importer(model, base_dir, label).run();
   if (!graph.ok()) return graph.status().with_context(label);
   KESTREL_RETURN_IF_ERROR(check_supported_ops(*graph).with_context(label));
@@ -187,10 +203,8 @@ StatusOr<Graph> import_onnx_bytes(const std::string& bytes, const std::string& b
 }
 
 StatusOr<Graph> import_onnx_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return not_found(path, ": cannot open file");
-  if (std::filesystem::is_directory(path)) return invalid_argument(path, ": is a directory, not an ONNX file");
-  std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  // A regular file only (a FIFO or /dev/zero would hang), within protobuf's limit.
+  KESTREL_ASSIGN_OR_RETURN(const std::string bytes, read_regular_file(path, kMaxProtobufBytes));
   const std::string base_dir = std::filesystem::path(path).parent_path().string();
   return import_onnx_bytes(bytes, base_dir.empty() ? "." : base_dir, path);
 }

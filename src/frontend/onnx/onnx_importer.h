@@ -12,6 +12,11 @@ namespace kestrel {
 // Lowest and highest default-domain opsets the importer accepts.
 inline constexpr int64_t kMinOnnxOpset = 11;
 inline constexpr int64_t kMaxOnnxOpset = 17;
+// IR versions the importer reads: 3 is the first with opset imports, 11 the
+// newest ONNX release's (ONNX 1.18); a newer file may use what this reader
+// cannot see, so it is refused rather than misread.
+inline constexpr int64_t kMinOnnxIrVersion = 3;
+inline constexpr int64_t kMaxOnnxIrVersion = 11;
 
 StatusOr<Graph> import_onnx_file(const std::string& path);
 // `base_dir` resolves external data; `label` names the model in errors.

@@ -2,10 +2,18 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <utility>
+
+#include "base/checked_math.h"
+#include "base/regular_file.h"
 
 namespace kestrel {
 namespace {
@@ -45,39 +53,143 @@ Status copy_field(const Field& field, Tensor& tensor, const std::string& label) 
   return {};
 }
 
-StatusOr<std::string> read_external_data(const onnx::TensorProto& proto, const std::string& base_dir,
-                                         size_t nbytes) {
+struct ExternalData {
   std::string location;
   int64_t offset = 0;
-  int64_t length = -1;
+  int64_t length = -1;  // -1: not given
+};
+
+StatusOr<ExternalData> parse_external_data(const onnx::TensorProto& proto, const std::string& label) {
+  ExternalData data;
   for (const auto& entry : proto.external_data()) {
+    if (entry.key() == "location") {
+      data.location = entry.value();
+      continue;
+    }
+    if (entry.key() != "offset" && entry.key() != "length") continue;
+    size_t used = 0;
+    int64_t number = -1;
     try {
-      if (entry.key() == "location") location = entry.value();
-      if (entry.key() == "offset") offset = std::stoll(entry.value());
-      if (entry.key() == "length") length = std::stoll(entry.value());
+      number = std::stoll(entry.value(), &used);
     } catch (const std::exception&) {
-      return data_loss(tensor_label(proto), ": external data ", entry.key(), " '", entry.value(), "' is not a number");
+      used = 0;
+    }
+    if (used == 0 || used != entry.value().size() || number < 0) {
+      return data_loss(label, ": external data ", entry.key(), " '", entry.value(), "' is not a non-negative number");
+    }
+    (entry.key() == "offset" ? data.offset : data.length) = number;
+  }
+  if (data.location.empty()) return data_loss(label, ": external data has no location");
+  return data;
+}
+
+// True when `path` is `folder` or lies below it (both canonical).
+bool is_inside(const std::filesystem::path& path, const std::filesystem::path& folder) {
+  auto p = path.begin();
+  for (auto f = folder.begin(); f != folder.end(); ++f, ++p) {
+    if (p == path.end() || *p != *f) return false;
+  }
+  return true;
+}
+
+// ONNX's rule for external data: a relative location with no '..' part that,
+// with symlinks resolved, stays inside the model's folder. Checked before
+// anything is opened, so a model cannot make Kestrel read /etc/passwd.
+StatusOr<std::filesystem::path> resolve_external_location(const std::string& location, const std::string& base_dir,
+                                                          const std::string& label) {
+  namespace fs = std::filesystem;
+  const fs::path relative(location);
+  if (relative.is_absolute() || relative.has_root_name() || relative.has_root_directory()) {
+    return invalid_argument(label, ": external data location '", location,
+                            "' is an absolute path; it must be relative to the model's folder");
+  }
+  for (const auto& part : relative) {
+    if (part == "..") {
+      return invalid_argument(label, ": external data location '", location,
+                              "' contains '..'; it must stay inside the model's folder");
     }
   }
-  const std::string label = tensor_label(proto);
-  if (location.empty()) return data_loss(label, ": external data has no location");
-  const std::filesystem::path path = std::filesystem::path(base_dir) / location;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return not_found(label, ": cannot open external data file '", path.string(), "'");
-  if (length >= 0 && static_cast<size_t>(length) != nbytes) {
-    return data_loss(label, ": external data length ", length, " does not match its shape (", nbytes, " bytes)");
-  }
   std::error_code error;
-  const auto file_size = std::filesystem::file_size(path, error);
-  if (error || offset < 0 || static_cast<uint64_t>(offset) + nbytes > file_size) {
-    return data_loss(label, ": external data file '", path.string(), "' is too short for offset ", offset, " + ",
-                     nbytes, " bytes");
+  const fs::path folder = fs::canonical(base_dir.empty() ? "." : base_dir, error);
+  if (error) return not_found(label, ": cannot resolve the model's folder '", base_dir, "': ", error.message());
+  const fs::path joined = folder / relative;
+  if (!fs::exists(fs::symlink_status(joined, error))) {
+    return not_found(label, ": external data file '", joined.string(), "' does not exist");
   }
-  std::string bytes(nbytes, '\0');
-  file.seekg(offset);
-  file.read(bytes.data(), static_cast<std::streamsize>(nbytes));
-  if (!file) return data_loss(label, ": failed to read external data file '", path.string(), "'");
-  return bytes;
+  const fs::path resolved = fs::canonical(joined, error);
+  if (error) return not_found(label, ": cannot resolve external data file '", joined.string(), "': ", error.message());
+  if (!is_inside(resolved, folder)) {
+    return invalid_argument(label, ": external data location '", location, "' resolves to '", resolved.string(),
+                            "', outside the model's folder '", folder.string(), "'");
+  }
+  return resolved;
+}
+
+// An external data file opened (a regular file, checked to hold the
+// tensor's bytes) before the tensor is allocated.
+class ExternalFile {
+ public:
+  ExternalFile(std::filesystem::path path, int fd, int64_t offset)
+      : path_(std::move(path)), fd_(fd), offset_(offset) {}
+  ExternalFile(ExternalFile&& other) noexcept
+      : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)), offset_(other.offset_) {}
+  ExternalFile(const ExternalFile&) = delete;
+  ExternalFile& operator=(const ExternalFile&) = delete;
+  ExternalFile& operator=(ExternalFile&&) = delete;
+  ~ExternalFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status read(int64_t nbytes, void* dst, const std::string& label) const {
+    char* out = static_cast<char*>(dst);
+    int64_t done = 0;
+    while (done < nbytes) {
+      const ssize_t n = ::pread(fd_, out + done, static_cast<size_t>(nbytes - done), static_cast<off_t>(offset_ + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += n;
+    }
+    if (done != nbytes) {
+      return data_loss(label, ": external data file '", path_.string(), "' ended after ", done, " of ", nbytes, " bytes");
+    }
+    return {};
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_;
+  int64_t offset_;
+};
+
+StatusOr<ExternalFile> open_external_data(const onnx::TensorProto& proto, const std::string& base_dir,
+                                          int64_t nbytes, const std::string& label) {
+  KESTREL_ASSIGN_OR_RETURN(const ExternalData data, parse_external_data(proto, label));
+  KESTREL_ASSIGN_OR_RETURN(std::filesystem::path path, resolve_external_location(data.location, base_dir, label));
+  if (data.length >= 0 && data.length != nbytes) {
+    return data_loss(label, ": external data length ", data.length, " does not match its shape (", nbytes, " bytes)");
+  }
+  int64_t size = 0;
+  auto fd = open_regular_file(path.string(), std::numeric_limits<int64_t>::max(), &size);
+  if (!fd.ok()) return fd.status().with_context(str_cat(label, ": external data"));
+  ExternalFile file(path, *fd, data.offset);
+  const auto end = checked_add(data.offset, nbytes);
+  if (!end || *end > size) {
+    return data_loss(label, ": external data file '", path.string(), "' has ", size, " bytes, too short for offset ",
+                     data.offset, " + ", nbytes, " bytes");
+  }
+  return file;
+}
+
+// How many values the typed field that holds this dtype has.
+int64_t typed_field_size(const onnx::TensorProto& proto, DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return proto.float_data_size();
+    case DType::kFloat64: return proto.double_data_size();
+    case DType::kInt64: return proto.int64_data_size();
+    case DType::kUInt32:
+    case DType::kUInt64: return proto.uint64_data_size();
+    default: return proto.int32_data_size();
+  }
 }
 
 }  // namespace
@@ -92,29 +204,38 @@ StatusOr<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::str
   }
   if (proto.has_segment()) return unimplemented(label, ": segmented tensors are not supported");
   Shape shape(proto.dims().begin(), proto.dims().end());
-  int64_t elements = 1;
   for (int64_t dim : shape) {
     if (dim < 0) return data_loss(label, ": negative dim in shape ", shape_string(shape));
-    if (dim > 0 && elements > std::numeric_limits<int64_t>::max() / 16 / dim) {
-      return data_loss(label, ": shape ", shape_string(shape), " is too large");
-    }
-    elements *= dim;
   }
-  Tensor tensor(dtype, shape);
-  const size_t nbytes = tensor.nbytes();
+  // Sizes come from the file: checked for overflow and against the bytes
+  // actually present before anything is allocated.
+  const auto elements = checked_element_count(shape);
+  const auto checked_nbytes = elements ? checked_bytes(*elements, static_cast<int64_t>(dtype_size(dtype))) : std::nullopt;
+  if (!checked_nbytes) {
+    return data_loss(label, ": shape ", shape_string(shape), " of ", dtype_name(dtype),
+                     " has more elements or bytes than 64-bit sizes can count");
+  }
+  const int64_t nbytes = *checked_nbytes;
   if (proto.data_location() == onnx::TensorProto::EXTERNAL) {
-    KESTREL_ASSIGN_OR_RETURN(std::string bytes, read_external_data(proto, base_dir, nbytes));
-    if (nbytes) std::memcpy(tensor.raw_data(), bytes.data(), nbytes);
+    KESTREL_ASSIGN_OR_RETURN(const ExternalFile file, open_external_data(proto, base_dir, nbytes, label));
+    Tensor tensor(dtype, shape);
+    KESTREL_RETURN_IF_ERROR(file.read(nbytes, tensor.raw_data(), label));
     return tensor;
   }
   if (proto.has_raw_data()) {
-    if (proto.raw_data().size() != nbytes) {
+    if (static_cast<int64_t>(proto.raw_data().size()) != nbytes) {
       return data_loss(label, ": raw_data has ", proto.raw_data().size(), " bytes but shape ", shape_string(shape),
                        " of ", dtype_name(dtype), " needs ", nbytes);
     }
-    if (nbytes) std::memcpy(tensor.raw_data(), proto.raw_data().data(), nbytes);
+    Tensor tensor(dtype, shape);
+    if (nbytes) std::memcpy(tensor.raw_data(), proto.raw_data().data(), static_cast<size_t>(nbytes));
     return tensor;
   }
+  if (typed_field_size(proto, dtype) != *elements) {
+    return data_loss(label, ": holds ", typed_field_size(proto, dtype), " values but its shape ", shape_string(shape),
+                     " needs ", *elements);
+  }
+  Tensor tensor(dtype, shape);
   Status status;
   switch (dtype) {
     case DType::kFloat32: status = copy_field(proto.float_data(), tensor, label); break;
@@ -137,10 +258,9 @@ void tensor_to_onnx(const Tensor& tensor, const std::string& name, onnx::TensorP
 }
 
 StatusOr<Tensor> read_tensor_pb(const std::string& path, std::string* name) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return not_found(path, ": cannot open file");
+  KESTREL_ASSIGN_OR_RETURN(const std::string bytes, read_regular_file(path, kMaxProtobufBytes));
   onnx::TensorProto proto;
-  if (!proto.ParseFromIstream(&file)) return data_loss(path, ": not a serialized ONNX TensorProto");
+  if (!proto.ParseFromString(bytes)) return data_loss(path, ": not a serialized ONNX TensorProto");
   if (name) *name = proto.name();
   auto tensor = tensor_from_onnx(proto, std::filesystem::path(path).parent_path().string());
   if (!tensor.ok()) return tensor.status().with_context(path);

@@ -2,6 +2,7 @@
 // allows: raw_data, the typed repeated fields, and external data files.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "base/status.h"
@@ -13,6 +14,13 @@ class TensorProto;
 
 namespace kestrel {
 
+// Protobuf cannot parse a message of 2 GiB or more; larger ONNX models keep
+// their weights in external data files.
+inline constexpr int64_t kMaxProtobufBytes = (int64_t{1} << 31) - 1;
+
+// Checks the shape against the bytes present (raw_data, typed field or
+// external data file) before allocating. External data must be a regular
+// file inside `base_dir` (relative, no '..', symlinks resolved).
 // `base_dir` resolves external data locations; `label` names the tensor in errors.
 StatusOr<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::string& base_dir);
 // Always writes raw_data.

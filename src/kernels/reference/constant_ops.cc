@@ -117,12 +117,17 @@ Status run_constant_of_shape(KernelContext& ctx) {
 }
 
 // Number of elements Range produces, computed in T like the kernel.
+// kOverflowedDim when the count does not fit an int64 dim.
 template <typename T>
 int64_t range_count(T start, T limit, T delta) {
   if constexpr (std::is_floating_point_v<T>) {
-    return std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+    const double count = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
+    if (count <= 0) return 0;
+    if (!(count < 4611686018427387904.0)) return kOverflowedDim;  // 2^62, or NaN
+    return static_cast<int64_t>(count);
   } else {
-    const auto span = static_cast<int64_t>(limit) - static_cast<int64_t>(start);
+    int64_t span = 0;
+    if (__builtin_sub_overflow(static_cast<int64_t>(limit), static_cast<int64_t>(start), &span)) return kOverflowedDim;
     const auto step = static_cast<int64_t>(delta);
     const int64_t count = span / step + ((span % step != 0 && (span < 0) == (step < 0)) ? 1 : 0);
     return std::max<int64_t>(0, count);

@@ -1,6 +1,8 @@
 // Conv: im2col per image and group, then the shared i-k-j GEMM.
 #include <vector>
 
+#include "base/checked_math.h"
+
 #include "kernels/dispatch.h"
 #include "kernels/reference/nn_ops_internal.h"
 
@@ -22,9 +24,10 @@ Status conv_geometry(const Node& node, const Shape& x, const Shape& w, Window* w
   if (w[0] >= 0 && w[0] % group != 0) {
     return node_error(node, "output channels ", w[0], " of W are not divisible by group ", group);
   }
-  if (x[1] >= 0 && w[1] >= 0 && x[1] != w[1] * group) {
+  const auto expected_channels = checked_mul(w[1], group);
+  if (x[1] >= 0 && w[1] >= 0 && (!expected_channels || x[1] != *expected_channels)) {
     return node_error(node, "X has ", x[1], " channels but W ", shape_string(w), " with group ", group, " expects ",
-                      w[1] * group);
+                      expected_channels ? str_cat(*expected_channels) : std::string("more than 64-bit sizes can count"));
   }
   const std::vector<int64_t> w_kernel(w.begin() + 2, w.end());
   std::vector<int64_t> kernel = node.attrs.get_ints("kernel_shape", w_kernel);

@@ -1,6 +1,11 @@
 // Window geometry and axis helpers shared by the NN reference kernels.
 #include "kernels/reference/nn_ops_internal.h"
 
+#include <limits>
+#include <optional>
+
+#include "base/checked_math.h"
+
 namespace kestrel::nn {
 
 Status normalize_axis(const Node& node, int64_t axis, int64_t rank, int64_t* result) {
@@ -31,14 +36,18 @@ Status read_window_ints(const Node& node, const char* name, size_t size, int64_t
 // kernel does not fit the padded input.
 int64_t explicit_output_dim(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t extent, int64_t stride,
                             bool ceil_mode) {
-  const int64_t span = in + pad_begin + pad_end - extent;
+  // Sizes and pads come from the model: every sum is checked (all are >= 0).
+  const auto padded = checked_add(in, pad_begin);
+  const auto padded_both = padded ? checked_add(*padded, pad_end) : std::nullopt;
+  if (!padded_both) return kOverflowedDim;
+  const int64_t span = *padded_both - extent;
   if (span < 0) return -1;
   if (!ceil_mode) return span / stride + 1;
-  int64_t out = (span + stride - 1) / stride + 1;
+  int64_t out = span / stride + (span % stride != 0) + 1;
   // A last window that would start inside the end padding covers no input
   // element; it is dropped (as ONNX Runtime and PyTorch do) so that no
-  // window is empty.
-  if ((out - 1) * stride >= in + pad_begin) --out;
+  // window is empty. (out - 1) * stride <= span + stride - 1 cannot overflow.
+  if ((out - 1) * stride >= *padded) --out;
   return out;
 }
 
@@ -83,11 +92,21 @@ Status compute_window(const Node& node, const std::vector<int64_t>& input_spatia
   for (size_t i = 0; i < rank; ++i) {
     const int64_t in = w.in[i];
     const int64_t stride = w.strides[i];
-    const int64_t extent = (w.kernel[i] - 1) * w.dilations[i] + 1;
+    const auto dilated = checked_mul(w.kernel[i] - 1, w.dilations[i]);
+    if (!dilated || *dilated == std::numeric_limits<int64_t>::max()) {
+      return node_error(node, "kernel dim ", w.kernel[i], " with dilation ", w.dilations[i],
+                        " is larger than 64-bit sizes can count");
+    }
+    const int64_t extent = *dilated + 1;
     if (in < 0) continue;  // unknown until run time
     if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      w.out[i] = (in + stride - 1) / stride;
-      const int64_t total = std::max<int64_t>(0, (w.out[i] - 1) * stride + extent - in);
+      w.out[i] = in / stride + (in % stride != 0);
+      const auto covered = checked_add(*checked_mul(w.out[i] - (w.out[i] > 0), stride), extent);
+      if (!covered) {
+        return node_error(node, "window of extent ", extent, " and stride ", stride, " over spatial dim ", i,
+                          " of size ", in, " is larger than 64-bit sizes can count");
+      }
+      const int64_t total = std::max<int64_t>(0, *covered - in);
       const int64_t smaller = total / 2;
       w.pads_begin[i] = auto_pad == "SAME_UPPER" ? smaller : total - smaller;
       w.pads_end[i] = total - w.pads_begin[i];
@@ -95,6 +114,10 @@ Status compute_window(const Node& node, const std::vector<int64_t>& input_spatia
     }
     w.out[i] = explicit_output_dim(in, w.pads_begin[i], w.pads_end[i], extent, stride,
                                    ceil_mode && explicit_pads);
+    if (w.out[i] == kOverflowedDim) {
+      return node_error(node, "pads ", w.pads_begin[i], "+", w.pads_end[i], " on spatial dim ", i, " of size ", in,
+                        " make it larger than 64-bit sizes can count");
+    }
     if (w.out[i] < 1) {
       return node_error(node, "window of extent ", extent, " does not fit spatial dim ", i, " of size ", in,
                         " with pads ", w.pads_begin[i], "+", w.pads_end[i]);

@@ -60,7 +60,9 @@ Status infer_pad(InferContext& ctx) {
       out[k] = -1;
       continue;
     }
-    out[k] = in[k] + begin + end;
+    if (__builtin_add_overflow(in[k], begin, &out[k]) || __builtin_add_overflow(out[k], end, &out[k])) {
+      return ctx.error("pads ", shape_string(pads), " make axis ", k, " larger than 64-bit sizes can count");
+    }
     if (out[k] < 0) return ctx.error("pads ", shape_string(pads), " remove more than axis ", k, " holds");
     if (mode != PadMode::kConstant && in[k] == 0 && out[k] > 0) {
       return ctx.error("cannot pad the empty axis ", k, " in mode ", ctx.attrs().get_string("mode", ""));

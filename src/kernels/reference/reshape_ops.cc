@@ -55,6 +55,9 @@ Status resolve_reshape(const InferContext& ctx, const Shape& in, const std::vect
   for (size_t i = 0; i < out->size(); ++i) {
     if (static_cast<int64_t>(i) != infer_at) known = dim_mul(known, (*out)[i]);
   }
+  if (known == kOverflowedDim) {
+    return ctx.error("shape ", shape_string(target), " has more elements than 64-bit sizes can count");
+  }
   if (in_size < 0 || known < 0) {
     if (infer_at >= 0) (*out)[static_cast<size_t>(infer_at)] = -1;
     return {};

@@ -13,6 +13,10 @@
 namespace kestrel::tensor_ops {
 namespace {
 
+// Output lengths at or above this (2^62) cannot be stored as an int64 dim
+// with room for the element count: refused before the cast.
+constexpr double kMaxResizedLength = 4611686018427387904.0;
+
 enum class Interp { kNearest, kLinear, kCubic };
 enum class Coord { kHalfPixel, kPytorchHalfPixel, kAlignCorners, kAsymmetric, kTfCropAndResize, kTfHalfPixelForNn };
 enum class Rounding { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil };
@@ -104,6 +108,9 @@ Status geometry_from_scales(const InferContext& ctx, bool crop, ResizeGeometry* 
     const double extent = crop ? roi->float_at(i + static_cast<int64_t>(in.size())) - roi->float_at(i) : 1.0;
     // The ONNX reference keeps the unrounded length for the transforms.
     g->resized_lengths.push_back(scale * static_cast<double>(in[k]) * extent);
+    if (!(g->resized_lengths.back() < kMaxResizedLength)) {
+      return ctx.error("scales[", k, "] = ", scale, " makes axis ", k, " larger than 64-bit sizes can count");
+    }
     g->out.push_back(in[k] < 0 ? -1 : static_cast<int64_t>(std::floor(g->resized_lengths.back())));
     if (g->out.back() < -1 || (in[k] >= 0 && g->out.back() < 0)) {
       return ctx.error("roi ", k, " ends before it starts, giving a negative output dim");

@@ -22,8 +22,19 @@ void register_constant_ops(OpRegistry& registry);  // Constant, ConstantOfShape,
 void register_expand_tile_ops(OpRegistry& registry);
 
 // -1 marks a dim not known at compile time; these keep it unknown.
-inline int64_t dim_mul(int64_t a, int64_t b) { return (a < 0 || b < 0) ? -1 : a * b; }
-inline int64_t dim_add(int64_t a, int64_t b) { return (a < 0 || b < 0) ? -1 : a + b; }
+// A result beyond int64 is kOverflowedDim, which stays so.
+inline int64_t dim_mul(int64_t a, int64_t b) {
+  if (a == kOverflowedDim || b == kOverflowedDim) return kOverflowedDim;
+  if (a < 0 || b < 0) return -1;
+  int64_t product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? kOverflowedDim : product;
+}
+inline int64_t dim_add(int64_t a, int64_t b) {
+  if (a == kOverflowedDim || b == kOverflowedDim) return kOverflowedDim;
+  if (a < 0 || b < 0) return -1;
+  int64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? kOverflowedDim : sum;
+}
 // Product of dims [begin, end); -1 when any of them is unknown.
 int64_t dims_product(const Shape& shape, size_t begin, size_t end);
 

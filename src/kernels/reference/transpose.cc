@@ -52,6 +52,10 @@ Status check_block_op(const InferContext& ctx, int64_t* blocksize) {
   if (!ctx.attrs().has("blocksize")) return ctx.error("the blocksize attribute is required");
   *blocksize = ctx.attrs().get_int("blocksize", 0);
   if (*blocksize <= 0) return ctx.error("blocksize must be positive, got ", *blocksize);
+  int64_t square = 0;
+  if (__builtin_mul_overflow(*blocksize, *blocksize, &square)) {
+    return ctx.error("blocksize ", *blocksize, " squared is larger than 64-bit sizes can count");
+  }
   return {};
 }
 
