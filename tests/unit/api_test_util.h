@@ -79,8 +79,8 @@ inline std::vector<std::vector<float>> cnn_inputs(int64_t count) {
   std::vector<std::vector<float>> inputs;
   auto dataset = open_dataset(train_images(), "", count);
   auto spec = read_preprocess_file(kCnnPreprocess);
-  EXPECT_TRUE(dataset.ok()) << dataset.status().message();
-  EXPECT_TRUE(spec.ok()) << spec.status().message();
+  KESTREL_CHECK_OK(dataset);
+  KESTREL_CHECK_OK(spec);
   if (!dataset.ok() || !spec.ok()) return inputs;
   for (int64_t i = 0; i < (*dataset)->size(); ++i) {
     auto example = (*dataset)->get(i);

@@ -320,11 +320,11 @@ void print_times(const char* what, int calls, const RunTimes& times) {
               times.c_simple_us - times.session_us);
 }
 
-// Not a benchmark: it prints the cost of the C layer over Session::run
-// (checks, input and output memcpy) on the CNN, and on a two-node model
-// where that cost is not lost in the noise of the CNN's run time; it only
-// fails if the cost is grossly out of proportion.
-TEST(CApi, RunOverheadOverSessionRun) {
+// A benchmark, not a test (wall-clock ratios fail on a shared machine): the
+// cost of the C layer over Session::run (checks, input and output memcpy) on
+// the CNN and on a two-node model where that cost is not lost in the CNN's
+// run time. Disabled in the suite; bench/c_api_overhead.sh runs it.
+TEST(CApiBenchmark, DISABLED_RunOverheadOverSessionRun) {
   LoadedCnn cnn;
   load_cnn("fp32", cnn);
   kestrel_session_options_t* options = nullptr;
@@ -341,8 +341,6 @@ TEST(CApi, RunOverheadOverSessionRun) {
   const RunTimes cnn_times = time_runs(session, {tensor_for(cnn.in, input.data())}, outputs, reference.session(),
                                        kCnnCalls);
   print_times("fmnist_cnn fp32 batch 1, 1 thread", kCnnCalls, cnn_times);
-  constexpr double kGrossFactor = 2.0;
-  EXPECT_LT(cnn_times.c_run_us, kGrossFactor * cnn_times.session_us);
   kestrel_session_destroy(session);
 
   const std::string path = scratch_dir() + "/quantized_io.kestrel";
@@ -364,6 +362,39 @@ TEST(CApi, RunOverheadOverSessionRun) {
   print_times("2-node model (1 input, 2 outputs)", kTinyCalls, tiny_times);
   kestrel_session_destroy(session);
   kestrel_model_destroy(tiny);
+}
+
+// kestrel_session_run on caller buffers and kestrel_session_run_simple give
+// Session::run's output bit for bit, call after call.
+TEST(CApi, RunOnCallerBuffersMatchesSessionRun) {
+  LoadedCnn cnn;
+  load_cnn("fp32", cnn);
+  kestrel_session_t* session = nullptr;
+  ASSERT_KESTREL_OK(kestrel_session_create(cnn.model, nullptr, &session));
+  ReferenceRunner reference(cnn_model("fp32"));
+  ASSERT_TRUE(reference.ok());
+  for (uint64_t call = 0; call < 3; ++call) {
+    SCOPED_TRACE("call " + std::to_string(call));
+    std::vector<float> input = random_input(cnn.in.bytes / sizeof(float), test_seed() + call);
+    const std::vector<uint8_t> expected = reference.run(input);
+    ASSERT_EQ(expected.size(), cnn.out.bytes);
+    std::vector<float> output(cnn.out.bytes / sizeof(float), -1.0f);
+    const kestrel_tensor_t in = tensor_for(cnn.in, input.data());
+    kestrel_tensor_t out = tensor_for(cnn.out, output.data());
+    ASSERT_KESTREL_OK(kestrel_session_run(session, &in, 1, &out, 1));
+    EXPECT_EQ(std::memcmp(output.data(), expected.data(), expected.size()), 0);
+    void* buffer = nullptr;
+    const void* result = nullptr;
+    size_t bytes = 0;
+    ASSERT_KESTREL_OK(kestrel_session_input_buffer(session, 0, &buffer, &bytes));
+    ASSERT_EQ(bytes, cnn.in.bytes);
+    std::memcpy(buffer, input.data(), bytes);
+    ASSERT_KESTREL_OK(kestrel_session_run_simple(session));
+    ASSERT_KESTREL_OK(kestrel_session_output_buffer(session, 0, &result, &bytes));
+    ASSERT_EQ(bytes, cnn.out.bytes);
+    EXPECT_EQ(std::memcmp(result, expected.data(), bytes), 0);
+  }
+  kestrel_session_destroy(session);
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ double load_milliseconds(const std::string& path) {
   const auto start = std::chrono::steady_clock::now();
   auto loaded = load_model_file(path);
   const auto stop = std::chrono::steady_clock::now();
-  EXPECT_TRUE(loaded.ok()) << loaded.status().message();
+  KESTREL_CHECK_OK(loaded);
   return std::chrono::duration<double, std::milli>(stop - start).count();
 }
 

@@ -27,7 +27,7 @@ const char kRgb224Spec[] = R"({"resize": {"size": [224, 224], "mode": "bilinear"
 
 Tensor preprocess_test_images(const PreprocessSpec& spec) {
   auto images = read_idx(fashion_mnist_path("t10k-images-idx3-ubyte.gz"), kImages);
-  EXPECT_TRUE(images.ok()) << images.status().message();
+  KESTREL_CHECK_OK(images);
   const int64_t h = spec.resize_height ? spec.resize_height : 28, w = spec.resize_width ? spec.resize_width : 28;
   const int64_t c = output_channels(spec);
   Tensor batch(DType::kFloat32, {kImages, c, h, w});

@@ -470,7 +470,21 @@ TEST(OneDnnConvPrepacked, UsesPackedWeightsInPlaceOrReordersForeignLayouts) {
 namespace kestrel::onednn {
 namespace {
 
+// pin_threads pins the calling thread too (it is OpenMP's master): later
+// tests in this process must not inherit that, so the affinity is restored.
+class RestoreAffinity {
+ public:
+  RestoreAffinity() { sched_getaffinity(0, sizeof(saved_), &saved_); }
+  ~RestoreAffinity() { sched_setaffinity(0, sizeof(saved_), &saved_); }
+  RestoreAffinity(const RestoreAffinity&) = delete;
+  RestoreAffinity& operator=(const RestoreAffinity&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+};
+
 TEST(OneDnnThreads, PinThreadsPinsEveryWorker) {
+  const RestoreAffinity restore;
   EXPECT_EQ(pin_threads(1), 1);
   EXPECT_EQ(pin_threads(2), 2);  // more threads than cores wrap around the allowed CPUs
   EXPECT_EQ(pin_threads(0), 0);

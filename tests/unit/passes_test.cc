@@ -74,7 +74,7 @@ void expect_same_outputs(const Graph& before, const Graph& after, float toleranc
   }
   auto run = [&](const Graph& graph) {
     auto interpreter = Interpreter::create(std::make_shared<const Graph>(graph));
-    EXPECT_TRUE(interpreter.ok()) << interpreter.status().message();
+    KESTREL_CHECK_OK(interpreter);
     auto outputs = interpreter->run(inputs);
     EXPECT_TRUE(outputs.ok()) << outputs.status().message();
     return std::move(outputs).value();

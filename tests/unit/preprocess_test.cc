@@ -50,7 +50,7 @@ TEST(Preprocess, ShorterSideCropBgrNhwcMatchesPyTorch) {
 
 PreprocessSpec parse(const std::string& json) {
   auto spec = parse_preprocess_json(json, "spec.json");
-  EXPECT_TRUE(spec.ok()) << spec.status().message();
+  KESTREL_CHECK_OK(spec);
   return spec.ok() ? *spec : PreprocessSpec{};
 }
 

@@ -26,13 +26,13 @@ constexpr int64_t kImages = 16;
 
 Tensor test_images() {
   auto dataset = open_dataset(fashion_mnist_path("t10k-images-idx3-ubyte.gz"), "", kImages);
-  EXPECT_TRUE(dataset.ok()) << dataset.status().message();
+  KESTREL_CHECK_OK(dataset);
   auto spec = read_preprocess_file(source_path("models/rgb224.preprocess.json"));
-  EXPECT_TRUE(spec.ok()) << spec.status().message();
+  KESTREL_CHECK_OK(spec);
   Tensor batch(DType::kFloat32, {kImages, 3, 224, 224});
   for (int64_t i = 0; i < kImages; ++i) {
     auto example = (*dataset)->get(i);
-    EXPECT_TRUE(example.ok());
+    KESTREL_CHECK_OK(example);
     EXPECT_TRUE(preprocess_image(*spec, example->image, batch.data<float>() + i * 3 * 224 * 224).ok());
   }
   return batch;
@@ -48,13 +48,13 @@ Graph load(const std::string& path) {
 
 std::vector<float> run(const Graph& graph, const Tensor& input) {
   auto lowered = lower_for_cpu(graph);
-  EXPECT_TRUE(lowered.ok()) << lowered.status().message();
+  KESTREL_CHECK_OK(lowered);
   EXPECT_TRUE(pack_weights_for_cpu(lowered->graph).ok());
   lowered->plan.value_offsets.resize(lowered->graph.values.size(), -1);
   auto session = Session::create(std::make_shared<const Graph>(lowered->graph), lowered->plan, {.threads = 2});
-  EXPECT_TRUE(session.ok()) << session.status().message();
+  KESTREL_CHECK_OK(session);
   auto outputs = (*session)->run({{"input", input}});
-  EXPECT_TRUE(outputs.ok()) << outputs.status().message();
+  KESTREL_CHECK_OK(outputs);
   return std::vector<float>(outputs->at(0).data<float>(), outputs->at(0).data<float>() + outputs->at(0).size());
 }
 

@@ -36,13 +36,13 @@ Tensor fmnist_batch(bool train, int64_t first) {
   const std::string dir = "/usr/share/datasets/fashion-mnist/";
   const std::string images = dir + (train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz");
   auto dataset = open_dataset(images, "", first + kBatch);
-  EXPECT_TRUE(dataset.ok()) << dataset.status().message();
+  KESTREL_CHECK_OK(dataset);
   auto spec = read_preprocess_file(source_path("models/fmnist_cnn.preprocess.json"));
-  EXPECT_TRUE(spec.ok()) << spec.status().message();
+  KESTREL_CHECK_OK(spec);
   Tensor batch(DType::kFloat32, {kBatch, 1, 28, 28});
   for (int64_t i = 0; i < kBatch; ++i) {
     auto example = (*dataset)->get(first + i);
-    EXPECT_TRUE(example.ok());
+    KESTREL_CHECK_OK(example);
     EXPECT_TRUE(preprocess_image(*spec, example->image, batch.data<float>() + i * 28 * 28).ok());
   }
   return batch;
@@ -59,7 +59,7 @@ Graph optimized_model() {
 
 std::map<std::string, TensorStats> calibrate_on_train_images(const Graph& graph, const QuantConfig& config) {
   auto calibrator = Calibrator::create(graph, tensors_to_calibrate(graph, config), 1);
-  EXPECT_TRUE(calibrator.ok()) << calibrator.status().message();
+  KESTREL_CHECK_OK(calibrator);
   for (int64_t first = 0; first < 4 * kBatch; first += kBatch) {
     const Tensor batch = fmnist_batch(true, first);
     std::memcpy((*calibrator)->input().raw_data(), batch.raw_data(), batch.nbytes());
@@ -71,15 +71,15 @@ std::map<std::string, TensorStats> calibrate_on_train_images(const Graph& graph,
 
 std::vector<float> run_session(const Graph& graph, const Tensor& input, bool pack) {
   auto lowered = lower_for_cpu(graph);
-  EXPECT_TRUE(lowered.ok()) << lowered.status().message();
+  KESTREL_CHECK_OK(lowered);
   if (pack) {
     EXPECT_TRUE(pack_weights_for_cpu(lowered->graph).ok());
     lowered->plan.value_offsets.resize(lowered->graph.values.size(), -1);
   }
   auto session = Session::create(std::make_shared<const Graph>(lowered->graph), lowered->plan, {.threads = 1});
-  EXPECT_TRUE(session.ok()) << session.status().message();
+  KESTREL_CHECK_OK(session);
   auto outputs = (*session)->run({{"input", input}});
-  EXPECT_TRUE(outputs.ok()) << outputs.status().message();
+  KESTREL_CHECK_OK(outputs);
   return std::vector<float>(outputs->at(0).data<float>(), outputs->at(0).data<float>() + outputs->at(0).size());
 }
 

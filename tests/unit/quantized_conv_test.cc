@@ -11,6 +11,7 @@
 #include "kernels/activation.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/quantized_conv.h"
+#include "test_paths.h"
 #include "test_seed.h"
 #include "unit/op_test_util.h"
 
@@ -113,9 +114,9 @@ Mismatch compare(const ConvParams& p, std::mt19937& rng) {
   std::vector<Tensor> inputs = {x, w, b};
   if (p.sum) inputs.push_back(sum);
   auto ref = run_op(kQuantizedConvOp, inputs, attrs);
-  EXPECT_TRUE(ref.ok()) << ref.status().message();
+  KESTREL_CHECK_OK(ref);
   auto conv = onednn::ConvPrimitive::create(p, w, &b);
-  EXPECT_TRUE(conv.ok()) << conv.status().message();
+  KESTREL_CHECK_OK(conv);
   if (!ref.ok() || !conv.ok()) return {1, 1};
   const DType out_type = dtype_of(p.dst_type);
   Tensor dst(out_type, {p.batch, p.out_h, p.out_w, p.out_channels});

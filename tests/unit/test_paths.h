@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 
 namespace kestrel::testing {
@@ -34,6 +35,18 @@ inline std::string scratch_dir() {
   std::filesystem::create_directories(dir);
   return dir.string();
 }
+
+// For helpers that return a value, where ASSERT cannot stop the test: an
+// error fails the test with its message and leaves the helper by an
+// exception (which gtest reports), instead of reading a value that is not
+// there.
+#define KESTREL_CHECK_OK(status_or)                                                   \
+  do {                                                                                \
+    if (!(status_or).ok()) {                                                          \
+      ADD_FAILURE() << (status_or).status().message();                                \
+      throw std::runtime_error("test stopped: " + (status_or).status().message());   \
+    }                                                                                 \
+  } while (0)
 
 #define KESTREL_REQUIRE_FILE(path) \
   ASSERT_TRUE(std::filesystem::exists(path)) << "required test file is missing: " << (path)
