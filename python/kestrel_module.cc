@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <kestrel/kestrel.hpp>
 
 namespace py = pybind11;
@@ -48,22 +49,29 @@ py::dict tensor_info_dict(const api::TensorInfo& info) {
   return out;
 }
 
+// One session may be shared by Python threads: each run() holds the
+// session for its whole copy-in, run and copy-out (the C API's
+// kestrel_session_run, on buffers this call owns), and concurrent callers
+// wait their turn on a mutex (the GIL released), so a result always belongs
+// to its own inputs.
 class PySession {
  public:
   PySession(const api::Model& model, int threads, bool pin_threads)
       : model_(&model), session_(model, api::SessionOptions{threads, pin_threads}) {}
 
-  // Inputs by name (all of them); returns {output name: array copy}.
+  // Inputs by name (all of them); returns {output name: new array}.
   py::dict run(const py::dict& feeds) {
-    const size_t inputs = model_->input_count();
-    if (feeds.size() != inputs) {
-      throw py::value_error("the model takes " + std::to_string(inputs) + " input(s), got " +
+    const size_t input_count = model_->input_count();
+    if (feeds.size() != input_count) {
+      throw py::value_error("the model takes " + std::to_string(input_count) + " input(s), got " +
                             std::to_string(feeds.size()));
     }
+    std::vector<api::TensorInfo> infos;
+    std::vector<py::array> arrays;  // keep the contiguous inputs alive through the run
     for (auto item : feeds) {
       const std::string name = py::cast<std::string>(item.first);
       const size_t index = model_->find_input(name);  // throws kestrel.Error for an unknown name
-      const api::TensorInfo info = model_->input(index);
+      api::TensorInfo info = model_->input(index);
       py::array array = py::array::ensure(item.second);
       if (!array) throw py::type_error("input '" + name + "' is not an array");
       if (py::str(array.dtype()).cast<std::string>() != numpy_dtype(info.dtype)) {
@@ -75,28 +83,38 @@ class PySession {
         throw py::value_error("input '" + name + "': expected shape " + py::str(py::cast(info.shape)).cast<std::string>() +
                               " (as compiled), got " + py::str(py::cast(shape)).cast<std::string>());
       }
-      py::array contiguous = py::array::ensure(array, py::array::c_style);
-      const std::span<std::byte> buffer = session_.input_buffer(index);
-      std::memcpy(buffer.data(), contiguous.data(), buffer.size());
+      arrays.push_back(py::array::ensure(array, py::array::c_style));
+      infos.push_back(std::move(info));
+    }
+    std::vector<api::TensorInfo> output_infos = model_->outputs();
+    std::vector<py::array> results;
+    for (const api::TensorInfo& info : output_infos) results.emplace_back(py::dtype(numpy_dtype(info.dtype)), info.shape);
+    // infos, output_infos and the arrays no longer move: the views below point into them.
+    std::vector<api::Tensor> inputs, outputs;
+    for (size_t i = 0; i < infos.size(); ++i) {
+      auto* data = static_cast<std::byte*>(const_cast<void*>(arrays[i].data()));
+      inputs.emplace_back(infos[i].name.c_str(), infos[i].dtype, infos[i].shape,
+                          std::span<std::byte>(data, static_cast<size_t>(arrays[i].nbytes())));
+    }
+    for (size_t i = 0; i < output_infos.size(); ++i) {
+      auto* data = static_cast<std::byte*>(results[i].mutable_data());
+      outputs.emplace_back(output_infos[i].name.c_str(), output_infos[i].dtype, output_infos[i].shape,
+                           std::span<std::byte>(data, static_cast<size_t>(results[i].nbytes())));
     }
     {
       py::gil_scoped_release release;
-      session_.run();
+      const std::lock_guard<std::mutex> hold(mutex_);
+      session_.run(inputs, outputs);
     }
-    py::dict results;
-    for (size_t i = 0; i < model_->output_count(); ++i) {
-      const api::TensorInfo info = model_->output(i);
-      py::array out(py::dtype(numpy_dtype(info.dtype)), info.shape);
-      const std::span<const std::byte> buffer = session_.output_buffer(i);
-      std::memcpy(out.mutable_data(), buffer.data(), buffer.size());
-      results[py::str(info.name)] = out;
-    }
-    return results;
+    py::dict named;
+    for (size_t i = 0; i < output_infos.size(); ++i) named[py::str(output_infos[i].name)] = results[i];
+    return named;
   }
 
  private:
   const api::Model* model_;
   api::Session session_;
+  std::mutex mutex_;  // serializes run() of Python threads sharing this session
 };
 
 }  // namespace
@@ -173,6 +191,10 @@ PYBIND11_MODULE(kestrel, m) {
                                     .percentile = percentile, .threads = threads};
         // Caller batches: an iterable of float32 arrays [rows, ...]; the
         // first one's shape is the batch shape, later ones may have fewer rows.
+        if (!calibration_batches.is_none() && !calibration_data.empty()) {
+          throw py::value_error("calibration_batches and calibration_data are both given; give one (calibration_data "
+                                "would be ignored)");
+        }
         py::iterator batches;
         py::array pending;
         bool have_pending = false;

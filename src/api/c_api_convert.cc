@@ -183,7 +183,10 @@ kestrel_status_t kestrel_convert_options_set_quant_config(kestrel_convert_option
 
 kestrel_status_t kestrel_convert_options_set_threads(kestrel_convert_options_t* options, int threads) {
   return set(options, "kestrel_convert_options_set_threads", [&](ConvertOptions& o) -> Status {
-    if (threads < 0) return kestrel::invalid_argument("kestrel_convert_options_set_threads: ", threads, " < 0");
+    if (threads < 0 || threads > kestrel::kMaxSessionThreads) {
+      return kestrel::invalid_argument("kestrel_convert_options_set_threads: threads must be 0 (all cores) to ",
+                                       kestrel::kMaxSessionThreads, ", got ", threads);
+    }
     o.threads = threads;
     return {};
   });
@@ -218,6 +221,11 @@ kestrel_status_t kestrel_convert(const kestrel_convert_options_t* options) {
     KESTREL_RETURN_IF_ERROR(require(options, "kestrel_convert", "options"));
     if (options->options.model.empty()) return kestrel::invalid_argument("kestrel_convert: no model path is set");
     if (options->options.output.empty()) return kestrel::invalid_argument("kestrel_convert: no output path is set");
+    // Either would be silently ignored for the other: refuse the pair.
+    if (!options->options.calibration_data.empty() && options->options.calibration_source) {
+      return kestrel::invalid_argument("kestrel_convert: both calibration data ('", options->options.calibration_data,
+                                       "') and a calibration callback (caller batches) are set; give one");
+    }
     const kestrel::c_api::AffinityRestorer restore_affinity;
     return kestrel::convert_model(options->options).status();
   });

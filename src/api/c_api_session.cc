@@ -170,9 +170,9 @@ void kestrel_session_options_destroy(kestrel_session_options_t* options) { delet
 kestrel_status_t kestrel_session_options_set_threads(kestrel_session_options_t* options, int threads) {
   return guarded([&]() -> kestrel::Status {
     KESTREL_RETURN_IF_ERROR(require(options, "kestrel_session_options_set_threads", "options"));
-    if (threads < 0) {
-      return kestrel::invalid_argument("kestrel_session_options_set_threads: threads must be >= 0 (0: the "
-                                       "OpenMP default), got ", threads);
+    if (threads < 0 || threads > kestrel::kMaxSessionThreads) {
+      return kestrel::invalid_argument("kestrel_session_options_set_threads: threads must be 0 (the OpenMP "
+                                       "default) to ", kestrel::kMaxSessionThreads, ", got ", threads);
     }
     options->options.threads = threads;
     return {};

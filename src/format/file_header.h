@@ -17,7 +17,9 @@ namespace kestrel {
 
 inline constexpr std::array<uint8_t, 8> kModelMagic = {'K', 'S', 'T', 'R', 'L', 0, 0, 0};
 // Bumped only for changes an older reader cannot skip (see the docs).
-inline constexpr uint32_t kFormatVersion = 1;
+// 2: packed conv weights are an optional cache beside the plain weights,
+// named by a Kestrel layout key (version 1 stored oneDNN's raw descriptor).
+inline constexpr uint32_t kFormatVersion = 2;
 inline constexpr uint32_t kHeaderSize = 64;
 // Weights section start and every blob in it; matches kTensorAlignment and a
 // cache line, so kernels can use aligned loads on mmap'ed weights.

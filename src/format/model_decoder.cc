@@ -114,6 +114,12 @@ Status Decoder::decode_values(const fb::Graph& src, Graph& graph) const {
     value.layout = static_cast<Layout>(entry->layout());
     if (entry->constant() != nullptr) {
       KESTREL_ASSIGN_OR_RETURN(value.constant, decode_tensor(entry->constant(), what));
+      // Kernels read the tensor, shape functions the value: they must agree.
+      if (value.constant->dtype() != value.dtype || value.constant->shape() != value.shape || !value.shape_known) {
+        return corrupt(what, ": is declared ", dtype_name(value.dtype), " ", shape_string(value.shape),
+                       " but its constant is ", dtype_name(value.constant->dtype()), " ",
+                       shape_string(value.constant->shape()));
+      }
     }
     graph.add_value(std::move(value));
   }

@@ -14,6 +14,7 @@
 #include <iomanip>
 
 #include "base/cpu_features.h"
+#include "base/regular_file.h"
 #include "format/checksum.h"
 #include "format/file_header.h"
 #include "format/model_decoder.h"
@@ -90,14 +91,11 @@ StatusOr<ModelFile> load_model_buffer(std::shared_ptr<const void> owner, const v
 }
 
 StatusOr<ModelFile> load_model_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return not_found(path, ": cannot open model file: ", std::strerror(errno));
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    ::close(fd);
-    return invalid_argument(path, ": not a regular file");
-  }
-  const size_t size = static_cast<size_t>(info.st_size);
+  // Regular files only: opening a FIFO would block and a device such as
+  // /dev/zero would read without end.
+  int64_t file_size = 0;
+  KESTREL_ASSIGN_OR_RETURN(const int fd, open_regular_file(path, kDefaultMaxFileBytes, &file_size));
+  const size_t size = static_cast<size_t>(file_size);
   if (size == 0) {
     ::close(fd);
     return load_model_buffer(nullptr, nullptr, 0, path);

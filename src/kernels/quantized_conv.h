@@ -10,8 +10,11 @@ inline constexpr char kQuantizedConvOp[] = "QFusedConv";
 inline constexpr char kOutputScalesAttr[] = "output_scales";
 inline constexpr char kSumScaleAttr[] = "sum_scale";
 inline constexpr char kOutputTypeAttr[] = "output_type";
-// Set on convs whose weights were packed for the CPU kernels (a uint8 blob):
-// the logical weight shape and oneDNN's description of the packed layout.
+// kPackedLayoutAttr: set on convs whose weights were also packed for the CPU
+// kernels (runtime/cpu_backend.h): the packed layout's Kestrel key, a string
+// compared and never parsed. kWeightShapeAttr was the logical weight shape
+// when format version 1 replaced the weights by the packed blob; version 2
+// keeps the plain weights and no longer writes it.
 inline constexpr char kWeightShapeAttr[] = "weight_shape";
 inline constexpr char kPackedLayoutAttr[] = "packed_weights_layout";
 

@@ -42,12 +42,7 @@ onednn::ElementType element_type(DType dtype) {
   return onednn::ElementType::kF32;
 }
 
-bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr); }
-
-Shape conv_weight_shape(const Graph& graph, const Node& node) {
-  if (is_packed(node)) return node.attrs.get_ints(kWeightShapeAttr);
-  return constant(graph, node, 1)->shape();
-}
+bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr) || node.attrs.has(kPackedWeightsAttr); }
 
 bool conv_supported(const Graph& graph, const Node& node) {
   const bool quantized = is_quantized_conv(node);
@@ -57,25 +52,7 @@ bool conv_supported(const Graph& graph, const Node& node) {
   const Tensor* weight = constant(graph, node, 1);
   const bool bias_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
   if (!weight || !bias_ok) return false;
-  if (is_packed(node)) return weight->dtype() == DType::kUInt8 && node.attrs.get_ints(kWeightShapeAttr).size() == 4;
   return weight->dtype() == (quantized ? DType::kInt8 : DType::kFloat32) && weight->rank() == 4;
-}
-
-std::string to_hex(const std::string& bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : bytes) {
-    hex += kDigits[byte >> 4];
-    hex += kDigits[byte & 0xf];
-  }
-  return hex;
-}
-
-std::string from_hex(const std::string& hex) {
-  std::string bytes;
-  auto value = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes += static_cast<char>(value(hex[i]) * 16 + value(hex[i + 1]));
-  return bytes;
 }
 
 bool pool_supported(const Graph& graph, const Node& node) {
@@ -110,11 +87,12 @@ class OneDnnKernel final : public FastKernel {
   OneDnnKernel(std::unique_ptr<Primitive> primitive, bool sum, size_t dst_bytes)
       : primitive_(std::move(primitive)), sum_(sum), dst_bytes_(dst_bytes) {}
 
-  void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
     void* dst = outputs[0];
     // oneDNN's sum post-op accumulates into dst: put the residual there first.
     if (sum_ && inputs[3] != dst) std::memcpy(dst, inputs[3], dst_bytes_);
-    primitive_->run(inputs[0], dst);
+    if (!primitive_->run(inputs[0], dst)) return internal_error("oneDNN ", primitive_->implementation(), " failed");
+    return {};
   }
   std::string implementation() const override { return "onednn " + primitive_->implementation(); }
 
@@ -132,7 +110,7 @@ size_t output_bytes(const Graph& graph, const Node& node) {
 StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
   const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
-  const Shape weight = conv_weight_shape(graph, node);
+  const Shape& weight = constant(graph, node, 1)->shape();
   nn::Window window;
   KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, {weight[2], weight[3]}, {}, &window));
   onednn::ConvParams params{.batch = in[0], .in_channels = in[1], .in_h = in[2], .in_w = in[3],
@@ -159,10 +137,13 @@ StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& 
   KESTREL_ASSIGN_OR_RETURN(const onednn::ConvParams params, conv_params(graph, node));
   const Tensor& weight = *constant(graph, node, 1);
   std::unique_ptr<onednn::ConvPrimitive> primitive;
-  if (is_packed(node)) {
-    const onednn::PackedWeights packed{weight.raw_data(), weight.nbytes(),
-                                       from_hex(node.attrs.get_string(kPackedLayoutAttr, ""))};
-    KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create_prepacked(params, packed, constant(graph, node, 2)));
+  const Tensor* cached = node.attrs.get_tensor(kPackedWeightsAttr);
+  if (cached != nullptr) {
+    // The key is compared, never parsed: a stale or tampered cache is repacked from the plain weights.
+    const onednn::PackedWeights packed{.data = cached->raw_data(), .bytes = cached->nbytes(),
+                                       .key = node.attrs.get_string(kPackedLayoutAttr, "")};
+    KESTREL_ASSIGN_OR_RETURN(primitive,
+                             onednn::ConvPrimitive::create_cached(params, weight, packed, constant(graph, node, 2)));
   } else {
     KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
   }
@@ -244,8 +225,9 @@ bool scale_supported(const Graph& graph, const Node& node) {
 class ScaleKernel final : public FastKernel {
  public:
   explicit ScaleKernel(std::unique_ptr<onednn::ScalePrimitive> primitive) : primitive_(std::move(primitive)) {}
-  void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
-    primitive_->run(inputs[0], outputs[0]);
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    if (!primitive_->run(inputs[0], outputs[0])) return internal_error("oneDNN ", primitive_->implementation(), " failed");
+    return {};
   }
   std::string implementation() const override { return "onednn " + primitive_->implementation(); }
 
@@ -291,7 +273,7 @@ class ConcatNhwcKernel final : public FastKernel {
   ConcatNhwcKernel(std::vector<size_t> run_bytes, int64_t pixels) : run_bytes_(std::move(run_bytes)), pixels_(pixels) {
     for (size_t bytes : run_bytes_) pixel_bytes_ += bytes;
   }
-  void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
     auto* dst = static_cast<uint8_t*>(outputs[0]);
     for (int64_t p = 0; p < pixels_; ++p) {
       uint8_t* pixel = dst + static_cast<size_t>(p) * pixel_bytes_;
@@ -300,6 +282,7 @@ class ConcatNhwcKernel final : public FastKernel {
         pixel += run_bytes_[i];
       }
     }
+    return {};
   }
   std::string implementation() const override { return "kestrel nhwc concat"; }
 
@@ -336,24 +319,18 @@ bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
 bool cpu_sums_in_place(const Graph& graph, const Node& node) { return conv_supported(graph, node); }
 
 Status pack_weights_for_cpu(Graph& graph) {
-  std::vector<int32_t> uses = graph.use_counts();
   for (Node& node : graph.nodes) {
     if (!conv_supported(graph, node) || is_packed(node)) continue;
     KESTREL_ASSIGN_OR_RETURN(const onednn::ConvParams params, conv_params(graph, node));
-    const ValueId weight_id = node.inputs[1];
-    const Tensor weight = *graph.value(weight_id).constant;
+    const Tensor& weight = *constant(graph, node, 1);
     KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
     const onednn::PackedWeights packed = primitive->packed_weights();
     Tensor blob(DType::kUInt8, {static_cast<int64_t>(packed.bytes)});
     std::memcpy(blob.raw_data(), packed.data, packed.bytes);
-    Value value{.name = graph.value(weight_id).name + "/packed", .dtype = DType::kUInt8, .shape = blob.shape(),
-                .shape_known = true};
-    value.constant = std::move(blob);
-    node.inputs[1] = graph.add_value(std::move(value));
-    node.attrs.set(kPackedLayoutAttr, to_hex(packed.layout));
-    node.attrs.set(kWeightShapeAttr, weight.shape());
-    // The float weights leave the file unless another node still reads them.
-    if (--uses[static_cast<size_t>(weight_id)] == 0) graph.value(weight_id).constant.reset();
+    // The plain weights stay: they are what every backend reads, and what
+    // a CPU or thread count wanting another layout repacks from.
+    node.attrs.set(kPackedWeightsAttr, std::move(blob));
+    node.attrs.set(kPackedLayoutAttr, packed.key);
   }
   return {};
 }

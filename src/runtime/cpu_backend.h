@@ -15,10 +15,18 @@ namespace kestrel {
 // with NHWC activations.
 bool cpu_runs_nhwc(const Graph& graph, const Node& node);
 
-// Packs every accelerated conv's weights into the blocked layout this CPU's
-// kernel wants, so a session can use them in place (no reorder, no copy at
-// load). The graph then only runs on the fast backend of a CPU with the same
-// ISA (others reorder the packed weights at load).
+// Attribute of a conv whose weights were also packed for the CPU kernel: a
+// uint8 tensor holding them in the kernel's layout. The attribute
+// kPackedLayoutAttr ("packed_weights_layout") holds the layout's key (a
+// string Kestrel defines: implementation, oneDNN version, fingerprint of the
+// layout), never oneDNN's descriptor.
+inline constexpr char kPackedWeightsAttr[] = "packed_weights";
+
+// Adds to every accelerated conv its weights packed into the blocked layout
+// this CPU's kernel wants, beside the plain weights (which stay), so a
+// session on the same CPU and thread count uses them in place (no reorder, no
+// copy at load). A session whose kernel wants another layout (another CPU or
+// thread count, another oneDNN) packs the plain weights instead.
 Status pack_weights_for_cpu(Graph& graph);
 
 // The memory planner's hint: accelerated convs accumulate their Sum input in

@@ -5,14 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
+
 namespace kestrel {
 
 class FastKernel {
  public:
   virtual ~FastKernel() = default;
   // One pointer per node input / output (null for omitted inputs). Buffers
-  // hold the values in the layouts the layout pass chose.
-  virtual void run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) = 0;
+  // hold the values in the layouts the layout pass chose. An error (a
+  // library failure) must not allocate on success; the session adds the node.
+  virtual Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) = 0;
   // What runs, e.g. "onednn brgconv:avx512_core" (for bench --per-layer).
   virtual std::string implementation() const = 0;
 };

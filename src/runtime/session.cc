@@ -5,7 +5,11 @@
 #include <cstring>
 
 #include "kernels/onednn/onednn_kernels.h"
+// Header-only and base-only: the converter's arena limit, so a model it
+// wrote is never refused here for its arena (it belongs in src/base).
+#include "planner/arena_limit.h"
 #include "runtime/cpu_backend.h"
+#include "runtime/graph_checks.h"
 
 namespace kestrel {
 
@@ -24,6 +28,15 @@ Session::~Session() = default;
 
 StatusOr<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> graph, const MemoryPlan& plan,
                                                    const SessionOptions& options) {
+  if (graph == nullptr) return invalid_argument("Session::create: no graph");
+  if (options.threads < 0 || options.threads > kMaxSessionThreads) {
+    return invalid_argument("session threads must be 0 (the OpenMP default) to ", kMaxSessionThreads, ", got ",
+                            options.threads);
+  }
+  const int64_t max_arena_bytes = options.max_arena_bytes > 0 ? options.max_arena_bytes : default_max_arena_bytes();
+  KESTREL_RETURN_IF_ERROR(check_static_values(*graph, max_arena_bytes));
+  KESTREL_RETURN_IF_ERROR(check_node_types(*graph));
+  KESTREL_RETURN_IF_ERROR(check_memory_plan(*graph, plan, max_arena_bytes));
   std::unique_ptr<Session> session(new Session());
   session->graph_ = std::move(graph);
   session->options_ = options;
@@ -94,7 +107,9 @@ Status Session::build_steps() {
       step->output_pointers.push_back(views_[static_cast<size_t>(out)].raw_data());
     }
     if (options_.use_fast_kernels) {
-      KESTREL_ASSIGN_OR_RETURN(step->fast, make_cpu_kernel(graph, node));
+      auto fast = make_cpu_kernel(graph, node);
+      if (!fast.ok()) return fast.status().with_context(node.label());
+      step->fast = std::move(fast).value();
     }
     NodeProfile profile{node.name, node.op_type, "reference"};
     if (step->fast) {
@@ -125,11 +140,7 @@ Status Session::run() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& step = *steps_[i];
     const auto start = options_.profile ? Clock::now() : Clock::time_point();
-    if (step.fast) {
-      step.fast->run(step.input_pointers, step.output_pointers);
-    } else {
-      KESTREL_RETURN_IF_ERROR(step.reference->run(*step.context));
-    }
+    KESTREL_RETURN_IF_ERROR(run_step(i));
     if (observer_) observer_(graph_->nodes[i], step.output_views);
     if (options_.profile) {
       profile_[i].total_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -137,6 +148,20 @@ Status Session::run() {
     }
   }
   return {};
+}
+
+// A kernel's failure (a oneDNN error status, an exception from a library)
+// becomes a Status naming the node; nothing is thrown out of run().
+Status Session::run_step(size_t i) {
+  Step& step = *steps_[i];
+  try {
+    if (!step.fast) return step.reference->run(*step.context);  // its errors name the node already
+    const Status status = step.fast->run(step.input_pointers, step.output_pointers);
+    if (status.ok()) return status;
+    return status.with_context(graph_->nodes[i].label());
+  } catch (const std::exception& error) {
+    return internal_error(graph_->nodes[i].label(), ": ", error.what());
+  }
 }
 
 StatusOr<std::vector<Tensor>> Session::run(const std::map<std::string, Tensor>& inputs) {

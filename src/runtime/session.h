@@ -1,7 +1,8 @@
 // Session: runs a compiled graph (static shapes, layouts assigned, memory
 // planned) on the fast CPU backend. Everything is prepared at creation —
-// primitives compiled, weights packed, one activation arena allocated — so
-// run() only executes.
+// the graph and plan checked (runtime/graph_checks.h: they may come from an
+// untrusted file), primitives compiled, weights packed, one activation arena
+// allocated — so run() only executes.
 #pragma once
 
 #include <functional>
@@ -18,11 +19,20 @@
 
 namespace kestrel {
 
+// More threads than this is a typo, not a machine (libgomp fails on far
+// more); the C API and the CLI enforce the same limit.
+inline constexpr int kMaxSessionThreads = 256;
+
 struct SessionOptions {
-  int threads = 0;            // 0: oneDNN/OpenMP default (all cores)
+  int threads = 0;            // 0: oneDNN/OpenMP default (all cores); at most kMaxSessionThreads
   bool pin_threads = true;    // pin each worker thread to its own core
   bool use_fast_kernels = true;  // false: reference kernels only (for testing)
   bool profile = false;       // record per-node times in run()
+  // The largest activation arena (and, separately, total graph input +
+  // output bytes) the session allocates: a model asking for more is refused
+  // at creation instead of exhausting memory. 0: default_max_arena_bytes()
+  // (planner/arena_limit.h: half the machine's memory), the converter's limit.
+  int64_t max_arena_bytes = 0;
 };
 
 struct NodeProfile {
@@ -63,6 +73,7 @@ class Session {
   Session() = default;
   Status bind_values(const MemoryPlan& plan);
   Status build_steps();
+  Status run_step(size_t i);
 
   std::shared_ptr<const Graph> graph_;
   SessionOptions options_;

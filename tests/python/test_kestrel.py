@@ -66,6 +66,56 @@ class KestrelModuleTest(unittest.TestCase):
         with self.assertRaisesRegex(kestrel.Error, "calibration"):
             kestrel.convert(model=CNN, output=os.path.join(self.dir.name, "x.kestrel"), precision="int8")
 
+    def test_one_session_shared_by_threads_returns_each_caller_its_own_result(self):
+        # N threads x M runs on one session: every result must be the one of
+        # its own input (computed single-threaded first), never another's.
+        import threading
+        session = kestrel.Session(kestrel.load(self.fp32), threads=1)
+        rng = np.random.default_rng(11)
+        inputs = [rng.standard_normal((2, 1, 28, 28)).astype(np.float32) for _ in range(8)]
+        expected = [session.run({"input": x})["logits"] for x in inputs]
+        threads_count, runs = 4, 30
+        failures = []
+
+        def worker(t):
+            for m in range(runs):
+                i = (t * runs + m) % len(inputs)
+                try:
+                    got = session.run({"input": inputs[i]})["logits"]
+                except Exception as error:  # noqa: BLE001 (recorded, then reported)
+                    failures.append("thread %d run %d: %r" % (t, m, error))
+                    continue
+                if not np.array_equal(got, expected[i]):
+                    failures.append("thread %d run %d: logits of another input" % (t, m))
+
+        workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads_count)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        self.assertEqual(failures, [])
+
+    def test_thread_count_is_limited(self):
+        model = kestrel.load(self.fp32)
+        with self.assertRaisesRegex(kestrel.Error, "256"):
+            kestrel.Session(model, threads=100000)
+        with self.assertRaisesRegex(kestrel.Error, "256"):
+            kestrel.Session(model, threads=-1)
+
+    def test_calibration_batches_and_data_together_are_an_error(self):
+        with self.assertRaisesRegex(ValueError, "calibration_batches and calibration_data are both given"):
+            kestrel.convert(model=CNN, output=os.path.join(self.dir.name, "both.kestrel"),
+                            input_shape="input:2,1,28,28", precision="int8",
+                            calibration_data=os.path.join(self.dir.name, "images"),
+                            calibration_batches=self.batches)
+        self.assertFalse(os.path.exists(os.path.join(self.dir.name, "both.kestrel")))
+
+    def test_fifo_as_model_is_refused(self):
+        fifo = os.path.join(self.dir.name, "pipe.kestrel")
+        os.mkfifo(fifo)
+        with self.assertRaisesRegex(kestrel.Error, "pipe.kestrel: is a FIFO"):
+            kestrel.load(fifo)
+
     def test_preprocess_image(self):
         pixels = (np.arange(28 * 28) % 256).astype(np.uint8).reshape(28, 28)
         png = os.path.join(self.dir.name, "grey.png")

@@ -57,10 +57,14 @@ TEST(ModelFileCorruption, OtherFilesAreNotKestrelModels) {
 
 TEST(ModelFileCorruption, OtherFormatVersionsNameBothVersions) {
   std::vector<uint8_t> bytes = small_model_bytes();
-  bytes[kVersionOffset] = 2;
-  expect_error(bytes, StatusCode::kUnimplemented, "format version 2; this build of Kestrel reads version 1");
+  // Version 1 stored oneDNN's raw weight descriptors: such files are refused, naming both versions.
+  bytes[kVersionOffset] = 1;
+  expect_error(bytes, StatusCode::kUnimplemented,
+               "format version 1; this build of Kestrel reads version 2 (convert the model again)");
+  bytes[kVersionOffset] = 3;
+  expect_error(bytes, StatusCode::kUnimplemented, "format version 3; this build of Kestrel reads version 2");
   bytes[kVersionOffset] = 0;
-  expect_error(bytes, StatusCode::kUnimplemented, "format version 0; this build of Kestrel reads version 1");
+  expect_error(bytes, StatusCode::kUnimplemented, "format version 0; this build of Kestrel reads version 2");
 }
 
 TEST(ModelFileCorruption, FlippedBytesFailTheChecksum) {
@@ -185,9 +189,10 @@ struct GraphParts {
 
 flatbuffers::Offset<fb::Model> build_model(flatbuffers::FlatBufferBuilder& b, const GraphParts& parts) {
   const std::vector<int64_t> shape{1, 4};
+  const std::vector<int64_t> constant_shape{3};  // what the valid crafted constants hold
   const auto constant = parts.constant ? parts.constant(b) : 0;
   std::vector<flatbuffers::Offset<fb::Value>> values{
-      fb::CreateValueDirect(b, "x", 1, &shape, true, constant),
+      fb::CreateValueDirect(b, "x", 1, parts.constant ? &constant_shape : &shape, true, constant),
       fb::CreateValueDirect(b, parts.second_name.c_str(), 1, &shape, true, 0, parts.second_layout)};
   std::vector<flatbuffers::Offset<fb::Attribute>> attributes;
   if (parts.with_attribute_without_value) {
@@ -304,6 +309,9 @@ TEST(ModelFileCorruption, ConstantsMustMatchTheirData) {
       {inline_tensor(1, {3}, 5, false), "float32[3] needs 12 bytes, inline data has 5"},
       {inline_tensor(1, {3}, 12, true), "not both"},
       {[](flatbuffers::FlatBufferBuilder& b) { return fb::CreateTensorData(b, 1); }, "not neither"},
+      // Kernels read the constant, shape functions the value: a mismatch would feed them different types.
+      {blob_tensor(6, {3}, 0, 12), "value #0 'x': is declared float32 [3] but its constant is int32 [3]"},
+      {blob_tensor(1, {1, 3}, 0, 12), "is declared float32 [3] but its constant is float32 [1,3]"},
   };
   for (const auto& [tensor, expected] : cases) {
     SCOPED_TRACE(expected);

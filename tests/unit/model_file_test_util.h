@@ -184,6 +184,11 @@ inline void reseal(std::vector<uint8_t>& bytes) {
   write_u64(bytes, kChecksumOffset, model_checksum(bytes.data() + kHeaderSize, bytes.size() - kHeaderSize));
 }
 
+// The bundled Fashion-MNIST CNN (models/fmnist_cnn.onnx) converted for
+// input 1x1x28x28 (FP32, or INT8 calibrated on 32 test images), once per
+// test process; defined in bad_inputs_model_file.cc. Throws on failure.
+std::string converted_fmnist_path(bool int8);
+
 inline StatusOr<ModelFile> load_bytes(const std::vector<uint8_t>& bytes, const std::string& label = "test.kestrel") {
   return load_model_buffer(nullptr, bytes.data(), bytes.size(), label);
 }

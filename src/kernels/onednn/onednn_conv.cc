@@ -1,5 +1,7 @@
 // ConvPrimitive: oneDNN forward-inference convolution on NHWC activations,
 // weights reordered once into the layout the chosen kernel wants.
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "kernels/onednn/onednn_internal.h"
@@ -70,6 +72,60 @@ std::string layout_bytes(const memory::desc& desc) {
   return std::string(reinterpret_cast<const char*>(&desc.data), sizeof(desc.data));
 }
 
+// FNV-1a over the fields that define a layout, so padding bytes inside
+// oneDNN's struct never make two equal layouts differ.
+class Fingerprint {
+ public:
+  template <typename T>
+  void add(const T& value) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(&value);
+    for (size_t i = 0; i < sizeof(T); ++i) hash_ = (hash_ ^ bytes[i]) * 0x100000001B3ULL;
+  }
+  template <typename T>
+  void add_all(const T* values, int count) {
+    for (int i = 0; i < count; ++i) add(values[i]);
+  }
+  uint64_t value() const { return hash_; }
+
+ private:
+  uint64_t hash_ = 0xCBF29CE484222325ULL;
+};
+
+// Kestrel's name for a weight layout this process created: the
+// implementation, the oneDNN library's version and a fingerprint of the
+// locally created descriptor. Equal keys mean this build of oneDNN, choosing
+// the same kernel, wants exactly the same bytes.
+std::string layout_key(const dnnl::convolution_forward::primitive_desc& pd) {
+  const dnnl_memory_desc_t& d = pd.weights_desc().data;
+  const int ndims = std::clamp(d.ndims, 0, DNNL_MAX_NDIMS);
+  Fingerprint print;
+  print.add(d.ndims);
+  print.add_all(d.dims, ndims);
+  print.add(d.data_type);
+  print.add_all(d.padded_dims, ndims);
+  print.add_all(d.padded_offsets, ndims);
+  print.add(d.offset0);
+  print.add(d.format_kind);
+  if (d.format_kind == dnnl_blocked) {
+    const dnnl_blocking_desc_t& blocking = d.format_desc.blocking;
+    const int blocks = std::clamp(blocking.inner_nblks, 0, DNNL_MAX_NDIMS);
+    print.add_all(blocking.strides, ndims);
+    print.add(blocking.inner_nblks);
+    print.add_all(blocking.inner_blks, blocks);
+    print.add_all(blocking.inner_idxs, blocks);
+  }
+  print.add(d.extra.flags);
+  print.add(d.extra.compensation_mask);
+  print.add(d.extra.scale_adjust);
+  print.add(d.extra.asymm_compensation_mask);
+  print.add(pd.weights_desc().get_size());
+  const dnnl_version_t* version = dnnl_version();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(print.value()));
+  return str_cat("onednn ", version->major, ".", version->minor, ".", version->patch, " ", pd.impl_info_str(),
+                 " ", hex);
+}
+
 StatusOr<memory::desc> layout_from_bytes(const std::string& bytes, const std::string& what) {
   if (bytes.size() != sizeof(dnnl_memory_desc_t)) {
     return invalid_argument(what, ": packed weight layout has ", bytes.size(), " bytes, expected ",
@@ -108,6 +164,14 @@ memory repack(const memory& stored, const dnnl::convolution_forward::primitive_d
   }
 }
 
+// OIHW (GOIHW when grouped) user weights reordered into the layout `pd` wants.
+memory pack_plain(const ConvParams& p, const Tensor& weight_oihw, const dnnl::convolution_forward::primitive_desc& pd) {
+  const Tag user_tag = p.groups == 1 ? Tag::oihw : Tag::goihw;
+  const auto weight_type = is_int8(p) ? memory::data_type::s8 : kF32;
+  return reorder_to(wrap_const(memory::desc(weight_dims(p), weight_type, user_tag), weight_oihw.raw_data()),
+                    pd.weights_desc());
+}
+
 dnnl::convolution_forward::primitive_desc make_pd(const ConvParams& p, bool with_bias) {
   const memory::desc src({p.batch, p.in_channels, p.in_h, p.in_w}, data_type(p.src_type), Tag::nhwc);
   const memory::desc dst({p.batch, p.out_channels, p.out_h, p.out_w}, data_type(p.dst_type), Tag::nhwc);
@@ -134,15 +198,40 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create(const ConvParams&
   return guarded(what, [&]() -> StatusOr<std::unique_ptr<ConvPrimitive>> {
     const auto pd = make_pd(params, bias != nullptr);
     auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
-    const Tag user_tag = params.groups == 1 ? Tag::oihw : Tag::goihw;
-    const auto weight_type = is_int8(params) ? memory::data_type::s8 : kF32;
-    const memory user_weights =
-        wrap_const(memory::desc(weight_dims(params), weight_type, user_tag), weight_oihw.raw_data());
-    const memory packed = reorder_to(user_weights, pd.weights_desc());
+    const memory packed = pack_plain(params, weight_oihw, pd);
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
     std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
-    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc())};
+    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc()),
+                      layout_key(pd)};
+    return conv;
+  });
+}
+
+StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_cached(const ConvParams& params,
+                                                                      const Tensor& weight_oihw,
+                                                                      const PackedWeights& cached, const Tensor* bias) {
+  const std::string what = describe(params);
+  KESTREL_RETURN_IF_ERROR(check_params(params, weight_oihw, bias, what));
+  return guarded(what, [&]() -> StatusOr<std::unique_ptr<ConvPrimitive>> {
+    const auto pd = make_pd(params, bias != nullptr);
+    auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
+    // Only the locally created descriptor ever describes the cached bytes.
+    const memory::desc& wanted = pd.weights_desc();
+    const std::string key = layout_key(pd);
+    const bool in_place = cached.data != nullptr && cached.key == key && cached.bytes == wanted.get_size() &&
+                          reinterpret_cast<uintptr_t>(cached.data) % kTensorAlignment == 0;
+    memory packed;
+    if (in_place) {
+      packed = wrap_const(wanted, cached.data);
+    } else {
+      packed = pack_plain(params, weight_oihw, pd);
+    }
+    compiled->bind(DNNL_ARG_WEIGHTS, packed);
+    bind_bias(*compiled, params, bias, pd);
+    std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
+    conv->weights_ = {packed.get_data_handle(), wanted.get_size(), layout_bytes(wanted), key};
+    conv->weights_in_place_ = in_place;
     return conv;
   });
 }
@@ -165,7 +254,8 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_prepacked(const C
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
     std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
-    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc())};
+    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc()),
+                      layout_key(pd)};
     conv->weights_in_place_ = in_place;
     return conv;
   });
@@ -178,7 +268,7 @@ ConvPrimitive::ConvPrimitive(const ConvParams& params, std::unique_ptr<detail::C
 
 ConvPrimitive::~ConvPrimitive() = default;
 
-void ConvPrimitive::run(const void* src_nhwc, void* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
+bool ConvPrimitive::run(const void* src_nhwc, void* dst_nhwc) const { return compiled_->run(src_nhwc, dst_nhwc); }
 
 std::string ConvPrimitive::implementation() const { return compiled_->implementation(); }
 

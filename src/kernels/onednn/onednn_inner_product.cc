@@ -110,7 +110,7 @@ InnerProductPrimitive::InnerProductPrimitive(const InnerProductParams& params,
 
 InnerProductPrimitive::~InnerProductPrimitive() = default;
 
-void InnerProductPrimitive::run(const void* src, void* dst) const { compiled_->run(src, dst); }
+bool InnerProductPrimitive::run(const void* src, void* dst) const { return compiled_->run(src, dst); }
 
 std::string InnerProductPrimitive::implementation() const { return compiled_->implementation(); }
 

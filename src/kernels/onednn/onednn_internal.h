@@ -78,7 +78,8 @@ class CompiledPrimitive {
 
   // Binds a constant argument (DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, ...) for good.
   void bind(int arg, memory value);
-  void run(const void* src, void* dst) const;
+  // False when oneDNN reports a failure; the caller turns it into a Status.
+  bool run(const void* src, void* dst) const;
   const std::string& implementation() const { return implementation_; }
 
  private:

@@ -67,13 +67,17 @@ struct ConvParams {
   float sum_scale = 1.0f;
 };
 
-// Conv weights already in the layout a primitive wants (its blocked format),
-// e.g. straight from a mapped .kestrel file. `layout` is oneDNN's own
-// description of that format, opaque to callers.
+// Conv weights already in the layout a primitive wants (its blocked format).
+// `key` is Kestrel's name for that layout (implementation, oneDNN version and
+// a fingerprint of the layout, see layout_key below): the only thing a model
+// file stores about it. It is compared as a string, never parsed, so no file
+// byte ever reaches oneDNN as a descriptor. `layout` is oneDNN's own
+// description, for create_prepacked within one process only.
 struct PackedWeights {
   const void* data = nullptr;
   size_t bytes = 0;
   std::string layout;
+  std::string key;
 };
 
 class ConvPrimitive {
@@ -83,20 +87,30 @@ class ConvPrimitive {
   // float32 (int32 for int8 convs). Both are copied.
   static StatusOr<std::unique_ptr<ConvPrimitive>> create(const ConvParams& params, const Tensor& weight_oihw,
                                                          const Tensor* bias);
-  // With weights packed earlier: used in place (not copied) when this CPU's
-  // kernel wants the same layout — they must then outlive the primitive —
-  // and reordered into a copy otherwise.
+  // With weights packed earlier, e.g. mapped from a .kestrel file: the
+  // primitive creates the weight layout its kernel wants on this CPU and
+  // thread count itself, and uses `cached` in place (not copied; it must
+  // then outlive the primitive) only when cached.key equals that layout's
+  // key and cached.bytes its size. Otherwise it packs `weight_oihw` (as
+  // create does). `cached` may hold anything: it is never interpreted.
+  static StatusOr<std::unique_ptr<ConvPrimitive>> create_cached(const ConvParams& params, const Tensor& weight_oihw,
+                                                                const PackedWeights& cached, const Tensor* bias);
+  // In-process only: `weights` must come from packed_weights() of a
+  // primitive of this process (its `layout` is a raw oneDNN descriptor).
+  // Used in place when this kernel wants the same layout, reordered
+  // otherwise. Never pass bytes read from a file: use create_cached.
   static StatusOr<std::unique_ptr<ConvPrimitive>> create_prepacked(const ConvParams& params,
                                                                    const PackedWeights& weights, const Tensor* bias);
   ~ConvPrimitive();
 
   // The weights as this primitive holds them (valid while it lives).
   PackedWeights packed_weights() const;
-  // False when create_prepacked had to reorder the given weights.
+  // False when create_prepacked / create_cached had to pack or reorder.
   bool weights_used_in_place() const { return weights_in_place_; }
 
   // Buffers are 64-byte aligned, caller-owned, sized as in ConvParams.
-  void run(const void* src_nhwc, void* dst_nhwc) const;
+  // False when oneDNN reports a failure (nothing else is then defined about dst).
+  bool run(const void* src_nhwc, void* dst_nhwc) const;
   // oneDNN's name for the kernel it picked, e.g. "brgconv:avx512_core".
   std::string implementation() const;
   const ConvParams& params() const { return params_; }
@@ -132,8 +146,8 @@ class InnerProductPrimitive {
                                                                  const Tensor* c);
   ~InnerProductPrimitive();
 
-  // src: batch * in_features floats; dst: [batch, out_features].
-  void run(const void* src, void* dst) const;
+  // src: batch * in_features floats; dst: [batch, out_features]. False on a oneDNN failure.
+  bool run(const void* src, void* dst) const;
   std::string implementation() const;
   const InnerProductParams& params() const { return params_; }
 
@@ -163,7 +177,7 @@ class PoolPrimitive {
   static StatusOr<std::unique_ptr<PoolPrimitive>> create(const PoolParams& params);
   ~PoolPrimitive();
 
-  void run(const void* src_nhwc, void* dst_nhwc) const;
+  bool run(const void* src_nhwc, void* dst_nhwc) const;  // false on a oneDNN failure
   std::string implementation() const;
   const PoolParams& params() const { return params_; }
 
@@ -185,7 +199,7 @@ class ScalePrimitive {
                                                                   bool to_nhwc);
   ~ScalePrimitive();
 
-  void run(const void* src, void* dst) const;
+  bool run(const void* src, void* dst) const;  // false on a oneDNN failure
   std::string implementation() const;
 
  private:

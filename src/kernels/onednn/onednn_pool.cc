@@ -111,7 +111,7 @@ PoolPrimitive::PoolPrimitive(const PoolParams& params, std::unique_ptr<detail::C
 
 PoolPrimitive::~PoolPrimitive() = default;
 
-void PoolPrimitive::run(const void* src_nhwc, void* dst_nhwc) const { compiled_->run(src_nhwc, dst_nhwc); }
+bool PoolPrimitive::run(const void* src_nhwc, void* dst_nhwc) const { return compiled_->run(src_nhwc, dst_nhwc); }
 
 std::string PoolPrimitive::implementation() const { return compiled_->implementation(); }
 

@@ -41,7 +41,7 @@ ScalePrimitive::ScalePrimitive(std::unique_ptr<detail::CompiledPrimitive> compil
 
 ScalePrimitive::~ScalePrimitive() = default;
 
-void ScalePrimitive::run(const void* src, void* dst) const { compiled_->run(src, dst); }
+bool ScalePrimitive::run(const void* src, void* dst) const { return compiled_->run(src, dst); }
 
 std::string ScalePrimitive::implementation() const { return compiled_->implementation(); }
 
