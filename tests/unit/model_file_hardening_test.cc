@@ -21,6 +21,7 @@
 #include "model_file_test_util.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/graph_checks.h"
+#include "runtime/interpreter.h"
 #include "runtime/op_attributes.h"
 #include "runtime/session.h"
 #include "test_paths.h"
@@ -358,6 +359,47 @@ TEST(LoadedGraphChecks, SumInPlaceIsTheOneAllowedOverlap) {
   plan.value_offsets.push_back(bytes);
   plan.arena_bytes = 3 * bytes;
   EXPECT_FALSE(check_memory_plan(graph, plan, int64_t{1} << 30).ok());
+}
+
+// The reference FusedConv under a plan that sums in place (dst over its Sum
+// input) must read the Sum input before it writes dst.
+TEST(LoadedGraphChecks, ReferenceFusedConvSumsInPlaceCorrectly) {
+  Graph graph;
+  graph.opset = 17;
+  const Shape shape = {1, 4, 5, 5};
+  const ValueId x = graph.add_value({"x", DType::kFloat32, shape, true, std::nullopt});
+  Tensor w(DType::kFloat32, {4, 4, 1, 1});
+  for (int64_t i = 0; i < w.size(); ++i) w.data<float>()[i] = static_cast<float>(i % 5) * 0.25f - 0.5f;
+  const ValueId wv = graph.add_value({"w", DType::kFloat32, w.shape(), true, w});
+  std::vector<ValueId> v;
+  for (const char* name : {"a", "b", "c"}) v.push_back(graph.add_value({name, DType::kFloat32, shape, true, std::nullopt}));
+  const ValueId y = graph.add_value({"y", DType::kFloat32, shape, true, std::nullopt});
+  graph.inputs = {x};
+  graph.outputs = {y};
+  graph.nodes = {Node{.name = "conv0", .op_type = "FusedConv", .domain = "kestrel", .inputs = {x, wv}, .outputs = {v[0]}},
+                 Node{.name = "conv1", .op_type = "FusedConv", .domain = "kestrel", .inputs = {v[0], wv}, .outputs = {v[1]}},
+                 Node{.name = "conv2", .op_type = "FusedConv", .domain = "kestrel", .inputs = {v[1], wv, kNoValue, v[0]},
+                      .outputs = {v[2]}},
+                 Node{.name = "relu", .op_type = "Relu", .inputs = {v[2]}, .outputs = {y}}};
+  ASSERT_TRUE(graph.verify().ok());
+  const int64_t bytes = shape_size(shape) * 4;
+  MemoryPlan plan{.arena_bytes = 2 * bytes, .value_offsets = std::vector<int64_t>(graph.values.size(), -1)};
+  plan.value_offsets[static_cast<size_t>(v[0])] = 0;
+  plan.value_offsets[static_cast<size_t>(v[1])] = bytes;
+  plan.value_offsets[static_cast<size_t>(v[2])] = 0;  // over its Sum input
+  auto shared = std::make_shared<const Graph>(graph);
+  auto interpreter = Interpreter::create(shared);
+  ASSERT_TRUE(interpreter.ok());
+  auto session = Session::create(shared, plan, {.pin_threads = false, .use_fast_kernels = false});
+  ASSERT_TRUE(session.ok()) << session.status().message();
+  Tensor input(DType::kFloat32, shape);
+  for (int64_t i = 0; i < input.size(); ++i) input.data<float>()[i] = static_cast<float>(i % 9) - 4.0f;
+  auto expected = interpreter->run({{"x", input}});
+  auto actual = (*session)->run({{"x", input}});
+  ASSERT_TRUE(expected.ok() && actual.ok());
+  for (int64_t i = 0; i < input.size(); ++i) {
+    ASSERT_FLOAT_EQ((*actual)[0].data<float>()[i], (*expected)[0].data<float>()[i]) << i;
+  }
 }
 
 // --- 4. model paths -------------------------------------------------------

@@ -66,17 +66,26 @@ Status run_fused(KernelContext& ctx) {
   }
   Tensor flat;
   if (ctx.attrs().has("flatten_axis")) {
-    flat = inputs[0]->reshaped(flattened(inputs[0]->shape(), ctx.attrs().get_int("flatten_axis", 1)));
+    // A session runs this kernel without its shape function: check again.
+    const int64_t axis = ctx.attrs().get_int("flatten_axis", 1);
+    if (inputs.empty() || inputs[0] == nullptr || axis < 0 || axis > inputs[0]->rank()) {
+      return ctx.error("bad flatten_axis ", axis);
+    }
+    flat = inputs[0]->reshaped(flattened(inputs[0]->shape(), axis));
     inputs[0] = &flat;
   }
   KESTREL_ASSIGN_OR_RETURN(auto results, run_node(*OpRegistry::global().find(kBaseOp), base, ctx.opset(), inputs));
   Tensor& dst = ctx.output(0);
-  if (results[0].dtype() != DType::kFloat32) return ctx.error("fused ops run on float32 only");
-  std::copy_n(results[0].data<float>(), dst.size(), dst.data<float>());
-  if (ctx.has_input(kSumInput)) {
-    const float* sum = ctx.input(kSumInput).data<float>();
-    for (int64_t i = 0; i < dst.size(); ++i) dst.data<float>()[i] += sum[i];
+  if (results[0].dtype() != DType::kFloat32 || dst.dtype() != DType::kFloat32 || results[0].size() != dst.size()) {
+    return ctx.error("fused ops run on float32 only, with the base op's output size");
   }
+  // Sum before writing dst: the memory plan may put dst over the Sum input (a residual summed in place).
+  if (ctx.has_input(kSumInput)) {
+    const Tensor& sum = ctx.input(kSumInput);
+    if (sum.dtype() != DType::kFloat32 || sum.size() != dst.size()) return ctx.error("sum input does not match the output");
+    for (int64_t i = 0; i < dst.size(); ++i) results[0].data<float>()[i] += sum.data<float>()[i];
+  }
+  std::copy_n(results[0].data<float>(), dst.size(), dst.data<float>());
   KESTREL_ASSIGN_OR_RETURN(Activation activation, activation_from_attributes(ctx.attrs()));
   apply_activation(activation, dst.data<float>(), dst.size());
   return {};

@@ -45,6 +45,7 @@ Status infer_qconv(InferContext& ctx) {
   if (groups <= 0 || (x[1] >= 0 && x[1] != w[1] * groups)) {
     return ctx.error("X has ", x[1], " channels but W expects ", w[1], " x ", groups, " groups");
   }
+  if (w[0] % groups != 0) return ctx.error("output channels ", w[0], " of W are not divisible by group ", groups);
   const auto scales = ctx.attrs().get_floats(kOutputScalesAttr);
   if (scales.size() != 1 && static_cast<int64_t>(scales.size()) != w[0]) {
     return ctx.error("output_scales has ", scales.size(), " entries; expected 1 or ", w[0]);
