@@ -13,6 +13,7 @@
 
 #include "bad_input_catalogue.h"
 #include "onnx_test_models.h"
+#include "test_paths.h"
 
 namespace kestrel::testing {
 namespace {
@@ -183,6 +184,14 @@ KESTREL_BAD_INPUTS({
          },
      .fragments = {"tensor 'w'", "'..'"},
      .reason = "ONNX's rule: no '..' part at all, even one that stays inside"},
+    {.name = "OnnxExternalDataNulInLocation",
+     .make =
+         [](const std::string& dir) {
+           write_bytes(dir + "/w.bin", 8);
+           return external_case(dir, {{"location", std::string("w.bin\0/../../../etc/passwd", 26)}});
+         },
+     .fragments = {"tensor 'w'", "NUL"},
+     .reason = "a NUL would cut the path short where the checks and the open disagree"},
     {.name = "OnnxExternalDataAbsolutePath",
      .make = [](const std::string& dir) { return external_case(dir, {{"location", "/etc/passwd"}}); },
      .fragments = {"m.onnx", "tensor 'w'", "absolute path"},
@@ -323,6 +332,15 @@ KESTREL_BAD_INPUTS({
      .make = [](const std::string& dir) { return convert_args(save(conv_model({1, 1, 1000000, 1000000}), dir), dir); },
      .fragments = {"m.onnx", "activation arena needs", "more than the limit", "--max-arena-bytes"},
      .reason = "a 1x1x1e6x1e6 input converted to a file needing an 8 TB arena"},
+    {.name = "OnnxInt8ArenaCheckedBeforeCalibration",
+     .make =
+         [](const std::string& dir) {
+           return convert_args(save(conv_model({1, 1, 1000000, 1000000}), dir), dir) +
+                  " --precision int8 --calibration-data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+                  " --calibration-count 16 --preprocess " + source_path("models/fmnist_cnn.preprocess.json");
+         },
+     .fragments = {"m.onnx", "activation arena needs", "more than the limit"},
+     .reason = "INT8: the arena limit is checked before calibration runs the model"},
     {.name = "OnnxDeclaredInputOverMaxArenaBytes",
      .make =
          [](const std::string& dir) {
@@ -387,6 +405,43 @@ KESTREL_BAD_INPUTS({
          },
      .fragments = {"m.onnx", "node 'op' (Pad)", "64-bit"},
      .reason = "Pad's dim + pads overflowing int64"},
+    {.name = "OnnxConcatSumOverflows",
+     .make =
+         [](const std::string& dir) {
+           auto model = make_model();
+           const int64_t half = int64_t{1} << 62;  // uint8: the inputs' bytes fit, their sum does not
+           add_tensor_value(model.mutable_graph()->mutable_input(), "a", {half}, onnx::TensorProto::UINT8);
+           add_tensor_value(model.mutable_graph()->mutable_input(), "b", {half}, onnx::TensorProto::UINT8);
+           add_any_output(model, "y");
+           auto* concat = add_node(model, "Concat", {"a", "b"}, {"y"}, "concat");
+           auto* axis = concat->add_attribute();
+           axis->set_name("axis");
+           axis->set_type(onnx::AttributeProto::INT);
+           axis->set_i(0);
+           return "inspect --model " + save(model, dir);
+         },
+     .fragments = {"m.onnx", "node 'concat' (Concat)", "64-bit"},
+     .reason = "Concat's sum of dims overflowing int64"},
+    {.name = "OnnxResizeScaleOverflows",
+     .make =
+         [](const std::string& dir) {
+           auto model = make_model();
+           add_tensor_value(model.mutable_graph()->mutable_input(), "x", {1, 1, 4, 4});
+           add_any_output(model, "y");
+           add_float_initializer(model, "scales", {4}, {1.0f, 1.0f, 1e30f, 1e30f});
+           add_node(model, "Resize", {"x", "", "scales"}, {"y"}, "resize");
+           return "inspect --model " + save(model, dir);
+         },
+     .fragments = {"m.onnx", "node 'resize' (Resize)", "scales[2]", "64-bit"},
+     .reason = "a float output length cast to int64 out of range (undefined behaviour)"},
+    {.name = "OnnxBenchInputShapeOverflows",
+     .make =
+         [](const std::string& dir) {
+           return "bench --model " + save(conv_model({-1, -1, -1, -1}), dir) +
+                  " --input-shape x:1,3,4294967296,4294967296 --iterations 1 --warmup 0";
+         },
+     .fragments = {"kestrel bench: error: ", "--input-shape", "64-bit"},
+     .reason = "every command parses --input-shape with the same overflow checks"},
     {.name = "OnnxMaxArenaBytesZeroRefused",
      .make = [](const std::string& dir) { return convert_args(save(conv_model(), dir), dir) + " --max-arena-bytes 0"; },
      .exit_code = 2,

@@ -98,6 +98,9 @@ bool is_inside(const std::filesystem::path& path, const std::filesystem::path& f
 StatusOr<std::filesystem::path> resolve_external_location(const std::string& location, const std::string& base_dir,
                                                           const std::string& label) {
   namespace fs = std::filesystem;
+  if (location.find('\0') != std::string::npos) {
+    return invalid_argument(label, ": external data location contains a NUL character");
+  }
   const fs::path relative(location);
   if (relative.is_absolute() || relative.has_root_name() || relative.has_root_directory()) {
     return invalid_argument(label, ": external data location '", location,
