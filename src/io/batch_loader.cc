@@ -6,7 +6,16 @@
 #include <system_error>
 #include <utility>
 
+#include "base/checked_math.h"
+
 namespace kestrel {
+namespace {
+
+// The loader keeps a few batches in memory at once; one larger than this is
+// a typo in the batch size or the preprocessing, not a workload.
+constexpr int64_t kMaxBatchBytes = int64_t{4} << 30;
+
+}  // namespace
 
 StatusOr<PreprocessedSize> first_image_size(const Dataset& dataset, const PreprocessSpec& spec) {
   if (dataset.size() == 0) return invalid_argument(dataset.item_name(0), ": the dataset has no images");
@@ -25,6 +34,11 @@ StatusOr<std::unique_ptr<BatchLoader>> BatchLoader::create(const Dataset& datase
     return invalid_argument("cannot load ", count, " images: the dataset has only ", dataset.size());
   }
   if (batch_size < 1) return invalid_argument("batch size must be at least 1; it is ", batch_size);
+  const auto batch_floats = checked_element_count(preprocessed_batch_shape(spec, size, batch_size));
+  if (!batch_floats || *batch_floats > kMaxBatchBytes / static_cast<int64_t>(sizeof(float))) {
+    return invalid_argument("a batch of ", batch_size, " images of ", size.channels, "x", size.height, "x", size.width,
+                            " floats is larger than the limit of ", kMaxBatchBytes, " bytes");
+  }
   if (workers < 1) return invalid_argument("batch loader workers must be at least 1; it is ", workers);
   if (prefetch < 1) return invalid_argument("batch loader prefetch must be at least 1; it is ", prefetch);
   const int64_t window = std::max(prefetch, workers);

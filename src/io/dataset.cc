@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <system_error>
 
+#include "base/regular_file.h"
 #include "io/idx.h"
 #include "ir/tensor.h"
 
@@ -16,6 +18,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kLabelsFile[] = "labels.txt";
+// labels.txt holds one short line per image; this allows tens of millions.
+constexpr int64_t kMaxLabelsFileBytes = int64_t{1} << 30;
+// A class-names file is a few kilobytes; this is generous.
+constexpr int64_t kMaxClassNamesBytes = int64_t{64} << 20;
 
 class IdxDataset final : public Dataset {
  public:
@@ -35,8 +41,13 @@ class IdxDataset final : public Dataset {
     const int64_t bytes = example.image.height * example.image.width * example.image.channels;
     const uint8_t* src = images_.data<uint8_t>() + index * bytes;
     example.image.pixels.assign(src, src + bytes);
-    if (has_labels()) example.label = labels_.data<uint8_t>()[index];
+    example.label = label(index);
     return example;
+  }
+
+  int64_t label(int64_t index) const override {
+    if (!has_labels() || index < 0 || index >= size()) return kNoLabel;
+    return labels_.data<uint8_t>()[index];
   }
 
  private:
@@ -67,8 +78,13 @@ class ImageFolderDataset final : public Dataset {
     if (index < 0 || index >= size()) return invalid_argument(item_name(index), ": index out of range");
     Example example;
     KESTREL_ASSIGN_OR_RETURN(example.image, decode_image_file(item_name(index)));
-    example.label = entries_[static_cast<size_t>(index)].label;
+    example.label = label(index);
     return example;
+  }
+
+  int64_t label(int64_t index) const override {
+    if (index < 0 || index >= size()) return kNoLabel;
+    return entries_[static_cast<size_t>(index)].label;
   }
 
  private:
@@ -78,17 +94,43 @@ class ImageFolderDataset final : public Dataset {
   bool labelled_;
 };
 
+// Why `entry` cannot be listed (a dangling link, an image name that is not a
+// regular file), or an empty string when it can.
+std::string unusable_entry(const fs::directory_entry& entry) {
+  std::error_code error;
+  const fs::file_status link = entry.symlink_status(error);
+  const fs::file_status target = entry.status(error);
+  if (fs::is_symlink(link) && !fs::exists(target)) return "is a dangling symbolic link (its target does not exist)";
+  if (fs::is_directory(target) || fs::is_regular_file(target) || !is_image_file_name(entry.path().string())) return "";
+  if (fs::is_fifo(target)) return "is a FIFO, not a regular file";
+  if (fs::is_character_file(target) || fs::is_block_file(target)) return "is a device, not a regular file";
+  return "is not a regular file";
+}
+
 // Relative paths of every image file under `dir`, sorted so that the dataset's
 // order does not depend on the file system's listing order.
 StatusOr<std::vector<std::string>> list_images(const std::string& dir) {
   std::error_code error;
   std::vector<std::string> paths;
-  fs::recursive_directory_iterator it(dir, error), end;
+  // Canonical folders seen: following links, a loop would never end.
+  std::set<fs::path> folders = {fs::canonical(dir, error)};
+  fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, error), end;
   for (; !error && it != end; it.increment(error)) {
-    if (!is_image_file_name(it->path().string())) continue;
+    const fs::path& path = it->path();
+    const std::string problem = unusable_entry(*it);
+    if (!problem.empty()) return invalid_argument(path.string(), ": ", problem);
     std::error_code type_error;
-    if (!it->is_regular_file(type_error)) continue;
-    paths.push_back(it->path().lexically_relative(dir).generic_string());
+    if (it->is_directory(type_error)) {
+      const fs::path folder = fs::canonical(path, type_error);
+      if (type_error) return not_found(path.string(), ": cannot resolve folder: ", type_error.message());
+      if (!folders.insert(folder).second) {
+        return invalid_argument(path.string(), ": links to a folder that is already part of ", dir,
+                                " (a loop or a duplicate)");
+      }
+      continue;
+    }
+    if (!is_image_file_name(path.string()) || !it->is_regular_file(type_error)) continue;
+    paths.push_back(path.lexically_relative(dir).generic_string());
   }
   if (error) return not_found(dir, ": cannot list folder: ", error.message());
   std::sort(paths.begin(), paths.end());
@@ -129,8 +171,8 @@ Status parse_label_line(const std::string& line, const std::string& where, std::
 }
 
 StatusOr<std::map<std::string, int64_t>> read_labels_file(const std::string& labels_path) {
-  std::ifstream file(labels_path);
-  if (!file) return not_found(labels_path, ": cannot open file");
+  KESTREL_ASSIGN_OR_RETURN(const std::string text, read_regular_file(labels_path, kMaxLabelsFileBytes));
+  std::istringstream file(text);
   std::map<std::string, int64_t> labels;
   int line_number = 0;
   for (std::string line; std::getline(file, line);) {
@@ -195,7 +237,11 @@ StatusOr<std::unique_ptr<Dataset>> open_idx_dataset(const std::string& images_pa
   Tensor labels;
   if (!labels_path.empty()) {
     KESTREL_ASSIGN_OR_RETURN(labels, read_idx(labels_path, limit));
-    if (labels.rank() != 1 || labels.dim(0) != images.dim(0)) {
+    if (labels.rank() != 1) {
+      return invalid_argument(labels_path, ": is not an IDX label file: its shape is ", shape_string(labels.shape()),
+                              ", not [N]");
+    }
+    if (labels.dim(0) != images.dim(0)) {
       return invalid_argument(labels_path, ": has ", labels.dim(0), " labels for ", images.dim(0), " images");
     }
   }
@@ -210,7 +256,8 @@ StatusOr<std::unique_ptr<Dataset>> open_image_folder(const std::string& dir, int
   std::vector<FolderEntry> entries;
   std::vector<std::string> classes;
   bool labelled = true;
-  if (fs::exists(fs::path(dir) / kLabelsFile, error)) {
+  // symlink_status: a labels.txt that is a dangling link or a folder is an error, not absent.
+  if (fs::symlink_status(fs::path(dir) / kLabelsFile, error).type() != fs::file_type::not_found) {
     KESTREL_ASSIGN_OR_RETURN(entries, label_from_file(dir, images));
   } else {
     KESTREL_ASSIGN_OR_RETURN(classes, list_class_folders(dir));
@@ -224,8 +271,43 @@ StatusOr<std::unique_ptr<Dataset>> open_image_folder(const std::string& dir, int
 StatusOr<std::unique_ptr<Dataset>> open_dataset(const std::string& path, const std::string& labels_path,
                                                 int64_t limit) {
   std::error_code error;
-  if (fs::is_directory(path, error)) return open_image_folder(path, limit);
+  if (fs::is_directory(path, error)) {
+    if (!labels_path.empty()) {
+      return invalid_argument(labels_path, ": labels files apply to IDX datasets; the labels of the image folder ", path,
+                              " are its class folders or its labels.txt");
+    }
+    return open_image_folder(path, limit);
+  }
   return open_idx_dataset(path, labels_path, limit);
+}
+
+StatusOr<std::vector<std::string>> read_class_names(const std::string& path) {
+  KESTREL_ASSIGN_OR_RETURN(const std::string text, read_regular_file(path, kMaxClassNamesBytes));
+  std::istringstream file(text);
+  std::vector<std::string> names;
+  for (std::string line; std::getline(file, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    names.push_back(line);
+  }
+  while (!names.empty() && names.back().empty()) names.pop_back();
+  if (names.empty()) return invalid_argument(path, ": the class-names file is empty");
+  return names;
+}
+
+Status check_labels_fit(const Dataset& dataset, int64_t classes, const std::string& source) {
+  const std::vector<std::string> folders = dataset.class_names();
+  if (folders.size() > static_cast<size_t>(classes)) {
+    return invalid_argument(source, ": has ", folders.size(), " class folders ('", folders.front(), "' to '",
+                            folders.back(), "') but the model has ", classes, " classes");
+  }
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    const int64_t label = dataset.label(i);
+    if (label != kNoLabel && (label < 0 || label >= classes)) {
+      return invalid_argument(source, ": label ", label, " of ", dataset.item_name(i), " is outside the model's ",
+                              classes, " classes (0 to ", classes - 1, ")");
+    }
+  }
+  return {};
 }
 
 }  // namespace kestrel

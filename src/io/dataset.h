@@ -26,6 +26,8 @@ class Dataset {
   virtual bool has_labels() const = 0;
   // Errors name the image (see item_name) and the reason.
   virtual StatusOr<Example> get(int64_t index) const = 0;
+  // The label of image `index` without decoding it (kNoLabel when none).
+  virtual int64_t label(int64_t index) const = 0;
   // What errors about image `index` call it: a file path, or "FILE.idx[7]".
   virtual std::string item_name(int64_t index) const = 0;
   // Class names in label order when the dataset knows them (ImageFolder).
@@ -38,8 +40,10 @@ class Dataset {
 StatusOr<std::unique_ptr<Dataset>> open_idx_dataset(const std::string& images_path, const std::string& labels_path,
                                                     int64_t limit = -1);
 
-// Every .png/.jpg/.jpeg file under `dir` (recursively, any letter case), in
-// sorted path order. Labels come from `dir/labels.txt` ("relative/path label"
+// Every .png/.jpg/.jpeg file under `dir` (recursively, any letter case,
+// following links to folders), in sorted path order. A dangling symbolic
+// link, an image name that is not a regular file (a FIFO, a device) or a
+// folder reached twice (a link loop) is an error naming it, never skipped. Labels come from `dir/labels.txt` ("relative/path label"
 // per line) when it exists; otherwise from the ImageFolder layout
 // dir/<class>/.../<image>, class index = position among the sorted
 // subfolder names (as torchvision's ImageFolder); a folder with images
@@ -47,7 +51,19 @@ StatusOr<std::unique_ptr<Dataset>> open_idx_dataset(const std::string& images_pa
 StatusOr<std::unique_ptr<Dataset>> open_image_folder(const std::string& dir, int64_t limit = -1);
 
 // A folder opens as an image folder, anything else as IDX images + labels.
+// `labels_path` with a folder is an error: its labels are its class folders
+// or its labels.txt.
 StatusOr<std::unique_ptr<Dataset>> open_dataset(const std::string& path, const std::string& labels_path,
                                                 int64_t limit = -1);
+
+// A class-names file: one name per line, in label order (trailing empty
+// lines and '\r' dropped). A missing, empty or non-regular file is an error.
+StatusOr<std::vector<std::string>> read_class_names(const std::string& path);
+
+// Checks that a labelled dataset suits a classifier with `classes` outputs:
+// every label is below `classes`, and an ImageFolder has no more class
+// folders than that. Errors name `source` (the labels file or the folder),
+// the image and the counts.
+Status check_labels_fit(const Dataset& dataset, int64_t classes, const std::string& source);
 
 }  // namespace kestrel

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
+
+#include "base/regular_file.h"
+#include "io/png_check.h"
 
 // The one place stb_image's implementation is compiled. Only the two formats
 // Kestrel reads are enabled, which keeps the untrusted-input surface small;
@@ -26,24 +27,66 @@
 namespace kestrel {
 namespace {
 
-// A decoded image must fit in memory several times over (float copies during
-// preprocessing); 2^28 pixels is far beyond any vision model's input.
-constexpr int64_t kMaxPixels = int64_t{1} << 28;
-
 using StbPixels = std::unique_ptr<stbi_uc, decltype(&stbi_image_free)>;
+
+Status check_image_size(int64_t width, int64_t height, const std::string& label) {
+  if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels) {
+    return invalid_argument(label, ": image is ", width, " pixels wide and ", height, " high, larger than the limit of ",
+                            kMaxImageSide, " pixels per side and ", kMaxImagePixels, " pixels in all");
+  }
+  return {};
+}
+
+// stb_image decodes a JPEG cut short as if the missing data were zeros. A
+// complete file has an end-of-image marker after its first scan: the
+// entropy-coded data cannot hold one (0xFF bytes in it are stuffed), and
+// whatever follows EOI (some cameras append data) is allowed.
+Status check_jpeg_complete(const uint8_t* data, size_t size, const std::string& label) {
+  constexpr uint8_t kMarker = 0xff, kStartOfScan = 0xda, kEndOfImage = 0xd9;
+  size_t at = 2;  // after SOI
+  for (;;) {
+    while (at < size && data[at] == kMarker && at + 1 < size && data[at + 1] == kMarker) ++at;  // fill bytes
+    if (at + 4 > size || data[at] != kMarker) return data_loss(label, ": damaged or truncated JPEG: bad marker at byte ", at);
+    const uint8_t marker = data[at + 1];
+    const size_t length = (size_t{data[at + 2]} << 8) | data[at + 3];
+    if (length < 2) return data_loss(label, ": damaged JPEG: bad segment length at byte ", at);
+    at += 2 + length;
+    if (marker == kStartOfScan) break;
+    if (at > size) return data_loss(label, ": truncated JPEG: a segment is cut off");
+  }
+  for (size_t i = std::min(at, size); i + 1 < size; ++i) {
+    if (data[i] == kMarker && data[i + 1] == kEndOfImage) return {};
+  }
+  return data_loss(label, ": truncated JPEG: no end-of-image marker after the image data");
+}
+
+// The PNG checks stb_image skips, and the size, before decoding.
+Status check_before_decoding(const uint8_t* data, int length, const std::string& label) {
+  if (has_png_signature(data, static_cast<size_t>(length))) {
+    KESTREL_ASSIGN_OR_RETURN(const PngHeader header, read_png_header(data, static_cast<size_t>(length), label));
+    KESTREL_RETURN_IF_ERROR(check_image_size(header.width, header.height, label));
+    return check_png_integrity(data, static_cast<size_t>(length), header, label);
+  }
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(data, length, &width, &height, &channels)) {
+    return data_loss(label, ": cannot decode: ", stbi_failure_reason());
+  }
+  KESTREL_RETURN_IF_ERROR(check_image_size(width, height, label));
+  return check_jpeg_complete(data, static_cast<size_t>(length), label);
+}
 
 }  // namespace
 
 StatusOr<Image> decode_image(const uint8_t* data, size_t size, const std::string& label) {
   if (size == 0) return data_loss(label, ": cannot decode: empty file");
-  if (size > static_cast<size_t>(INT32_MAX)) return unimplemented(label, ": cannot decode: file is larger than 2 GiB");
+  if (size > static_cast<size_t>(kMaxImageFileBytes)) {
+    return unimplemented(label, ": cannot decode: ", size, " bytes is larger than the limit of ", kMaxImageFileBytes);
+  }
   const int length = static_cast<int>(size);
+  KESTREL_RETURN_IF_ERROR(check_before_decoding(data, length, label));
   int width = 0, height = 0, file_channels = 0;
   if (!stbi_info_from_memory(data, length, &width, &height, &file_channels)) {
     return data_loss(label, ": cannot decode: ", stbi_failure_reason());
-  }
-  if (static_cast<int64_t>(width) * height > kMaxPixels) {
-    return unimplemented(label, ": cannot decode: ", width, "x", height, " pixels is too large");
   }
   // Grey+alpha decodes as grey and RGBA as RGB: stb converts while decoding.
   const int channels = file_channels <= 2 ? 1 : 3;
@@ -58,11 +101,8 @@ StatusOr<Image> decode_image(const uint8_t* data, size_t size, const std::string
 }
 
 StatusOr<Image> decode_image_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return not_found(path, ": cannot open file");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) return data_loss(path, ": cannot read file");
-  return decode_image(bytes.data(), bytes.size(), path);
+  KESTREL_ASSIGN_OR_RETURN(const std::string bytes, read_regular_file(path, kMaxImageFileBytes));
+  return decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
 bool is_image_file_name(const std::string& path) {

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
+#include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
+
+#include "base/regular_file.h"
 
 namespace kestrel {
 namespace {
@@ -13,11 +15,8 @@ namespace {
 const std::set<std::string> kKeys = {"resize", "center_crop", "color", "scale", "mean", "std", "layout"};
 const std::set<std::string> kResizeKeys = {"size", "shorter_side", "mode", "antialias"};
 
-// Sizes in a spec beyond this are typos, not models; the cap also keeps the
-// arithmetic on them far from overflow.
-constexpr int64_t kMaxSide = int64_t{1} << 16;
-// A resized image larger than this would need gigabytes of floats.
-constexpr int64_t kMaxResizedPixels = int64_t{1} << 28;
+// A spec is a few hundred bytes; anything near this is not a spec.
+constexpr int64_t kMaxSpecBytes = int64_t{1} << 20;
 
 // The part of the resized image that is kept (all of it without a crop).
 struct Window {
@@ -98,7 +97,28 @@ Window crop_window(const PreprocessSpec& spec, int64_t height, int64_t width) {
 }
 
 bool is_side(const nlohmann::json& value) {
-  return value.is_number_integer() && value.get<int64_t>() > 0 && value.get<int64_t>() <= kMaxSide;
+  return value.is_number_integer() && value.get<int64_t>() > 0 && value.get<int64_t>() <= kMaxPreprocessSide;
+}
+
+// [height, width] within the side and area limits.
+bool is_size_pair(const nlohmann::json& value) {
+  return value.is_array() && value.size() == 2 && is_side(value[0]) && is_side(value[1]) &&
+         value[0].get<int64_t>() * value[1].get<int64_t>() <= kMaxPreprocessPixels;
+}
+
+std::string size_limits() {
+  return str_cat("positive integers, each at most ", kMaxPreprocessSide, " and ", kMaxPreprocessPixels,
+                 " pixels in all");
+}
+
+// A JSON number as a float32: finite and within float32's range.
+StatusOr<float> to_float(const nlohmann::json& value, const std::string& what, const std::string& label) {
+  if (!value.is_number()) return invalid_argument(label, ": ", what, " must be a number, not ", value.dump());
+  const double number = value.get<double>();
+  if (!std::isfinite(number) || std::fabs(number) > std::numeric_limits<float>::max()) {
+    return invalid_argument(label, ": ", what, " ", value.dump(), " is outside the range of float32");
+  }
+  return static_cast<float>(number);
 }
 
 Status read_floats(const nlohmann::json& json, const char* key, std::vector<float>& values, const std::string& label) {
@@ -106,24 +126,33 @@ Status read_floats(const nlohmann::json& json, const char* key, std::vector<floa
   if (!json[key].is_array() || json[key].empty()) return invalid_argument(label, ": '", key, "' must be a list of numbers");
   values.clear();
   for (const auto& item : json[key]) {
-    if (!item.is_number()) return invalid_argument(label, ": '", key, "' must be a list of numbers");
-    values.push_back(item.get<float>());
+    KESTREL_ASSIGN_OR_RETURN(const float value, to_float(item, str_cat("'", key, "' value"), label));
+    values.push_back(value);
   }
   return {};
+}
+
+// A string value, the default when absent.
+StatusOr<std::string> read_string(const nlohmann::json& json, const char* key, const char* fallback,
+                                  const std::string& label) {
+  if (!json.contains(key)) return std::string(fallback);
+  if (!json[key].is_string()) return invalid_argument(label, ": '", key, "' must be a string, not ", json[key].dump());
+  return json[key].get<std::string>();
 }
 
 Status read_resize_size(const nlohmann::json& resize, PreprocessSpec& spec, const std::string& label) {
   if (resize.contains("shorter_side")) {
     if (resize.contains("size")) return invalid_argument(label, ": resize takes either size or shorter_side, not both");
     if (!is_side(resize["shorter_side"])) {
-      return invalid_argument(label, ": resize.shorter_side must be a positive integer up to ", kMaxSide);
+      return invalid_argument(label, ": resize.shorter_side must be a positive integer up to ", kMaxPreprocessSide);
     }
     spec.resize_shorter_side = resize["shorter_side"].get<int64_t>();
     return {};
   }
   const auto& size = resize.value("size", nlohmann::json());
-  if (!size.is_array() || size.size() != 2 || !is_side(size[0]) || !is_side(size[1])) {
-    return invalid_argument(label, ": resize.size must be [height, width] with positive integers");
+  if (!is_size_pair(size)) {
+    return invalid_argument(label, ": resize.size must be [height, width] with ", size_limits(), "; it is ",
+                            size.dump());
   }
   spec.resize_height = size[0].get<int64_t>();
   spec.resize_width = size[1].get<int64_t>();
@@ -137,9 +166,12 @@ Status read_resize(const nlohmann::json& resize, PreprocessSpec& spec, const std
     if (!kResizeKeys.count(item.key())) return invalid_argument(label, ": unknown key 'resize.", item.key(), "'");
   }
   KESTREL_RETURN_IF_ERROR(read_resize_size(resize, spec, label));
-  spec.resize_mode = resize.value("mode", "bilinear");
+  KESTREL_ASSIGN_OR_RETURN(spec.resize_mode, read_string(resize, "mode", "bilinear", label));
   if (spec.resize_mode != "bilinear" && spec.resize_mode != "nearest") {
     return invalid_argument(label, ": resize.mode '", spec.resize_mode, "' is not bilinear or nearest");
+  }
+  if (resize.contains("antialias") && !resize["antialias"].is_boolean()) {
+    return invalid_argument(label, ": resize.antialias must be true or false");
   }
   if (resize.value("antialias", false)) return unimplemented(label, ": resize.antialias is not supported yet");
   return {};
@@ -147,8 +179,9 @@ Status read_resize(const nlohmann::json& resize, PreprocessSpec& spec, const std
 
 Status read_center_crop(const nlohmann::json& crop, PreprocessSpec& spec, const std::string& label) {
   if (crop.is_null()) return {};
-  if (!crop.is_array() || crop.size() != 2 || !is_side(crop[0]) || !is_side(crop[1])) {
-    return invalid_argument(label, ": center_crop must be [height, width] with positive integers, or null");
+  if (!is_size_pair(crop)) {
+    return invalid_argument(label, ": center_crop must be [height, width] with ", size_limits(), ", or null; it is ",
+                            crop.dump());
   }
   spec.crop_height = crop[0].get<int64_t>();
   spec.crop_width = crop[1].get<int64_t>();
@@ -166,11 +199,53 @@ Status read_normalisation(const nlohmann::json& json, PreprocessSpec& spec, cons
       return invalid_argument(label, ": mean and std need 1 or ", channels, " values for color '", spec.color, "'");
     }
   }
+  // A tiny std would send normalised values to infinity as surely as 0.
   for (float s : spec.std) {
-    if (s == 0.0f) return invalid_argument(label, ": std must not be 0");
+    if (!(s >= std::numeric_limits<float>::min())) {
+      return invalid_argument(label, ": std values must be positive (and at least ",
+                              std::numeric_limits<float>::min(), "); one is ", s);
+    }
   }
   return {};
 }
+
+Status read_scale(const nlohmann::json& json, PreprocessSpec& spec, const std::string& label) {
+  if (!json.contains("scale")) return {};
+  KESTREL_ASSIGN_OR_RETURN(spec.scale, to_float(json["scale"], "'scale'", label));
+  if (!(spec.scale > 0.0f)) return invalid_argument(label, ": 'scale' must be positive; it is ", json["scale"].dump());
+  return {};
+}
+
+// Rejects a key given twice in one object (nlohmann keeps the last one
+// silently): the parser's callback sees every key as it is read.
+class DuplicateKeyCheck {
+ public:
+  bool operator()(int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) {
+      objects_.push_back({objects_.empty() ? std::string() : objects_.back().last_key, {}, {}});
+    } else if (event == Event::object_end && !objects_.empty()) {
+      objects_.pop_back();
+    } else if (event == Event::key && !objects_.empty()) {
+      Object& object = objects_.back();
+      object.last_key = parsed.get<std::string>();
+      if (!object.keys.insert(object.last_key).second && duplicate_.empty()) {
+        duplicate_ = object.name.empty() ? object.last_key : object.name + "." + object.last_key;
+      }
+    }
+    return true;
+  }
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  struct Object {
+    std::string name;  // the key it is the value of ("resize"), empty at the top
+    std::set<std::string> keys;
+    std::string last_key;
+  };
+  std::vector<Object> objects_;
+  std::string duplicate_;
+};
 
 // Which channel of the decoded image (grey, or RGB as decoders give it) feeds
 // output channel `c`.
@@ -200,10 +275,14 @@ void write_output(const PreprocessSpec& spec, const std::vector<float>& planes, 
 
 StatusOr<PreprocessSpec> parse_preprocess_json(const std::string& text, const std::string& label) {
   nlohmann::json json;
+  DuplicateKeyCheck duplicates;
   try {
-    json = nlohmann::json::parse(text);
+    json = nlohmann::json::parse(text, std::ref(duplicates));
   } catch (const std::exception& error) {
     return invalid_argument(label, ": not valid JSON: ", error.what());
+  }
+  if (!duplicates.duplicate().empty()) {
+    return invalid_argument(label, ": key '", duplicates.duplicate(), "' is given twice");
   }
   if (!json.is_object()) return invalid_argument(label, ": must be a JSON object");
   for (const auto& item : json.items()) {
@@ -213,9 +292,9 @@ StatusOr<PreprocessSpec> parse_preprocess_json(const std::string& text, const st
   try {
     if (json.contains("resize")) KESTREL_RETURN_IF_ERROR(read_resize(json["resize"], spec, label));
     if (json.contains("center_crop")) KESTREL_RETURN_IF_ERROR(read_center_crop(json["center_crop"], spec, label));
-    spec.color = json.value("color", "grey");
-    spec.scale = json.value("scale", 1.0f);
-    spec.layout = json.value("layout", "NCHW");
+    KESTREL_ASSIGN_OR_RETURN(spec.color, read_string(json, "color", "grey", label));
+    KESTREL_ASSIGN_OR_RETURN(spec.layout, read_string(json, "layout", "NCHW", label));
+    KESTREL_RETURN_IF_ERROR(read_scale(json, spec, label));
   } catch (const std::exception& error) {
     return invalid_argument(label, ": ", error.what());
   }
@@ -230,11 +309,8 @@ StatusOr<PreprocessSpec> parse_preprocess_json(const std::string& text, const st
 }
 
 StatusOr<PreprocessSpec> read_preprocess_file(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return not_found(path, ": cannot open file");
-  std::stringstream text;
-  text << file.rdbuf();
-  return parse_preprocess_json(text.str(), path);
+  KESTREL_ASSIGN_OR_RETURN(const std::string text, read_regular_file(path, kMaxSpecBytes));
+  return parse_preprocess_json(text, path);
 }
 
 int64_t output_channels(const PreprocessSpec& spec) { return spec.color == "grey" ? 1 : 3; }
@@ -248,8 +324,10 @@ StatusOr<PreprocessedSize> preprocessed_size(const PreprocessSpec& spec, int64_t
   }
   int64_t out_h = 0, out_w = 0;
   resized_size(spec, height, width, out_h, out_w);
-  if (out_h > kMaxResizedPixels / out_w) {
-    return invalid_argument("resizing a ", height, "x", width, " image gives ", out_h, "x", out_w, ", too large");
+  if (out_h > kMaxPreprocessSide || out_w > kMaxPreprocessSide || out_h > kMaxPreprocessPixels / out_w) {
+    return invalid_argument("resizing a ", height, "x", width, " image gives ", out_h, "x", out_w,
+                            ", larger than the limit of ", kMaxPreprocessSide, " pixels per side and ",
+                            kMaxPreprocessPixels, " in all");
   }
   if (spec.crop_height && (spec.crop_height > out_h || spec.crop_width > out_w)) {
     return invalid_argument("center_crop [", spec.crop_height, ",", spec.crop_width, "] is larger than the image (",

@@ -14,6 +14,16 @@
 
 namespace kestrel {
 
+// Limits on the sizes a spec may name (resize.size, resize.shorter_side,
+// center_crop) and on the resized image, checked when the spec is read and
+// before anything is allocated for an image: the same as the decoder's
+// (kMaxImageSide, kMaxImagePixels), far beyond any vision model's input.
+inline constexpr int64_t kMaxPreprocessSide = kMaxImageSide;
+inline constexpr int64_t kMaxPreprocessPixels = kMaxImagePixels;
+
+// A spec is also an error when it names a key twice, a number outside
+// float32's range, a std that is not positive or a scale that is not
+// positive.
 struct PreprocessSpec {
   int64_t resize_height = 0;  // 0: keep the image size (unless resize_shorter_side)
   int64_t resize_width = 0;

@@ -2,10 +2,10 @@
 // (IDX files such as Fashion-MNIST, or a folder of PNG/JPEG images), with the
 // preprocessing given as JSON.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -37,14 +37,6 @@ struct Tally {
   int64_t images = 0, top1 = 0, top5 = 0;
 };
 
-StatusOr<std::vector<std::string>> read_lines(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return not_found(path, ": cannot open file");
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(file, line);) lines.push_back(line);
-  return lines;
-}
-
 // Ranks of the classes for one row of logits, best first.
 std::vector<int64_t> ranking(const float* logits, int64_t classes) {
   std::vector<int64_t> order(static_cast<size_t>(classes));
@@ -74,11 +66,32 @@ Status check_model_io(const Graph& graph) {
 StatusOr<std::unique_ptr<Dataset>> open_eval_dataset(const EvalOptions& options) {
   const bool folder = std::filesystem::is_directory(options.dataset);
   if (!folder && options.labels.empty()) return invalid_argument("--labels is required with an IDX dataset");
-  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(options.dataset, folder ? "" : options.labels, options.limit));
+  if (folder && !options.labels.empty()) {
+    return invalid_argument("--labels applies to IDX datasets; the labels of the image folder ", options.dataset,
+                            " are its class folders (or its labels.txt)");
+  }
+  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(options.dataset, options.labels, options.limit));
   if (!dataset->has_labels()) {
     return invalid_argument(options.dataset, ": has no labels (put images in class folders or add a labels.txt)");
   }
   return dataset;
+}
+
+// Before any image is run: the dataset's labels, and the class names when
+// given, must fit the model's classes.
+Status check_classes(const EvalOptions& options, const Tensor& logits, const Dataset& dataset,
+                     const std::vector<std::string>& names) {
+  if (logits.dtype() != DType::kFloat32 || logits.rank() != 2) {
+    return invalid_argument("output must be float32 [N,classes]; got ", dtype_name(logits.dtype()), " ",
+                            shape_string(logits.shape()));
+  }
+  const int64_t classes = logits.dim(1);
+  KESTREL_RETURN_IF_ERROR(check_labels_fit(dataset, classes, options.labels.empty() ? options.dataset : options.labels));
+  if (!options.class_names.empty() && static_cast<int64_t>(names.size()) != classes) {
+    return invalid_argument(options.class_names, ": has ", names.size(), " class names but the model has ", classes,
+                            " classes");
+  }
+  return {};
 }
 
 Status eval(const EvalOptions& options) {
@@ -86,7 +99,7 @@ Status eval(const EvalOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(auto dataset, open_eval_dataset(options));
   std::vector<std::string> names = dataset->class_names();
   if (!options.class_names.empty()) {
-    KESTREL_ASSIGN_OR_RETURN(names, read_lines(options.class_names));
+    KESTREL_ASSIGN_OR_RETURN(names, read_class_names(options.class_names));
   }
   const int64_t count = dataset->size();
   if (count == 0) return invalid_argument(options.dataset, ": no images to evaluate");
@@ -105,6 +118,7 @@ Status eval(const EvalOptions& options) {
     return invalid_argument(options.model, ": takes input ", shape_string(session.input(0).shape()),
                             " but the preprocessing makes ", shape_string(expected_input));
   }
+  KESTREL_RETURN_IF_ERROR(check_classes(options, session.output(0), *dataset, names));
   const int64_t model_batch = session.input(0).dim(0);
   const auto start = std::chrono::steady_clock::now();
   // The model runs whole batches; the loader pads a last partial one with zeros.
@@ -162,7 +176,17 @@ Command add_eval_command(CLI::App& app) {
       ->required();
   cmd->add_option("--labels", options->labels, "IDX label file, gzipped or not (IDX datasets only)");
   cmd->add_option("--preprocess", options->preprocess, "Preprocessing spec (JSON)")->required();
-  cmd->add_option("--limit", options->limit, "Evaluate only the first N images");
+  cmd->add_option("--limit", options->limit, "Evaluate only the first N images (N >= 1)")
+      ->check(CLI::Validator(
+          [](const std::string& text) {
+            int64_t value = 0;
+            const auto [end, code] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (code != std::errc() || end != text.data() + text.size() || value < 1) {
+              return "must be a positive number of images, not '" + text + "'";
+            }
+            return std::string();
+          },
+          "N>=1"));
   cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--show", options->show, "Print the prediction for the first N images");
   cmd->add_option("--class-names", options->class_names, "Text file with one class name per line");

@@ -3,12 +3,12 @@
 // NAME.npy and NAME.pb; with images, print each one's top classes.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 
 #include "commands.h"
 #include "frontend/onnx/onnx_tensor.h"
+#include "io/dataset.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/preprocess.h"
@@ -69,14 +69,13 @@ StatusOr<Tensor> image_batch(const RunOptions& options) {
   return batch;
 }
 
-void print_top_classes(const RunOptions& options, const Tensor& logits) {
-  if (logits.dtype() != DType::kFloat32 || logits.rank() != 2) return;
-  std::vector<std::string> names;
-  if (!options.class_names.empty()) {
-    std::ifstream file(options.class_names);
-    for (std::string line; std::getline(file, line);) names.push_back(line);
-  }
+Status print_top_classes(const RunOptions& options, const std::vector<std::string>& names, const Tensor& logits) {
+  if (logits.dtype() != DType::kFloat32 || logits.rank() != 2) return {};
   const int64_t classes = logits.dim(1);
+  if (!names.empty() && static_cast<int64_t>(names.size()) != classes) {
+    return invalid_argument(options.class_names, ": has ", names.size(), " class names but the model has ", classes,
+                            " classes");
+  }
   for (int64_t b = 0; b < logits.dim(0) && b < static_cast<int64_t>(options.images.size()); ++b) {
     const float* row = logits.data<float>() + b * classes;
     std::vector<int64_t> order(static_cast<size_t>(classes));
@@ -91,22 +90,14 @@ void print_top_classes(const RunOptions& options, const Tensor& logits) {
     }
     std::cout << "\n";
   }
+  return {};
 }
 
-Status run(const RunOptions& options) {
-  if (options.inputs.empty() == options.images.empty()) {
-    return invalid_argument("give the inputs either as --input tensors or as --image files");
-  }
-  if (options.images.empty() && options.output_dir.empty()) return invalid_argument("--input needs --output-dir");
-  if (options.reference && is_kestrel_file(options.model)) {
-    return invalid_argument("--reference runs the source .onnx model, not a compiled .kestrel one");
-  }
-  KESTREL_ASSIGN_OR_RETURN(std::vector<std::string> names, model_input_names(options.model));
-  std::map<std::string, Tensor> inputs;
-  if (!options.images.empty()) {
-    if (names.size() != 1) return invalid_argument("--image needs a model with one input; this one has ", names.size());
-    KESTREL_ASSIGN_OR_RETURN(inputs[names[0]], image_batch(options));
-  }
+// --input NAME=FILE (or FILE for a one-input model) as name -> file; a name
+// given twice is an error.
+StatusOr<std::map<std::string, std::string>> input_files(const RunOptions& options,
+                                                         const std::vector<std::string>& names) {
+  std::map<std::string, std::string> files;
   for (const std::string& spec : options.inputs) {
     const size_t equals = spec.find('=');
     std::string name = equals == std::string::npos ? "" : spec.substr(0, equals);
@@ -117,8 +108,39 @@ Status run(const RunOptions& options) {
       }
       name = names[0];
     }
-    KESTREL_ASSIGN_OR_RETURN(Tensor tensor, read_tensor_file(path));
-    inputs[name] = std::move(tensor);
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      return invalid_argument("--input '", spec, "': '", name, "' is not an input of the model");
+    }
+    const auto [it, added] = files.emplace(name, path);
+    if (!added) {
+      return invalid_argument("--input: input '", name, "' is given twice (", it->second, " and ", path, ")");
+    }
+  }
+  return files;
+}
+
+Status run(const RunOptions& options) {
+  if (options.inputs.empty() == options.images.empty()) {
+    return invalid_argument("give the inputs either as --input tensors or as --image files");
+  }
+  if (options.images.empty() && options.output_dir.empty()) return invalid_argument("--input needs --output-dir");
+  if (options.reference && is_kestrel_file(options.model)) {
+    return invalid_argument("--reference runs the source .onnx model, not a compiled .kestrel one");
+  }
+  std::vector<std::string> class_names;
+  if (!options.class_names.empty()) {
+    if (options.images.empty()) return invalid_argument("--class-names applies to --image runs");
+    KESTREL_ASSIGN_OR_RETURN(class_names, read_class_names(options.class_names));
+  }
+  KESTREL_ASSIGN_OR_RETURN(std::vector<std::string> names, model_input_names(options.model));
+  std::map<std::string, Tensor> inputs;
+  if (!options.images.empty()) {
+    if (names.size() != 1) return invalid_argument("--image needs a model with one input; this one has ", names.size());
+    KESTREL_ASSIGN_OR_RETURN(inputs[names[0]], image_batch(options));
+  }
+  KESTREL_ASSIGN_OR_RETURN(const auto files, input_files(options, names));
+  for (const auto& [name, path] : files) {
+    KESTREL_ASSIGN_OR_RETURN(inputs[name], read_tensor_file(path));
   }
   std::vector<Tensor> outputs;
   std::vector<std::string> output_names;
@@ -141,7 +163,9 @@ Status run(const RunOptions& options) {
     for (ValueId id : graph.outputs) output_names.push_back(graph.value(id).name);
   }
 
-  if (!options.images.empty() && !outputs.empty()) print_top_classes(options, outputs[0]);
+  if (!options.images.empty() && !outputs.empty()) {
+    KESTREL_RETURN_IF_ERROR(print_top_classes(options, class_names, outputs[0]));
+  }
   if (options.output_dir.empty()) return {};
   std::error_code error;
   std::filesystem::create_directories(options.output_dir, error);
