@@ -142,6 +142,10 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   data.count = options.calibration_count > 0 ? options.calibration_count
                : config.calibration_count > 0 ? config.calibration_count
                                               : kDefaultCalibrationCount;
+  if (!data.source && fixed_batch(source) > data.count) {
+    return invalid_argument("--calibration-count ", data.count, " is smaller than the fixed batch ", batch,
+                            " of input '", source.value(source.inputs[0]).name, "'; calibration runs whole batches");
+  }
   const std::vector<std::string> tensors = tensors_to_calibrate(graph, config);
   KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration, calibrate(source, data, tensors));
   KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, calibration.stats, config));
