@@ -22,12 +22,27 @@
 
 namespace kestrel::testing {
 
+namespace {
+
+// The folder of the converted models, removed when the test process ends.
+struct ConvertedModelsDir {
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("kestrel_fmnist_" + std::to_string(::getpid()));
+  ~ConvertedModelsDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+}  // namespace
+
 std::string converted_fmnist_path(bool int8) {
   static std::once_flag once[2];
   static std::string paths[2];
+  static ConvertedModelsDir folder;
   const int which = int8 ? 1 : 0;
   std::call_once(once[which], [&] {
-    const auto dir = std::filesystem::temp_directory_path() / ("kestrel_fmnist_" + std::to_string(::getpid()));
+    const auto dir = folder.path;
     std::filesystem::create_directories(dir);
     ConvertOptions options{.model = source_path("models/fmnist_cnn.onnx"),
                            .output = (dir / (int8 ? "int8.kestrel" : "fp32.kestrel")).string(),
