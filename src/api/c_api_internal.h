@@ -66,6 +66,9 @@ struct kestrel_model {
   std::shared_ptr<const kestrel::c_api::ModelInterface> interface;
   kestrel::MemoryPlan plan;
   std::vector<std::pair<std::string, std::string>> metadata;
+  // The path (or "model buffer"): starts the errors of sessions created from
+  // it, since a session is where a tampered graph is found out.
+  std::string label;
 };
 
 struct kestrel_session_options {

@@ -50,13 +50,13 @@ std::vector<TensorDescription> describe_all(const Graph& graph, const std::vecto
   return descriptions;
 }
 
-kestrel_model* make_model(ModelFile file) {
+kestrel_model* make_model(ModelFile file, const std::string& label) {
   auto interface = std::make_shared<ModelInterface>();
   interface->graph = std::make_shared<const Graph>(std::move(file.graph));
   interface->inputs = describe_all(*interface->graph, interface->graph->inputs);
   interface->outputs = describe_all(*interface->graph, interface->graph->outputs);
   auto* model = new kestrel_model{.interface = std::move(interface), .plan = std::move(file.plan),
-                                  .metadata = std::move(file.metadata)};
+                                  .metadata = std::move(file.metadata), .label = label};
   bool has_isa = false;
   for (const auto& entry : model->metadata) has_isa |= entry.first == kIsaKey;
   if (!has_isa) model->metadata.emplace_back(kIsaKey, file.isa);
@@ -143,7 +143,7 @@ kestrel_status_t kestrel_model_load(const char* path, kestrel_model_t** out) {
     KESTREL_RETURN_IF_ERROR(require(path, "kestrel_model_load", "path"));
     KESTREL_RETURN_IF_ERROR(require(out, "kestrel_model_load", "out"));
     KESTREL_ASSIGN_OR_RETURN(kestrel::ModelFile file, kestrel::load_model_file(path));
-    *out = kestrel::c_api::make_model(std::move(file));
+    *out = kestrel::c_api::make_model(std::move(file), path);
     return {};
   });
 }
@@ -156,7 +156,7 @@ kestrel_status_t kestrel_model_load_buffer(const void* data, size_t size, kestre
     const void* copy = owner.get();
     KESTREL_ASSIGN_OR_RETURN(kestrel::ModelFile file, kestrel::load_model_buffer(std::move(owner), copy, size,
                                                                                  kestrel::c_api::kBufferLabel));
-    *out = kestrel::c_api::make_model(std::move(file));
+    *out = kestrel::c_api::make_model(std::move(file), kestrel::c_api::kBufferLabel);
     return {};
   });
 }

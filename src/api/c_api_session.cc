@@ -193,8 +193,9 @@ kestrel_status_t kestrel_session_create(const kestrel_model_t* model, const kest
     KESTREL_RETURN_IF_ERROR(require(model, "kestrel_session_create", "model"));
     KESTREL_RETURN_IF_ERROR(require(out, "kestrel_session_create", "out"));
     const kestrel::SessionOptions defaults = kestrel_session_options().options;
-    KESTREL_ASSIGN_OR_RETURN(auto session, kestrel::Session::create(model->interface->graph, model->plan,
-                                                                     options ? options->options : defaults));
+    auto created = kestrel::Session::create(model->interface->graph, model->plan, options ? options->options : defaults);
+    if (!created.ok()) return created.status().with_context(model->label);
+    auto session = std::move(created).value();
     auto handle = std::make_unique<kestrel_session>();
     handle->interface = model->interface;
     handle->session = std::move(session);

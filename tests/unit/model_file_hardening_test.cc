@@ -402,6 +402,24 @@ TEST(LoadedGraphChecks, ReferenceFusedConvSumsInPlaceCorrectly) {
   }
 }
 
+// Through the C API (and so Python): the session's refusal starts with the model's path.
+TEST(LoadedGraphChecks, CApiSessionErrorsNameTheModelFile) {
+  const std::string dir = scratch_dir();
+  ModelFile model = load_fmnist(false);
+  find_op(model.graph, "FusedGemm")->attrs.set("flatten_axis", int64_t{99});
+  const std::string path = dir + "/axis99.kestrel";
+  ASSERT_TRUE(write_model_file(path, model).ok());
+  kestrel_model_t* loaded = nullptr;
+  ASSERT_EQ(kestrel_model_load(path.c_str(), &loaded), KESTREL_OK) << kestrel_last_error();
+  kestrel_session_t* session = nullptr;
+  EXPECT_EQ(kestrel_session_create(loaded, nullptr, &session), KESTREL_INVALID_ARGUMENT);
+  EXPECT_EQ(session, nullptr);
+  const std::string error = kestrel_last_error();
+  EXPECT_EQ(error.rfind(path + ": ", 0), 0u) << error;
+  EXPECT_NE(error.find("flatten_axis 99"), std::string::npos) << error;
+  kestrel_model_destroy(loaded);
+}
+
 // --- 4. model paths -------------------------------------------------------
 
 TEST(ModelPaths, FifosDevicesAndDirectoriesAreRefusedByName) {
