@@ -37,42 +37,87 @@ Status check_image_size(int64_t width, int64_t height, const std::string& label)
   return {};
 }
 
-// stb_image decodes a JPEG cut short as if the missing data were zeros. A
-// complete file has an end-of-image marker after its first scan: the
-// entropy-coded data cannot hold one (0xFF bytes in it are stuffed), and
-// whatever follows EOI (some cameras append data) is allowed.
-Status check_jpeg_complete(const uint8_t* data, size_t size, const std::string& label) {
-  constexpr uint8_t kMarker = 0xff, kStartOfScan = 0xda, kEndOfImage = 0xd9;
-  size_t at = 2;  // after SOI
-  for (;;) {
-    while (at < size && data[at] == kMarker && at + 1 < size && data[at + 1] == kMarker) ++at;  // fill bytes
-    if (at + 4 > size || data[at] != kMarker) return data_loss(label, ": damaged or truncated JPEG: bad marker at byte ", at);
-    const uint8_t marker = data[at + 1];
-    const size_t length = (size_t{data[at + 2]} << 8) | data[at + 3];
-    if (length < 2) return data_loss(label, ": damaged JPEG: bad segment length at byte ", at);
-    at += 2 + length;
-    if (marker == kStartOfScan) break;
-    if (at > size) return data_loss(label, ": truncated JPEG: a segment is cut off");
+constexpr uint8_t kJpegMarker = 0xff;
+constexpr uint8_t kJpegEndOfImage = 0xd9;
+constexpr uint8_t kJpegHuffmanTable = 0xc4;
+constexpr size_t kMaxHuffmanCodes = 256;
+
+bool is_jpeg_restart(uint8_t marker) { return marker >= 0xd0 && marker <= 0xd7; }
+
+// A DHT segment's tables. Debian's stb_image (libstb-dev 0.0~git20220908)
+// does not check that a table's 16 code counts sum to at most 256 and writes
+// past its arrays (tests/fuzz/regressions/image_fuzzer/), so they are
+// checked here before stb sees the file.
+Status check_huffman_tables(const uint8_t* table, size_t length, size_t offset, const std::string& label) {
+  while (length > 0) {
+    if (length < 17) return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
+    if ((table[0] >> 4) > 1 || (table[0] & 0x0f) > 3) {
+      return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " has a bad class or id");
+    }
+    size_t codes = 0;
+    for (int bits = 1; bits <= 16; ++bits) codes += table[bits];
+    if (codes > kMaxHuffmanCodes) {
+      return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " declares ", codes,
+                       " codes, more than ", kMaxHuffmanCodes);
+    }
+    if (17 + codes > length) return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
+    table += 17 + codes;
+    length -= 17 + codes;
   }
-  for (size_t i = std::min(at, size); i + 1 < size; ++i) {
-    if (data[i] == kMarker && data[i + 1] == kEndOfImage) return {};
-  }
-  return data_loss(label, ": truncated JPEG: no end-of-image marker after the image data");
+  return {};
 }
 
-// The PNG checks stb_image skips, and the size, before decoding.
+// Walks a JPEG's marker segments (those between scans too), checking the
+// Huffman tables; true when it reaches the end-of-image marker, false when
+// the data ends first (stb_image decodes a JPEG cut short as if the missing
+// data were zeros). Between segments it skips what stb_image skips:
+// entropy-coded data (its 0xFF bytes are stuffed as 0xFF 0x00), restart
+// markers, fill bytes and padding. Whatever follows EOI (some cameras
+// append data) is allowed.
+StatusOr<bool> walk_jpeg(const uint8_t* data, size_t size, const std::string& label) {
+  const auto is_marker = [&](size_t at) {
+    const uint8_t next = data[at + 1];
+    return data[at] == kJpegMarker && next != 0 && next != kJpegMarker && !is_jpeg_restart(next);
+  };
+  size_t at = 2;  // after SOI
+  for (;;) {
+    while (at + 1 < size && !is_marker(at)) ++at;
+    if (at + 1 >= size) return false;
+    const uint8_t marker = data[at + 1];
+    if (marker == kJpegEndOfImage) return true;
+    if (at + 4 > size) return false;
+    const size_t length = (size_t{data[at + 2]} << 8) | data[at + 3];
+    if (length < 2) return data_loss(label, ": damaged JPEG: bad segment length at byte ", at);
+    // stb_image reads a segment cut off by the end of the file as if zeros
+    // followed, so a table in it is checked as far as it goes.
+    const size_t available = std::min(length - 2, size - (at + 4));
+    if (marker == kJpegHuffmanTable) KESTREL_RETURN_IF_ERROR(check_huffman_tables(data + at + 4, available, at, label));
+    if (available < length - 2) {
+      return data_loss(label, ": truncated JPEG: the segment at byte ", at, " runs past the end of the file");
+    }
+    at += 2 + length;
+  }
+}
+
+// The PNG and JPEG checks stb_image skips, and the size, before decoding.
 Status check_before_decoding(const uint8_t* data, int length, const std::string& label) {
   if (has_png_signature(data, static_cast<size_t>(length))) {
     KESTREL_ASSIGN_OR_RETURN(const PngHeader header, read_png_header(data, static_cast<size_t>(length), label));
     KESTREL_RETURN_IF_ERROR(check_image_size(header.width, header.height, label));
     return check_png_integrity(data, static_cast<size_t>(length), header, label);
   }
+  const bool jpeg = length >= 2 && data[0] == kJpegMarker && data[1] == 0xd8;
+  bool complete = true;
+  if (jpeg) {
+    KESTREL_ASSIGN_OR_RETURN(complete, walk_jpeg(data, static_cast<size_t>(length), label));
+  }
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, length, &width, &height, &channels)) {
     return data_loss(label, ": cannot decode: ", stbi_failure_reason());
   }
   KESTREL_RETURN_IF_ERROR(check_image_size(width, height, label));
-  return check_jpeg_complete(data, static_cast<size_t>(length), label);
+  if (!complete) return data_loss(label, ": truncated JPEG: the file ends before its end-of-image marker");
+  return {};
 }
 
 }  // namespace

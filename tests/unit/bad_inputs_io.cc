@@ -621,6 +621,19 @@ KESTREL_BAD_INPUTS({
          },
      .fragments = {"cut.jpg", "truncated JPEG"},
      .reason = "stb_image decodes a JPEG cut short with zeros for the missing part"},
+    {.name = "JpegHuffmanTableOverflow",
+     .make =
+         [](const std::string& dir) {
+           write_jpeg(dir + "/dht.jpg", pattern_image(28, 28, 1, 4));
+           std::string bytes = read_file(dir + "/dht.jpg");
+           const size_t dht = bytes.find("\xff\xc4");
+           bytes[dht + 5 + 15] = static_cast<char>(0xff);  // a table of more than 256 codes
+           bytes[dht + 5 + 14] = static_cast<char>(0xff);
+           write_file(dir + "/dht.jpg", bytes);
+           return run_image(dir, "dht.jpg");
+         },
+     .fragments = {"dht.jpg", "Huffman table", "more than 256"},
+     .reason = "stb_image (Debian 0.0~git20220908) writes out of bounds on a DHT of more than 256 codes"},
     {.name = "PngDecompressionBomb",
      .make =
          [](const std::string& dir) {

@@ -374,6 +374,26 @@ TEST(IoHardeningImage, TruncatedJpegIsAnError) {
   expect_error(decode_bytes(good.substr(0, good.size() - 2)), {"truncated JPEG", "end-of-image"});
 }
 
+TEST(IoHardeningImage, JpegHuffmanTablesAreCheckedBeforeStb) {
+  // The fuzzer's reproducer: stb_image writes out of bounds on it.
+  const std::string reproducer = source_path("tests/fuzz/regressions/image_fuzzer/stb_jpeg_dht_over_256_codes.jpg");
+  if (fs::exists(reproducer)) {
+    expect_error(decode_image_file(reproducer), {"stb_jpeg_dht_over_256_codes.jpg", "Huffman table", "more than 256"});
+  }
+  const std::string dir = scratch_dir();
+  ASSERT_TRUE(write_jpeg(dir + "/a.jpg", pattern_image(16, 16, 1, 2)));
+  const std::string good = read_file(dir + "/a.jpg");
+  const size_t dht = good.find("\xff\xc4");
+  ASSERT_NE(dht, std::string::npos);
+  std::string bad = good;
+  bad[dht + 5 + 15] = static_cast<char>(0xff);  // the 16-bit code count of the first table
+  bad[dht + 5 + 14] = static_cast<char>(0xff);
+  expect_error(decode_bytes(bad), {"Huffman table", "more than 256"});
+  bad = good;
+  bad[dht + 4] = 0x25;  // class 2
+  expect_error(decode_bytes(bad), {"bad class or id"});
+}
+
 TEST(IoHardeningImage, HugeDimensionsAreRefusedBeforeDecoding) {
   const auto start = std::chrono::steady_clock::now();
   expect_error(decode_bytes(png_with_rows(16384, 16384, 4)), {"bad.png", "16384 pixels wide and 16384 high", "limit"});
