@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -26,20 +27,32 @@ namespace {
 
 using namespace kestrel;
 
+// Specs as users write them, parsed by the real parser (which also expands a
+// one-value mean/std to every channel).
 std::vector<PreprocessSpec> make_specs() {
-  std::vector<PreprocessSpec> specs(5);
-  // fmnist_cnn.preprocess.json: grey, as is.
-  specs[0].scale = 1.0f / 255;
-  // rgb224.preprocess.json: shorter side 256, crop 224, ImageNet normalization.
-  specs[1] = {.resize_shorter_side = 256, .crop_height = 224, .crop_width = 224, .color = "rgb",
-              .scale = 1.0f / 255, .mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f}};
-  // grey28_to_224.json: a fixed-size bilinear resize.
-  specs[2] = {.resize_height = 224, .resize_width = 224, .color = "grey", .scale = 1.0f / 255};
-  // rgb37x53_short48_crop41x43_bgr_nhwc.json: nearest, BGR, NHWC.
-  specs[3] = {.resize_shorter_side = 48, .resize_mode = "nearest", .crop_height = 41, .crop_width = 43,
-              .color = "bgr", .layout = "NHWC"};
-  // Degenerate but valid: everything down to one pixel.
-  specs[4] = {.resize_height = 1, .resize_width = 1, .color = "rgb"};
+  const char* texts[] = {
+      // models/fmnist_cnn.preprocess.json: grey, as is.
+      R"({"resize": null, "color": "grey", "scale": 0.00392156862745098, "mean": [0.2860], "std": [0.3530]})",
+      // docs/preprocessing.md: shorter side 256, crop 224, ImageNet normalisation.
+      R"({"resize": {"shorter_side": 256}, "center_crop": [224, 224], "color": "rgb", "scale": 0.00392156862745098,
+          "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "layout": "NCHW"})",
+      // tests/data/preprocess/grey28_to_224.json: a fixed-size bilinear resize.
+      R"({"resize": {"size": [224, 224], "mode": "bilinear"}, "color": "grey", "mean": [0.286], "std": [0.353]})",
+      // tests/data/preprocess/rgb37x53_short48_crop41x43_bgr_nhwc.json, nearest.
+      R"({"resize": {"shorter_side": 48, "mode": "nearest"}, "center_crop": [41, 43], "color": "bgr",
+          "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "layout": "NHWC"})",
+      // Degenerate but valid: everything down to one pixel.
+      R"({"resize": {"size": [1, 1]}, "color": "rgb", "mean": [0.5], "std": [0.25]})",
+  };
+  std::vector<PreprocessSpec> specs;
+  for (const char* text : texts) {
+    auto spec = parse_preprocess_json(text, "image_fuzzer spec");
+    if (!spec.ok()) {
+      std::fprintf(stderr, "image_fuzzer: a built-in spec no longer parses: %s\n", spec.status().message().c_str());
+      std::abort();
+    }
+    specs.push_back(*spec);
+  }
   return specs;
 }
 
@@ -48,9 +61,11 @@ bool has_oversized_huffman_table(const uint8_t* data, size_t size) {
   for (size_t i = 0; i + 4 <= size; ++i) {
     if (data[i] != 0xFF || data[i + 1] != 0xC4) continue;
     const size_t end = std::min(size, i + 2 + (size_t{data[i + 2]} << 8 | data[i + 3]));
-    for (size_t table = i + 4; table + 17 <= end;) {
+    // stb reads a whole table (17 bytes and more) while any segment byte is
+    // left, and reads zeros past the end of the input.
+    for (size_t table = i + 4; table < end;) {
       size_t codes = 0;
-      for (size_t k = 1; k <= 16; ++k) codes += data[table + k];
+      for (size_t k = 1; k <= 16 && table + k < size; ++k) codes += data[table + k];
       if (codes > 256) return true;
       table += 17 + codes;
     }
