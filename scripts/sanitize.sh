@@ -9,7 +9,7 @@
 # ResNet-50/MobileNetV2 paths the suite already runs on its own models.
 # The Python module is not built (Debian's python3 is not instrumented).
 #
-#   scripts/sanitize.sh            the whole suite (see the timing below)
+#   scripts/sanitize.sh            the whole suite but the bad-input catalogue (see below)
 #   scripts/sanitize.sh --subset   all but the slow ResNet-50/MobileNetV2 model tests
 #                                  (ctest -E "$slow_tests" below)
 #   scripts/sanitize.sh -R REGEX   only the tests matching REGEX (ctest -R)
@@ -27,11 +27,18 @@ jobs=${JOBS:-2}
 # reference kernels: minutes each under ASan on 2 cores.
 slow_tests='ResNet|MobileNet'
 
+# The bad-input catalogue's cases (BadInput.Catalogue/*) run
+# the CLI under RLIMIT_AS = 4 GiB (tests/unit/bad_input_catalogue.cc), and an
+# ASan binary cannot start under an address-space limit (it reserves ~15 TiB
+# of shadow: "ReserveShadowMemoryRange failed ... ulimit -v"). Left out until
+# the catalogue skips RLIMIT_AS in sanitizer builds; the fuzz targets and the
+# rest of the suite cover the same parsers.
+no_rlimit_as='^BadInput\.Catalogue'
 ctest_args=(-LE trained_models)
 case ${1:-} in
-  "") ;;
-  --subset) ctest_args+=(-E "$slow_tests") ;;
-  -R) ctest_args+=(-R "${2:?-R needs a regex}") ;;
+  "") ctest_args+=(-E "$no_rlimit_as") ;;
+  --subset) ctest_args+=(-E "$no_rlimit_as|$slow_tests") ;;
+  -R) ctest_args+=(-R "${2:?-R needs a regex}" -E "$no_rlimit_as") ;;
   *) echo "usage: scripts/sanitize.sh [--subset | -R REGEX]" >&2; exit 2 ;;
 esac
 
