@@ -10,6 +10,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "base/safe_write.h"
 #include "format/checksum.h"
 #include "format/file_header.h"
 #include "format/model_decoder.h"
@@ -215,25 +216,12 @@ StatusOr<std::vector<uint8_t>> serialize_model(const ModelFile& model) {
   return bytes;
 }
 
+// Atomic and safe (base/safe_write.h): a fresh temporary beside the target,
+// never a planted link, the replaced file's mode kept, the old model intact
+// on any failure.
 Status write_model_file(const std::string& path, const ModelFile& model) {
   KESTREL_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, serialize_model(model));
-  const std::string temp_path = str_cat(path, ".tmp", ::getpid());
-  {
-    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(temp_path.c_str());
-      return invalid_argument(path, ": cannot write model file");
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temp_path, path, error);
-  if (error) {
-    std::remove(temp_path.c_str());
-    return invalid_argument(path, ": cannot write model file: ", error.message());
-  }
-  return {};
+  return write_file_atomically(path, bytes.data(), bytes.size(), "model file");
 }
 
 std::vector<std::pair<std::string, std::string>> standard_metadata(const std::string& source_model) {

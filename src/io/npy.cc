@@ -1,5 +1,7 @@
 #include "io/npy.h"
 
+#include "base/safe_write.h"
+
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -223,17 +225,19 @@ Status write_npy(const std::string& path, const Tensor& tensor) {
   const size_t unpadded = kMagicSize + 4 + header.size() + 1;
   header.append((kHeaderAlignment - unpadded % kHeaderAlignment) % kHeaderAlignment, ' ');
   header += '\n';
-  std::ofstream file(path, std::ios::binary);
-  if (!file) return not_found(path, ": cannot write file");
-  file.write(kMagic, kMagicSize);
   const char version[2] = {1, 0};
-  file.write(version, 2);
   const char length[2] = {static_cast<char>(header.size() & 0xff), static_cast<char>(header.size() >> 8)};
-  file.write(length, 2);
-  file.write(header.data(), static_cast<std::streamsize>(header.size()));
-  file.write(static_cast<const char*>(tensor.raw_data()), static_cast<std::streamsize>(tensor.nbytes()));
-  if (!file) return not_found(path, ": failed to write file");
-  return {};
+  return write_file_atomically(
+      path,
+      [&](const WriteChunk& write) {
+        write(kMagic, kMagicSize);
+        write(version, 2);
+        write(length, 2);
+        write(header.data(), header.size());
+        write(tensor.raw_data(), static_cast<size_t>(tensor.nbytes()));
+        return Status();
+      },
+      "tensor file");
 }
 
 }  // namespace kestrel

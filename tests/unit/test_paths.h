@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -26,11 +28,16 @@ inline std::string test_model_path(const std::string& file) { return std::string
 
 inline std::string fashion_mnist_path(const std::string& file) { return "/usr/share/datasets/fashion-mnist/" + file; }
 
-// A per-test scratch directory, emptied first.
+// A per-test scratch directory, emptied first; the process id keeps test
+// runs from different build trees at the same time apart.
 inline std::string scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   (std::string("kestrel_test_") + info->test_suite_name() + "_" + info->name());
+  std::string name = std::string("kestrel_test_") + info->test_suite_name() + "_" + info->name() + "_" +
+                     std::to_string(::getpid());
+  for (char& c : name) {
+    if (c == '/') c = '_';  // parameterized test names hold '/'
+  }
+  const auto dir = std::filesystem::temp_directory_path() / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

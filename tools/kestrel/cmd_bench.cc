@@ -122,7 +122,7 @@ Command add_bench_command(CLI::App& app) {
   cmd->add_option("--model", options->model, "Model (.kestrel, or .onnx compiled on the fly)")->required();
   cmd->add_option("--batch", options->batch, "Batch size (an .onnx model is compiled for it)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, kMaxSessionThreads));
   cmd->add_option("--iterations", options->iterations, "Timed runs")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", options->warmup, "Untimed runs first")->check(CLI::Range(0, 1000000));
   cmd->add_option("--input-shape", options->input_shape, "NAME:D0,D1,... instead of the model's shape at --batch");

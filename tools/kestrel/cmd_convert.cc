@@ -87,7 +87,7 @@ Command add_convert_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--preprocess", options->preprocess, "int8: preprocessing spec (JSON) for calibration images");
   cmd->add_option("--quant-config", options->quant_config, "int8: quantization config (JSON, docs/quantization.md)");
-  cmd->add_option("--threads", options->threads, "Threads for calibration (default: all cores)")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", options->threads, "Threads for calibration (default: all cores)")->check(CLI::Range(1, kMaxSessionThreads));
   cmd->add_option("--workers", options->workers, "Image decoding threads for calibration")->check(CLI::Range(1, 64));
   cmd->add_option("--error-report", options->error_report_rows,
                   "int8: print the N layers that drift most from FP32 (0: skip the measurement; default 5)");

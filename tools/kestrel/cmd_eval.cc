@@ -21,7 +21,7 @@ namespace kestrel::cli {
 namespace {
 
 // More threads than this is a typo, not a machine.
-constexpr int kMaxThreads = 256;
+constexpr int kMaxThreads = kMaxSessionThreads;
 
 struct EvalOptions {
   std::string model, dataset, labels, preprocess, class_names;

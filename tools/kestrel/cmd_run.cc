@@ -46,6 +46,35 @@ std::string file_stem(const std::string& name) {
   return stem;
 }
 
+// Where each output goes (DIR/STEM.npy and .pb), refusing two outputs that
+// would share a file ("y:1" and "y_1") and an output that would overwrite a
+// file this run reads (the model, an input tensor, an image).
+StatusOr<std::vector<std::string>> output_stems(const std::string& dir, const std::vector<std::string>& names,
+                                                const std::vector<std::string>& read_files) {
+  std::vector<std::string> stems;
+  std::map<std::string, std::string> owner;  // stem -> output name
+  for (const std::string& name : names) {
+    const std::string stem = (std::filesystem::path(dir) / file_stem(name)).string();
+    auto [it, fresh] = owner.emplace(stem, name);
+    if (!fresh) {
+      return invalid_argument("outputs '", it->second, "' and '", name, "' would both be written to ", stem,
+                              ".{npy,pb}; give them distinct names");
+    }
+    for (const char* extension : {".npy", ".pb"}) {
+      const std::string target = stem + extension;
+      for (const std::string& read : read_files) {
+        std::error_code error;
+        if (std::filesystem::equivalent(target, read, error)) {
+          return invalid_argument("output '", name, "' would overwrite ", read, ", which this run reads (", target,
+                                  "); choose another --output-dir");
+        }
+      }
+    }
+    stems.push_back(stem);
+  }
+  return stems;
+}
+
 // The images, preprocessed into one [N, C, H, W] (or NHWC) batch.
 StatusOr<Tensor> image_batch(const RunOptions& options) {
   if (options.preprocess.empty()) return invalid_argument("--image needs --preprocess (a JSON spec)");
@@ -170,9 +199,13 @@ Status run(const RunOptions& options) {
   std::error_code error;
   std::filesystem::create_directories(options.output_dir, error);
   if (error) return not_found(options.output_dir, ": cannot create directory: ", error.message());
+  std::vector<std::string> read_files = {options.model};
+  for (const auto& [name, path] : files) read_files.push_back(path);
+  read_files.insert(read_files.end(), options.images.begin(), options.images.end());
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<std::string> stems, output_stems(options.output_dir, output_names, read_files));
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string& name = output_names[i];
-    const std::string stem = (std::filesystem::path(options.output_dir) / file_stem(name)).string();
+    const std::string& stem = stems[i];
     KESTREL_RETURN_IF_ERROR(write_npy(stem + ".npy", outputs[i]));
     KESTREL_RETURN_IF_ERROR(write_tensor_pb(stem + ".pb", outputs[i], name));
     std::cout << name << ": " << dtype_name(outputs[i].dtype()) << " " << shape_string(outputs[i].shape()) << " -> "
@@ -195,7 +228,7 @@ Command add_run_command(CLI::App& app) {
   cmd->add_option("--top", options->top, "With --image: classes to print per image (default 5)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_option("--output-dir", options->output_dir, "Where to write NAME.npy and NAME.pb (optional with --image)");
-  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, kMaxSessionThreads));
   cmd->add_flag("--reference", options->reference, "Run the .onnx model on the reference interpreter instead");
   return [options] { return run(*options); };
 }

@@ -14,6 +14,7 @@
 
 #include "base/checked_math.h"
 #include "base/regular_file.h"
+#include "base/safe_write.h"
 
 namespace kestrel {
 namespace {
@@ -273,9 +274,9 @@ StatusOr<Tensor> read_tensor_pb(const std::string& path, std::string* name) {
 Status write_tensor_pb(const std::string& path, const Tensor& tensor, const std::string& name) {
   onnx::TensorProto proto;
   tensor_to_onnx(tensor, name, &proto);
-  std::ofstream file(path, std::ios::binary);
-  if (!file || !proto.SerializeToOstream(&file)) return not_found(path, ": cannot write file");
-  return {};
+  std::string bytes;
+  if (!proto.SerializeToString(&bytes)) return invalid_argument(path, ": cannot serialize tensor '", name, "'");
+  return write_file_atomically(path, bytes.data(), bytes.size(), "tensor file");
 }
 
 }  // namespace kestrel
