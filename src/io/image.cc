@@ -50,17 +50,17 @@ bool is_jpeg_restart(uint8_t marker) { return marker >= 0xd0 && marker <= 0xd7; 
 // checked here before stb sees the file.
 Status check_huffman_tables(const uint8_t* table, size_t length, size_t offset, const std::string& label) {
   while (length > 0) {
-    if (length < 17) return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
+    if (length < 17) return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
     if ((table[0] >> 4) > 1 || (table[0] & 0x0f) > 3) {
-      return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " has a bad class or id");
+      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " has a bad class or id");
     }
     size_t codes = 0;
     for (int bits = 1; bits <= 16; ++bits) codes += table[bits];
     if (codes > kMaxHuffmanCodes) {
-      return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " declares ", codes,
+      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " declares ", codes,
                        " codes, more than ", kMaxHuffmanCodes);
     }
-    if (17 + codes > length) return data_loss(label, ": damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
+    if (17 + codes > length) return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
     table += 17 + codes;
     length -= 17 + codes;
   }
@@ -87,13 +87,13 @@ StatusOr<bool> walk_jpeg(const uint8_t* data, size_t size, const std::string& la
     if (marker == kJpegEndOfImage) return true;
     if (at + 4 > size) return false;
     const size_t length = (size_t{data[at + 2]} << 8) | data[at + 3];
-    if (length < 2) return data_loss(label, ": damaged JPEG: bad segment length at byte ", at);
+    if (length < 2) return data_loss(label, ": cannot decode: damaged JPEG: bad segment length at byte ", at);
     // stb_image reads a segment cut off by the end of the file as if zeros
     // followed, so a table in it is checked as far as it goes.
     const size_t available = std::min(length - 2, size - (at + 4));
     if (marker == kJpegHuffmanTable) KESTREL_RETURN_IF_ERROR(check_huffman_tables(data + at + 4, available, at, label));
     if (available < length - 2) {
-      return data_loss(label, ": truncated JPEG: the segment at byte ", at, " runs past the end of the file");
+      return data_loss(label, ": cannot decode: truncated JPEG: the segment at byte ", at, " runs past the end of the file");
     }
     at += 2 + length;
   }
@@ -116,7 +116,7 @@ Status check_before_decoding(const uint8_t* data, int length, const std::string&
     return data_loss(label, ": cannot decode: ", stbi_failure_reason());
   }
   KESTREL_RETURN_IF_ERROR(check_image_size(width, height, label));
-  if (!complete) return data_loss(label, ": truncated JPEG: the file ends before its end-of-image marker");
+  if (!complete) return data_loss(label, ": cannot decode: truncated JPEG: the file ends before its end-of-image marker");
   return {};
 }
 

@@ -30,24 +30,24 @@ struct Chunk {
 
 // The chunk at `offset`, its CRC checked; `offset` moves past it.
 StatusOr<Chunk> next_chunk(const uint8_t* data, size_t size, size_t& offset, const std::string& label) {
-  if (size - offset < kChunkOverhead) return data_loss(label, ": truncated PNG: a chunk is cut off at byte ", offset);
+  if (size - offset < kChunkOverhead) return data_loss(label, ": cannot decode: truncated PNG: a chunk is cut off at byte ", offset);
   Chunk chunk;
   chunk.length = load_be32(data + offset);
   chunk.type = std::string_view(reinterpret_cast<const char*>(data + offset + 4), 4);
   for (char c : chunk.type) {
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) {
-      return data_loss(label, ": damaged PNG: bad chunk type at byte ", offset);
+      return data_loss(label, ": cannot decode: damaged PNG: bad chunk type at byte ", offset);
     }
   }
   if (chunk.length > kMaxChunkLength || chunk.length > size - offset - kChunkOverhead) {
-    return data_loss(label, ": truncated PNG: chunk ", chunk.type, " at byte ", offset, " claims ", chunk.length,
+    return data_loss(label, ": cannot decode: truncated PNG: chunk ", chunk.type, " at byte ", offset, " claims ", chunk.length,
                      " bytes, the file has ", size - offset - kChunkOverhead);
   }
   chunk.data = data + offset + 8;
   const uint32_t stored = load_be32(chunk.data + chunk.length);
   const uLong computed = crc32(crc32(0L, Z_NULL, 0), data + offset + 4, chunk.length + 4);
   if (stored != static_cast<uint32_t>(computed)) {
-    return data_loss(label, ": damaged PNG: CRC mismatch in chunk ", chunk.type, " at byte ", offset);
+    return data_loss(label, ": cannot decode: damaged PNG: CRC mismatch in chunk ", chunk.type, " at byte ", offset);
   }
   offset += kChunkOverhead + chunk.length;
   return chunk;
@@ -116,7 +116,7 @@ class IdatInflater {
     if (!ok_) return internal_error(label_, ": cannot start zlib");
     if (ended_) {
       if (length == 0) return {};
-      return data_loss(label_, ": damaged PNG: image data continues after the end of its zlib stream");
+      return data_loss(label_, ": cannot decode: damaged PNG: image data continues after the end of its zlib stream");
     }
     stream_.next_in = const_cast<Bytef*>(data);
     stream_.avail_in = length;
@@ -126,28 +126,28 @@ class IdatInflater {
       const int result = inflate(&stream_, Z_NO_FLUSH);
       inflated_ += static_cast<int64_t>(scratch_.size() - stream_.avail_out);
       if (inflated_ > expected) {
-        return data_loss(label_, ": damaged PNG: image data inflates to more than the ", expected,
+        return data_loss(label_, ": cannot decode: damaged PNG: image data inflates to more than the ", expected,
                          " bytes its header implies");
       }
       if (result == Z_STREAM_END) ended_ = true;
       else if (result == Z_BUF_ERROR) break;  // no progress possible (cannot happen with input and room left)
       else if (result == Z_DATA_ERROR && stream_.msg && std::strstr(stream_.msg, "incorrect data check")) {
-        return data_loss(label_, ": damaged PNG: zlib Adler-32 checksum mismatch in the image data");
+        return data_loss(label_, ": cannot decode: damaged PNG: zlib Adler-32 checksum mismatch in the image data");
       } else if (result != Z_OK) {
-        return data_loss(label_, ": damaged PNG: bad image data (zlib: ", stream_.msg ? stream_.msg : "error", ")");
+        return data_loss(label_, ": cannot decode: damaged PNG: bad image data (zlib: ", stream_.msg ? stream_.msg : "error", ")");
       }
     }
     if (ended_ && stream_.avail_in > 0) {
-      return data_loss(label_, ": damaged PNG: image data continues after the end of its zlib stream");
+      return data_loss(label_, ": cannot decode: damaged PNG: image data continues after the end of its zlib stream");
     }
     return {};
   }
 
   // A stream that ends finished the Adler-32 check inside inflate().
   Status finish(int64_t expected) const {
-    if (!ended_) return data_loss(label_, ": truncated PNG: the image data's zlib stream does not end");
+    if (!ended_) return data_loss(label_, ": cannot decode: truncated PNG: the image data's zlib stream does not end");
     if (inflated_ != expected) {
-      return data_loss(label_, ": truncated PNG: image data inflates to ", inflated_, " bytes, its header implies ",
+      return data_loss(label_, ": cannot decode: truncated PNG: image data inflates to ", inflated_, " bytes, its header implies ",
                        expected);
     }
     return {};
@@ -169,10 +169,10 @@ bool has_png_signature(const uint8_t* data, size_t size) {
 }
 
 StatusOr<PngHeader> read_png_header(const uint8_t* data, size_t size, const std::string& label) {
-  if (!has_png_signature(data, size)) return data_loss(label, ": not a PNG file");
+  if (!has_png_signature(data, size)) return data_loss(label, ": cannot decode: not a PNG file");
   size_t offset = sizeof(kSignature);
   KESTREL_ASSIGN_OR_RETURN(const Chunk ihdr, next_chunk(data, size, offset, label));
-  if (ihdr.type != "IHDR" || ihdr.length != kIhdrLength) return data_loss(label, ": damaged PNG: no IHDR chunk first");
+  if (ihdr.type != "IHDR" || ihdr.length != kIhdrLength) return data_loss(label, ": cannot decode: damaged PNG: no IHDR chunk first");
   PngHeader header;
   header.width = load_be32(ihdr.data);
   header.height = load_be32(ihdr.data + 4);
@@ -181,10 +181,10 @@ StatusOr<PngHeader> read_png_header(const uint8_t* data, size_t size, const std:
   const int compression = ihdr.data[10], filter = ihdr.data[11], interlace = ihdr.data[12];
   header.interlaced = interlace == 1;
   if (header.width == 0 || header.height == 0 || header.width > kMaxChunkLength || header.height > kMaxChunkLength) {
-    return data_loss(label, ": damaged PNG: ", header.width, "x", header.height, " pixels");
+    return data_loss(label, ": cannot decode: damaged PNG: ", header.width, "x", header.height, " pixels");
   }
   if (!valid_bit_depth(header.color_type, header.bit_depth) || compression != 0 || filter != 0 || interlace > 1) {
-    return data_loss(label, ": damaged PNG: invalid IHDR (bit depth ", header.bit_depth, ", color type ",
+    return data_loss(label, ": cannot decode: damaged PNG: invalid IHDR (bit depth ", header.bit_depth, ", color type ",
                      header.color_type, ")");
   }
   return header;
@@ -192,7 +192,7 @@ StatusOr<PngHeader> read_png_header(const uint8_t* data, size_t size, const std:
 
 Status check_png_integrity(const uint8_t* data, size_t size, const PngHeader& header, const std::string& label) {
   const auto expected = inflated_size(header);
-  if (!expected) return data_loss(label, ": PNG of ", header.width, "x", header.height, " pixels is too large");
+  if (!expected) return data_loss(label, ": cannot decode: PNG of ", header.width, "x", header.height, " pixels is too large");
   IdatInflater inflater(label);
   size_t offset = sizeof(kSignature);
   bool seen_idat = false, idat_done = false;
@@ -200,14 +200,14 @@ Status check_png_integrity(const uint8_t* data, size_t size, const PngHeader& he
     KESTREL_ASSIGN_OR_RETURN(const Chunk chunk, next_chunk(data, size, offset, label));
     if (chunk.type == "IEND") break;
     if (chunk.type == "IDAT") {
-      if (idat_done) return data_loss(label, ": damaged PNG: IDAT chunks are not consecutive");
+      if (idat_done) return data_loss(label, ": cannot decode: damaged PNG: IDAT chunks are not consecutive");
       seen_idat = true;
       KESTREL_RETURN_IF_ERROR(inflater.feed(chunk.data, chunk.length, *expected));
     } else if (seen_idat) {
       idat_done = true;
     }
   }
-  if (!seen_idat) return data_loss(label, ": damaged PNG: no image data (IDAT)");
+  if (!seen_idat) return data_loss(label, ": cannot decode: damaged PNG: no image data (IDAT)");
   return inflater.finish(*expected);
 }
 
