@@ -335,7 +335,8 @@ KESTREL_API kestrel_status_t kestrel_convert_options_set_preprocess(kestrel_conv
 /* Use the first `count` images (0: the quant config's count, else 512). */
 KESTREL_API kestrel_status_t kestrel_convert_options_set_calibration_count(kestrel_convert_options_t* options,
                                                                            int64_t count);
-/* Images per calibration run, for calibration data from disk (default 16). */
+/* Images per calibration run, for calibration data from disk (default 0: the
+ * model's batch when it is fixed, else 16). */
 KESTREL_API kestrel_status_t kestrel_convert_options_set_calibration_batch(kestrel_convert_options_t* options,
                                                                            int64_t batch);
 /* "minmax", "percentile" (default), "entropy" or "mse". */
