@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <utility>
 
 namespace kestrel::testing {
@@ -27,8 +29,17 @@ namespace {
   dup2(out_fd, STDOUT_FILENO);
   dup2(out_fd, STDERR_FILENO);
   close(out_fd);
+#if defined(__SANITIZE_ADDRESS__)
+  // An AddressSanitizer binary reserves terabytes of shadow memory and cannot
+  // start under RLIMIT_AS; its allocator enforces the same bound instead
+  // (an allocation above it fails as under the limit: bad_alloc, not a crash).
+  const std::string asan_options = "max_allocation_size_mb=" + std::to_string(limits.address_space_bytes >> 20) +
+                                   ":allocator_may_return_null=1:" + (getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
+  setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
+#else
   const rlimit address_space{limits.address_space_bytes, limits.address_space_bytes};
   setrlimit(RLIMIT_AS, &address_space);
+#endif
   const rlim_t cpu_seconds = static_cast<rlim_t>(limits.timeout_seconds) * 2;  // a backstop for the wall clock below
   const rlimit cpu{cpu_seconds, cpu_seconds};
   setrlimit(RLIMIT_CPU, &cpu);
