@@ -105,7 +105,7 @@ fi
 # Known bugs whose inputs the targets skip while fuzzing, so that one bug
 # does not hide the others (see the target's header; the reproducers in
 # tests/fuzz/regressions/ still replay them).
-export KESTREL_FUZZ_SKIP_KNOWN=1
+
 
 echo "== seeds ($fuzz_dir/seeds)"
 rm -rf "$fuzz_dir/seeds"

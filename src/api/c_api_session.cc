@@ -5,6 +5,8 @@
 
 #include "api/c_api_internal.h"
 
+#include <cstring>
+
 namespace kestrel::c_api {
 namespace {
 
@@ -27,10 +29,24 @@ std::string names_of(const std::vector<TensorDescription>& tensors) {
   return names;
 }
 
+// The caller's dtype read as the integer it holds: a value outside the enum
+// (a caller's bug) must be reported, and loading it as the enum type would
+// be undefined behaviour.
+int raw_dtype(const kestrel_tensor_t& tensor) {
+  static_assert(sizeof(tensor.dtype) == sizeof(int));
+  int raw = 0;
+  std::memcpy(&raw, &tensor.dtype, sizeof(raw));
+  return raw;
+}
+
 Status check_tensor(const kestrel_tensor_t& given, const kestrel_tensor_info_t& declared, const char* role) {
-  if (given.dtype != declared.dtype) {
-    return invalid_argument(kRun, ": ", role, " '", declared.name, "' is given as ", dtype_label(given.dtype),
-                            ", the model takes ", dtype_label(declared.dtype));
+  const int given_dtype = raw_dtype(given);
+  if (given_dtype != static_cast<int>(declared.dtype)) {
+    const std::string label = given_dtype >= 0 && given_dtype <= static_cast<int>(KESTREL_DTYPE_UINT64)
+                                  ? dtype_label(static_cast<kestrel_dtype_t>(given_dtype))
+                                  : "dtype " + std::to_string(given_dtype);
+    return invalid_argument(kRun, ": ", role, " '", declared.name, "' is given as ", label, ", the model takes ",
+                            dtype_label(declared.dtype));
   }
   if (given.rank > 0 && given.dims == nullptr) {
     return invalid_argument(kRun, ": ", role, " '", declared.name, "': dims is NULL with rank ", given.rank);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <limits>
 
 #include "format/file_header.h"
@@ -9,10 +10,15 @@
 namespace kestrel {
 namespace {
 
+// Copied byte-wise: a tampered file may place a vector at an offset that is
+// not aligned for T, where element-wise loads would be undefined behaviour.
 template <typename T>
 std::vector<T> to_vector(const flatbuffers::Vector<T>* values) {
+  static_assert(std::is_arithmetic_v<T>, "byte-wise copies are for scalar vectors");
   if (values == nullptr) return {};
-  return std::vector<T>(values->begin(), values->end());
+  std::vector<T> copy(values->size());
+  if (!copy.empty()) std::memcpy(copy.data(), values->Data(), copy.size() * sizeof(T));
+  return copy;
 }
 
 std::string to_string(const flatbuffers::String* text) { return text == nullptr ? std::string() : text->str(); }

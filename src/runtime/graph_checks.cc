@@ -147,6 +147,8 @@ Status check_node_types(const Graph& graph) {
   std::unordered_map<ValueId, Tensor> known;
   for (const Node& node : graph.nodes) {
     KESTREL_RETURN_IF_ERROR(check_node_attributes(node));
+    // Every op's first output is required (kernels write it unconditionally).
+    if (node.outputs.empty() || node.outputs[0] == kNoValue) return invalid_argument(node.label(), ": has no output");
     const OpDef* def = OpRegistry::global().find(node);
     if (def == nullptr || def->infer == nullptr) return unimplemented(node.label(), ": op is not supported");
     std::vector<TensorInfo> infos(node.inputs.size());

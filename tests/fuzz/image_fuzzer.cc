@@ -7,11 +7,9 @@
 // Seeds: PNGs from scripts/export_images.py (Fashion-MNIST) and PNG/JPEG
 // variants (tests/fuzz/make_seeds.py).
 //
-// Known bug, skipped while fuzzing (KESTREL_FUZZ_SKIP_KNOWN=1, set by
-// scripts/fuzz.sh) so that it does not hide everything else: Debian's
-// stb_image (libstb-dev 0.0~git20220908) writes past stbi__huffman::size[257]
-// when a JPEG DHT table declares more than 256 codes (stb_image.h:1990,
-// stbi__build_huffman). Reproducer: tests/fuzz/regressions/image_fuzzer/.
+// The stb_image DHT overflow it found (a JPEG Huffman table of more than
+// 256 codes) is refused before stb since 9db564d; its reproducers are in
+// tests/fuzz/regressions/image_fuzzer/.
 #include <cstddef>
 #include <cstdint>
 #include <algorithm>
@@ -56,29 +54,10 @@ std::vector<PreprocessSpec> make_specs() {
   return specs;
 }
 
-// True when a JPEG DHT segment (FF C4) holds a table of more than 256 codes.
-bool has_oversized_huffman_table(const uint8_t* data, size_t size) {
-  for (size_t i = 0; i + 4 <= size; ++i) {
-    if (data[i] != 0xFF || data[i + 1] != 0xC4) continue;
-    const size_t end = std::min(size, i + 2 + (size_t{data[i + 2]} << 8 | data[i + 3]));
-    // stb reads a whole table (17 bytes and more) while any segment byte is
-    // left, and reads zeros past the end of the input.
-    for (size_t table = i + 4; table < end;) {
-      size_t codes = 0;
-      for (size_t k = 1; k <= 16 && table + k < size; ++k) codes += data[table + k];
-      if (codes > 256) return true;
-      table += 17 + codes;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<PreprocessSpec> specs = make_specs();
-  static const bool skip_known = std::getenv("KESTREL_FUZZ_SKIP_KNOWN") != nullptr;
-  if (skip_known && has_oversized_huffman_table(data, size)) return 0;
   auto image = decode_image(data, size, "fuzz image");
   if (!image.ok()) return 0;
   fuzz::touch_bytes(image->pixels.data(), image->pixels.size());

@@ -270,7 +270,9 @@ TEST(LoadedGraphChecks, TheAttributeTableMatchesOnnxSchemas) {
       for (const auto& [name, attribute] : schema->attributes()) onnx_attributes[name] = kind_of(attribute.type);
     }
     if (onnx::OpSchemaRegistry::Schema(op, static_cast<int>(kMaxOnnxOpset), "") == nullptr) continue;  // Kestrel's op
-    for (const auto& [name, kind] : onnx_attributes) {
+    for (const auto& entry : onnx_attributes) {
+      const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture those
+      const auto kind = entry.second;
       const auto it = std::find_if(specs->begin(), specs->end(), [&](const AttributeSpec& s) { return s.name == name; });
       if (it == specs->end()) {
         ADD_FAILURE() << op << " lacks ONNX attribute " << name;
