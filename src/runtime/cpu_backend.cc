@@ -321,10 +321,12 @@ bool cpu_sums_in_place(const Graph& graph, const Node& node) { return conv_suppo
 Status pack_weights_for_cpu(Graph& graph) {
   for (Node& node : graph.nodes) {
     if (!conv_supported(graph, node) || is_packed(node)) continue;
-    KESTREL_ASSIGN_OR_RETURN(const onednn::ConvParams params, conv_params(graph, node));
+    auto params = conv_params(graph, node);
+    if (!params.ok()) return params.status().with_context(node.label());
     const Tensor& weight = *constant(graph, node, 1);
-    KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
-    const onednn::PackedWeights packed = primitive->packed_weights();
+    auto primitive = onednn::ConvPrimitive::create(*params, weight, constant(graph, node, 2));
+    if (!primitive.ok()) return primitive.status().with_context(node.label());
+    const onednn::PackedWeights packed = (*primitive)->packed_weights();
     Tensor blob(DType::kUInt8, {static_cast<int64_t>(packed.bytes)});
     std::memcpy(blob.raw_data(), packed.data, packed.bytes);
     // The plain weights stay: they are what every backend reads, and what

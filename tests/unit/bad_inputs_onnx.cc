@@ -376,6 +376,18 @@ KESTREL_BAD_INPUTS({
          },
      .fragments = {"m.onnx", "node 'conv' (Conv)", "dilation", "64-bit"},
      .reason = "(kernel - 1) * dilation overflowing int64"},
+    {.name = "OnnxConvRefusedByOneDnnNamesTheNode",
+     .make =
+         [](const std::string& dir) {
+           auto model = conv_model();
+           const int64_t big = int64_t{1} << 40;
+           set_ints(model.mutable_graph()->mutable_node(0), "dilations", {big, big});
+           set_ints(model.mutable_graph()->mutable_node(0), "pads", {big, big, big, big});
+           set_ints(model.mutable_graph()->mutable_node(0), "strides", {big * 4, big * 4});
+           return "convert --model " + save(model, dir) + " --output " + dir + "/m.kestrel";
+         },
+     .fragments = {"m.onnx", "node 'conv'", "oneDNN rejected"},
+     .reason = "a kernel library's refusal names the node it refused"},
     {.name = "OnnxConvStridesLargeAccepted",
      .make =
          [](const std::string& dir) {
