@@ -88,6 +88,7 @@ class PySession {
     }
     std::vector<api::TensorInfo> output_infos = model_->outputs();
     std::vector<py::array> results;
+    results.reserve(output_infos.size());
     for (const api::TensorInfo& info : output_infos) results.emplace_back(py::dtype(numpy_dtype(info.dtype)), info.shape);
     // infos, output_infos and the arrays no longer move: the views below point into them.
     std::vector<api::Tensor> inputs, outputs;
@@ -122,7 +123,8 @@ class PySession {
 PYBIND11_MODULE(kestrel, m) {
   m.doc() = "Kestrel: load and run .kestrel models, convert ONNX models (FP32 or INT8)";
   static py::exception<api::Error> error(m, "Error", PyExc_RuntimeError);
-  py::register_exception_translator([](std::exception_ptr p) {
+  // pybind11 takes a void (*)(std::exception_ptr): by value.
+  py::register_exception_translator([](std::exception_ptr p) {  // NOLINT(performance-unnecessary-value-param)
     try {
       if (p) std::rethrow_exception(p);
     } catch (const api::Error& e) {
@@ -134,7 +136,7 @@ PYBIND11_MODULE(kestrel, m) {
       .def_static("load", &api::Model::load, py::arg("path"), "Load a .kestrel model (memory-mapped)")
       .def_static(
           "load_buffer",
-          [](py::bytes data) {
+          [](const py::bytes& data) {
             const std::string bytes = data;
             return api::Model::load_buffer(
                 std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
@@ -183,7 +185,7 @@ PYBIND11_MODULE(kestrel, m) {
       [](const std::string& model, const std::string& output, const std::string& input_shape,
          const std::string& precision, const std::string& calibration_data, const std::string& preprocess,
          int64_t calibration_count, const std::string& calibration_method, double percentile,
-         const std::string& quant_config, int threads, py::object calibration_batches) {
+         const std::string& quant_config, int threads, const py::object& calibration_batches) {
         api::ConvertOptions options{.model = model, .output = output, .input_shape = input_shape,
                                     .precision = precision, .calibration_data = calibration_data,
                                     .preprocess = preprocess, .calibration_method = calibration_method,

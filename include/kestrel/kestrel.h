@@ -83,6 +83,8 @@
 #ifndef KESTREL_KESTREL_H_
 #define KESTREL_KESTREL_H_
 
+/* A C header: typedef and <stdint.h> are what C has.
+   NOLINTBEGIN(modernize-use-using,modernize-deprecated-headers) */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -392,4 +394,5 @@ KESTREL_API kestrel_status_t kestrel_preprocess_image(const char* preprocess_pat
 }  /* extern "C" */
 #endif
 
+/* NOLINTEND(modernize-use-using,modernize-deprecated-headers) */
 #endif  /* KESTREL_KESTREL_H_ */

@@ -45,6 +45,7 @@ void link_quant(const Graph& graph, const std::vector<ValueId>& ids, std::vector
 
 std::vector<TensorDescription> describe_all(const Graph& graph, const std::vector<ValueId>& ids) {
   std::vector<TensorDescription> descriptions;
+  descriptions.reserve(ids.size());
   for (ValueId id : ids) descriptions.push_back(describe(graph.value(id)));
   link_quant(graph, ids, descriptions);
   return descriptions;

@@ -46,7 +46,8 @@ class TempFile {
     const std::string base = target_path.filename().string();
     if (base.empty() || base == "." || base == "..") return invalid_argument(target, ": not a file name");
     for (int attempt = 0; attempt < kMaxNameAttempts; ++attempt) {
-      std::string candidate = folder + "/." + base + ".tmp-" + random_suffix();
+      std::string candidate = folder;
+      candidate.append("/.").append(base).append(".tmp-").append(random_suffix());
       fd_ = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
       if (fd_ >= 0) {
         path_ = std::move(candidate);

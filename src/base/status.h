@@ -116,10 +116,14 @@ class [[nodiscard]] StatusOr {
     if (!kestrel_status_.ok()) return kestrel_status_; \
   } while (0)
 
+// `tmp` is a fresh name and `lhs` may be a declaration (`auto x`): neither
+// can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define KESTREL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                                  \
   if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define KESTREL_ASSIGN_OR_RETURN(lhs, expr) \
   KESTREL_ASSIGN_OR_RETURN_IMPL(KESTREL_CONCAT(kestrel_statusor_, __LINE__), lhs, expr)

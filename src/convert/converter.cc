@@ -163,11 +163,11 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
 Status convert_graph(const Graph& source, const ConvertOptions& options, ConvertReport& report) {
   Graph graph = source;
   if (!options.input_shapes.empty()) KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, options.input_shapes));
-  if (set_dynamic_dims(graph, 1) > 0) report.notes.push_back("note: dynamic input dims set to 1 (use --input-shape to choose)");
+  if (set_dynamic_dims(graph, 1) > 0) report.notes.emplace_back("note: dynamic input dims set to 1 (use --input-shape to choose)");
   std::optional<QdqRanges> qdq;
   if (count_qdq_pairs(graph) > 0) {
     KESTREL_ASSIGN_OR_RETURN(qdq, fold_qdq_pairs(graph));
-    if (options.precision != Precision::kInt8) report.notes.push_back("note: a quantized model; --precision int8 runs it in int8");
+    if (options.precision != Precision::kInt8) report.notes.emplace_back("note: a quantized model; --precision int8 runs it in int8");
   }
   KESTREL_RETURN_IF_ERROR(optimize_graph(graph));
   if (options.precision == Precision::kInt8) {

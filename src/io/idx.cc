@@ -90,7 +90,7 @@ StatusOr<Tensor> read_plain(FileReader& file, int64_t limit) {
 // zlib's reason for a failed read, saying so when it is a checksum.
 std::string gz_reason(gzFile file) {
   int code = 0;
-  const std::string reason = gzerror(file, &code);
+  std::string reason = gzerror(file, &code);
   if (reason.find("incorrect data check") != std::string::npos) return reason + ": gzip CRC-32 checksum mismatch";
   if (reason.find("incorrect length check") != std::string::npos) return reason + ": gzip length checksum mismatch";
   return reason;

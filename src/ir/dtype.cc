@@ -8,9 +8,9 @@ namespace kestrel {
 size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::kFloat32: return 4;
-    case DType::kUInt8: return 1;
+    case DType::kUInt8:
     case DType::kInt8: return 1;
-    case DType::kUInt16: return 2;
+    case DType::kUInt16:
     case DType::kInt16: return 2;
     case DType::kInt32: return 4;
     case DType::kInt64: return 8;

@@ -110,6 +110,7 @@ StatusOr<std::vector<Tensor>> run_node(const OpDef& def, const Node& node, int64
   if (def.run == nullptr) return internal_error(node.label(), ": op has no kernel");
 
   std::vector<Tensor*> outputs;
+  outputs.reserve(results.size());
   for (Tensor& t : results) outputs.push_back(&t);
   KernelContext kernel(node, opset, inputs, std::move(outputs));
   KESTREL_RETURN_IF_ERROR(def.run(kernel));

@@ -231,6 +231,7 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 // The few candidates nearest to `target`, quoted, nearest first.
 std::string closest(const std::string& target, const std::set<std::string>& candidates) {
   std::vector<std::pair<size_t, std::string>> ranked;
+  ranked.reserve(candidates.size());
   for (const std::string& candidate : candidates) ranked.emplace_back(edit_distance(target, candidate), candidate);
   const size_t shown = std::min(kMaxSuggestions, ranked.size());
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(shown), ranked.end());

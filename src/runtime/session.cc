@@ -156,7 +156,7 @@ Status Session::run_step(size_t i) {
   Step& step = *steps_[i];
   try {
     if (!step.fast) return step.reference->run(*step.context);  // its errors name the node already
-    const Status status = step.fast->run(step.input_pointers, step.output_pointers);
+    Status status = step.fast->run(step.input_pointers, step.output_pointers);
     if (status.ok()) return status;
     return status.with_context(graph_->nodes[i].label());
   } catch (const std::exception& error) {

@@ -60,6 +60,7 @@ std::vector<fs::path> numbered_files(const fs::path& dir, const std::string& pre
   }
   std::sort(found.begin(), found.end());
   std::vector<fs::path> paths;
+  paths.reserve(found.size());
   for (auto& item : found) paths.push_back(item.second);
   return paths;
 }
@@ -175,7 +176,7 @@ std::string run_reference(const std::shared_ptr<const Graph>& graph, const std::
   for (const DataSet& data_set : data_sets) {
     auto outputs = interpreter->run(data_set.inputs);
     if (!outputs.ok()) return outputs.status().message();
-    const std::string difference = compare_outputs(*graph, *outputs, data_set);
+    std::string difference = compare_outputs(*graph, *outputs, data_set);
     if (!difference.empty()) return difference;
   }
   return "";
@@ -200,7 +201,7 @@ std::string run_compiled(const Graph& imported, const std::vector<DataSet>& data
     if (!session.ok()) return session.status().message();
     auto outputs = (*session)->run(data_set.inputs);
     if (!outputs.ok()) return outputs.status().message();
-    const std::string difference = compare_outputs(*shared, *outputs, data_set);
+    std::string difference = compare_outputs(*shared, *outputs, data_set);
     if (!difference.empty()) return difference;
   }
   return "";
@@ -293,9 +294,7 @@ Options parse_args(int argc, char** argv) {
   return options;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_conformance(int argc, char** argv) {
   const Options options = parse_args(argc, argv);
   const auto excludes = read_excludes(options.excludes_path);
   const auto compiled_excludes = read_excludes(options.compiled_excludes_path);
@@ -381,4 +380,15 @@ int main(int argc, char** argv) {
   }
   std::cout << passed << " passed, " << failed << " failed\n";
   return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_conformance(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "kestrel_conformance: error: " << error.what() << "\n";
+    return 1;
+  }
 }

@@ -7,43 +7,24 @@
 // models/*.onnx (docs/model_format.md).
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <vector>
 
 #include "format/checksum.h"
 #include "format/file_header.h"
 #include "format/model_file.h"
+#include "fuzz_session.h"
 #include "fuzz_util.h"
-#include "runtime/session.h"
 
 namespace {
 
 using namespace kestrel;
-
-void run_once(ModelFile model) {
-  if (model.plan.arena_bytes > fuzz::kMaxRunBytes) return;
-  for (ValueId id : model.graph.inputs) {
-    if (id < 0 || static_cast<size_t>(id) >= model.graph.values.size()) return;
-    if (!fuzz::small_shape(model.graph.value(id).shape)) return;
-  }
-  auto graph = std::make_shared<const Graph>(std::move(model.graph));
-  auto session = Session::create(graph, model.plan, {.threads = 1, .pin_threads = false});
-  if (!session.ok()) return;
-  for (size_t i = 0; i < graph->inputs.size(); ++i) {
-    Tensor& input = (*session)->input(i);
-    if (!input.empty() && input.nbytes() > 0) std::memset(input.raw_data(), 0, input.nbytes());
-  }
-  if (!(*session)->run().ok()) return;
-  for (size_t i = 0; i < graph->outputs.size(); ++i) fuzz::touch_tensor((*session)->output(i));
-}
 
 void load(const uint8_t* data, size_t size) {
   auto model = load_model_buffer(nullptr, data, size, "fuzz input");
   if (!model.ok()) return;
   fuzz::touch_graph(model->graph);
   if (!model->graph.verify().ok()) return;
-  run_once(std::move(*model));
+  fuzz::run_session(std::move(model->graph), model->plan);
 }
 
 }  // namespace

@@ -9,37 +9,15 @@
 // fuzzed "location" can name no real file.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string>
 
-#include "fuzz_util.h"
 #include "frontend/onnx/onnx_importer.h"
+#include "fuzz_session.h"
+#include "fuzz_util.h"
 #include "passes/compile.h"
 #include "passes/shape_inference.h"
-#include "runtime/session.h"
-
-namespace {
 
 using namespace kestrel;
-
-void run_once(CompiledGraph compiled) {
-  if (compiled.plan.arena_bytes > fuzz::kMaxRunBytes) return;
-  for (ValueId id : compiled.graph.inputs) {
-    if (!fuzz::small_shape(compiled.graph.value(id).shape)) return;
-  }
-  auto graph = std::make_shared<const Graph>(std::move(compiled.graph));
-  auto session = Session::create(graph, compiled.plan, {.threads = 1, .pin_threads = false});
-  if (!session.ok()) return;
-  for (size_t i = 0; i < graph->inputs.size(); ++i) {
-    Tensor& input = (*session)->input(i);
-    if (!input.empty() && input.nbytes() > 0) std::memset(input.raw_data(), 0, input.nbytes());
-  }
-  if (!(*session)->run().ok()) return;
-  for (size_t i = 0; i < graph->outputs.size(); ++i) fuzz::touch_tensor((*session)->output(i));
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
@@ -54,6 +32,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto compiled = compile_for_cpu(std::move(*graph));
   if (!compiled.ok()) return 0;
   fuzz::touch_graph(compiled->graph);
-  run_once(std::move(*compiled));
+  fuzz::run_session(std::move(compiled->graph), compiled->plan);
   return 0;
 }

@@ -183,7 +183,7 @@ void write_idx_pair(const std::string& dir, int count, uint8_t label = 3) {
 
 // An ImageFolder of `classes` class folders with one 28x28 grey PNG each.
 std::string write_image_folder(const std::string& dir, int classes) {
-  const std::string root = dir + "/folder";
+  std::string root = dir + "/folder";
   for (int c = 0; c < classes; ++c) {
     const std::string cls = root + "/class" + std::to_string(100 + c);
     fs::create_directories(cls);

@@ -83,7 +83,7 @@ ValueId first_intermediate(const Graph& graph) { return graph.nodes.front().outp
 
 // Writes the edited model as dir/m.kestrel and benchmarks it for one iteration.
 std::function<std::string(const std::string&)> tampered(bool int8, Edit edit) {
-  return [int8, edit](const std::string& dir) {
+  return [int8, edit = std::move(edit)](const std::string& dir) {
     ModelFile model = load_converted(int8);
     edit(model);
     const Status written = write_model_file(dir + "/m.kestrel", model);

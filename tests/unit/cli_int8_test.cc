@@ -23,7 +23,7 @@ std::string convert_int8(const std::string& output, const std::string& extra) {
 
 // An image folder of `count` 28x28 PNGs under `root`.
 std::string png_folder(const std::string& root, const std::string& name, int count, int channels = 1) {
-  const std::string dir = root + "/" + name;
+  std::string dir = root + "/" + name;
   std::filesystem::create_directories(dir);
   for (int i = 0; i < count; ++i) EXPECT_TRUE(write_png(dir + "/img" + std::to_string(i) + ".png", pattern_image(28, 28, channels, i)));
   return dir;

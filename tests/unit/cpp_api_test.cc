@@ -96,7 +96,7 @@ TEST(CppApi, HandlesAreMoveOnlyAndSessionsOutliveTheirModel) {
   {
     kx::Model loaded = kx::Model::load_buffer(std::as_bytes(std::span(bytes)));
     kx::Model model = std::move(loaded);
-    EXPECT_EQ(loaded.get(), nullptr);
+    EXPECT_EQ(loaded.get(), nullptr);  // NOLINT(bugprone-use-after-move): the moved-from state is what this checks
     // A moved-from handle is NULL to the C API: an error, not a crash.
     expect_api_error([&] { loaded.input_count(); }, KESTREL_INVALID_ARGUMENT, {"model is NULL"});
     session.emplace(model);

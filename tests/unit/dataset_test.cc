@@ -68,7 +68,7 @@ TEST(Image, ErrorsNameTheFileAndReason) {
   const std::string dir = scratch_dir();
   std::ofstream(dir + "/text.png") << "this is not a PNG file";
   expect_error(decode_image_file(dir + "/text.png").status(), {"text.png", "cannot decode: "});
-  std::ofstream(dir + "/empty.jpg");
+  std::ofstream(dir + "/empty.jpg").close();  // an empty file
   expect_error(decode_image_file(dir + "/empty.jpg").status(), {"empty.jpg", "cannot decode"});
   ASSERT_TRUE(write_png(dir + "/whole.png", pattern_image(32, 32, 3, 1)));
   const auto size = fs::file_size(dir + "/whole.png");

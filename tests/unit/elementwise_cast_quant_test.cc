@@ -12,7 +12,7 @@ using testing::expect_near;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
 
 StatusOr<std::vector<Tensor>> run_with(const std::string& op, const std::vector<Tensor>& inputs,
                                        std::initializer_list<std::pair<const char*, AttributeValue>> attrs = {},

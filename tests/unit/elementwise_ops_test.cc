@@ -14,7 +14,7 @@ using testing::expect_near;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
 
 // Runs a one-output op and returns its output; fails the test on error.
 Tensor run1(const std::string& op, const std::vector<Tensor>& inputs, Attributes attrs = {}, int64_t opset = 17) {

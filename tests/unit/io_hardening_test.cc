@@ -188,12 +188,12 @@ TEST(IoHardeningIdx, ReadsPlainAndGzipWithALimit) {
   const std::string pixels = random_bytes(5 * 3 * 2, 7);
   write_file(dir + "/a.idx", idx_bytes({5, 3, 2}, pixels));
   write_gzip(dir + "/a.idx.gz", idx_bytes({5, 3, 2}, pixels));
-  for (const std::string name : {"a.idx", "a.idx.gz"}) {
-    auto all = read_idx(dir + "/" + name);
+  for (const std::string& file : {dir + "/a.idx", dir + "/a.idx.gz"}) {
+    auto all = read_idx(file);
     ASSERT_TRUE(all.ok()) << all.status().message();
     EXPECT_EQ(all->shape(), (Shape{5, 3, 2}));
     EXPECT_EQ(std::string(all->data<char>(), 30), pixels);
-    auto two = read_idx(dir + "/" + name, 2);
+    auto two = read_idx(file, 2);
     ASSERT_TRUE(two.ok()) << two.status().message();
     EXPECT_EQ(two->shape(), (Shape{2, 3, 2}));
     EXPECT_EQ(std::string(two->data<char>(), 12), pixels.substr(0, 12));
@@ -213,7 +213,7 @@ TEST(IoHardeningIdx, SizesAreCheckedAgainstTheData) {
   expect_error(read_idx(path), {"i.idx", "rank 0"});
   write_file(path, std::string("\0\0\x0d\x01\0\0\0\x01", 8) + "abcd");
   expect_error(read_idx(path), {"i.idx", "only unsigned-byte"});
-  write_file(path, "\0\0");
+  write_file(path, std::string("\0\0", 2));
   expect_error(read_idx(path), {"i.idx", "not an IDX file"});
   write_file(path, std::string("\0\0\x08\x03\0\0\0\x01", 8));
   expect_error(read_idx(path), {"i.idx", "truncated IDX header"});

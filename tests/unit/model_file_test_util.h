@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -102,7 +104,7 @@ inline void expect_same_attribute(const AttributeValue& a, const AttributeValue&
         if constexpr (std::is_same_v<T, Tensor>) {
           expect_same_tensor(value, other, what);
         } else if constexpr (std::is_same_v<T, float>) {
-          EXPECT_EQ(std::memcmp(&value, &other, sizeof(float)), 0) << what;
+          EXPECT_EQ(std::bit_cast<uint32_t>(value), std::bit_cast<uint32_t>(other)) << what;  // bit-exact: NaN, -0
         } else {
           EXPECT_EQ(value, other) << what;
         }

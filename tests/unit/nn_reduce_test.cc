@@ -11,7 +11,7 @@ using namespace nn_test;
 // [[1, 2, 3], [4, 5, 6]]
 const Tensor kX = floats({2, 3}, {1, 2, 3, 4, 5, 6});
 
-Tensor axes_tensor(std::vector<int64_t> axes) {
+Tensor axes_tensor(const std::vector<int64_t>& axes) {
   const int64_t count = static_cast<int64_t>(axes.size());
   return Tensor::from_vector<int64_t>({count}, axes);
 }

@@ -20,7 +20,7 @@ inline Attributes make_attrs(std::initializer_list<std::pair<const char*, Attrib
   return attrs;
 }
 
-inline Tensor floats(Shape shape, std::vector<float> values) {
+inline Tensor floats(Shape shape, const std::vector<float>& values) {
   return Tensor::from_vector<float>(std::move(shape), values);
 }
 

@@ -47,7 +47,7 @@ inline int count_ops(const Graph& graph, const std::string& op_type) {
 }
 
 // A 1-D int64 tensor (shapes, axes, pads, ...).
-inline Tensor ints(std::vector<int64_t> values) {
+inline Tensor ints(const std::vector<int64_t>& values) {
   return Tensor::from_vector<int64_t>({static_cast<int64_t>(values.size())}, values);
 }
 

@@ -90,7 +90,7 @@ void expect_same_outputs(const Graph& before, const Graph& after, float toleranc
   }
 }
 
-Graph optimized(const Graph& graph, std::vector<Pass> passes) {
+Graph optimized(const Graph& graph, const std::vector<Pass>& passes) {
   Graph copy = graph;
   const Status status = run_passes(copy, passes, /*verify=*/true);
   EXPECT_TRUE(status.ok()) << status.message();

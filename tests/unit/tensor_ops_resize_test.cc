@@ -13,8 +13,8 @@ using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<float>(std::move(shape), values); }
-Tensor floats(std::vector<float> values) { return f32({static_cast<int64_t>(values.size())}, values); }
+Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor floats(const std::vector<float>& values) { return f32({static_cast<int64_t>(values.size())}, values); }
 
 Attributes resize_attrs(const std::string& mode, const std::string& coord = "half_pixel") {
   Attributes attrs;

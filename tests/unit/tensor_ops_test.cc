@@ -13,8 +13,8 @@ using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<float>(std::move(shape), values); }
-Tensor i64(Shape shape, std::vector<int64_t> values) { return Tensor::from_vector<int64_t>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor i64(Shape shape, const std::vector<int64_t>& values) { return Tensor::from_vector<int64_t>(std::move(shape), values); }
 
 std::vector<float> iota(int n) {
   std::vector<float> v(static_cast<size_t>(n));

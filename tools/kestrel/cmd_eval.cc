@@ -145,7 +145,7 @@ Status eval(const EvalOptions& options) {
       tally.top5 += std::find(order.begin(), order.begin() + std::min<int64_t>(5, classes), label) !=
                     order.begin() + std::min<int64_t>(5, classes);
       if (tally.images++ < options.show) {
-        std::printf("image %5lld: predicted %-18s label %-18s %s\n", static_cast<long long>(batch->first + b),
+        std::printf("image %5lld: predicted %-18s label %-18s %s\n", static_cast<long long>(batch->first) + b,
                     class_label(names, order[0]).c_str(), class_label(names, label).c_str(), hit ? "ok" : "WRONG");
       }
     }

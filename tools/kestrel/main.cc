@@ -1,10 +1,13 @@
 // kestrel: convert, inspect, run and evaluate vision models.
+#include <exception>
 #include <iostream>
 #include <map>
 
 #include "commands.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_cli(int argc, char** argv) {
   CLI::App app{"Kestrel: ONNX vision models to fast CPU inference"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kestrel 0.1.0");
@@ -49,4 +52,17 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+// Every error ends as one line and exit status 1; an exception that escapes
+// a command (a library's, not Kestrel's: Kestrel returns Status) too.
+int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::exception& error) {
+    std::cerr << "kestrel: error: " << error.what() << "\n";
+    return 1;
+  }
 }

@@ -42,8 +42,8 @@ Status copy_field(const Field& field, Tensor& tensor, const std::string& label) 
     case DType::kInt8: fill(int8_t{}); break;
     case DType::kUInt8: fill(uint8_t{}); break;
     case DType::kInt16: fill(int16_t{}); break;
-    case DType::kUInt16: fill(uint16_t{}); break;
-    case DType::kFloat16: fill(uint16_t{}); break;  // bit patterns in int32_data
+    case DType::kUInt16:
+    case DType::kFloat16: fill(uint16_t{}); break;  // float16: bit patterns in int32_data
     case DType::kInt32: fill(int32_t{}); break;
     case DType::kUInt32: fill(uint32_t{}); break;
     case DType::kInt64: fill(int64_t{}); break;

@@ -34,10 +34,8 @@ Status check_same_gemm_types(const InferContext& ctx) {
 
 // Merges two dims under numpy broadcasting; -1 (unknown) yields to a known dim other than 1.
 bool broadcast_dim(int64_t a, int64_t b, int64_t* out) {
-  if (a == b || b == 1) *out = a;
-  else if (a == 1) *out = b;
-  else if (a < 0) *out = b;
-  else if (b < 0) *out = a;
+  if (a == b || b == 1 || (b < 0 && a >= 0 && a != 1)) *out = a;
+  else if (a == 1 || a < 0) *out = b;
   else return false;
   return true;
 }

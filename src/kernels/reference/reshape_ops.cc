@@ -156,7 +156,7 @@ Status infer_unsqueeze(InferContext& ctx) {
   KESTREL_RETURN_IF_ERROR(mark_axes(ctx, axes, out_rank, &marked));
   Shape out;
   size_t next = 0;
-  for (size_t k = 0; k < marked.size(); ++k) out.push_back(marked[k] ? 1 : in[next++]);
+  for (const bool is_marked : marked) out.push_back(is_marked ? 1 : in[next++]);
   ctx.set_output(0, ctx.input_dtype(0), std::move(out));
   return {};
 }
