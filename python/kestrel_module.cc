@@ -15,8 +15,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
 #include <kestrel/kestrel.hpp>
+#include <mutex>
 
 namespace py = pybind11;
 namespace api = kestrel::api;
@@ -80,8 +80,9 @@ class PySession {
       }
       std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
       if (shape != info.shape) {
-        throw py::value_error("input '" + name + "': expected shape " + py::str(py::cast(info.shape)).cast<std::string>() +
-                              " (as compiled), got " + py::str(py::cast(shape)).cast<std::string>());
+        throw py::value_error("input '" + name + "': expected shape " +
+                              py::str(py::cast(info.shape)).cast<std::string>() + " (as compiled), got " +
+                              py::str(py::cast(shape)).cast<std::string>());
       }
       arrays.push_back(py::array::ensure(array, py::array::c_style));
       infos.push_back(std::move(info));
@@ -89,7 +90,8 @@ class PySession {
     std::vector<api::TensorInfo> output_infos = model_->outputs();
     std::vector<py::array> results;
     results.reserve(output_infos.size());
-    for (const api::TensorInfo& info : output_infos) results.emplace_back(py::dtype(numpy_dtype(info.dtype)), info.shape);
+    for (const api::TensorInfo& info : output_infos)
+      results.emplace_back(py::dtype(numpy_dtype(info.dtype)), info.shape);
     // infos, output_infos and the arrays no longer move: the views below point into them.
     std::vector<api::Tensor> inputs, outputs;
     for (size_t i = 0; i < infos.size(); ++i) {
@@ -186,16 +188,23 @@ PYBIND11_MODULE(kestrel, m) {
          const std::string& precision, const std::string& calibration_data, const std::string& preprocess,
          int64_t calibration_count, const std::string& calibration_method, double percentile,
          const std::string& quant_config, int threads, const py::object& calibration_batches) {
-        api::ConvertOptions options{.model = model, .output = output, .input_shape = input_shape,
-                                    .precision = precision, .calibration_data = calibration_data,
-                                    .preprocess = preprocess, .calibration_method = calibration_method,
-                                    .quant_config = quant_config, .calibration_count = calibration_count,
-                                    .percentile = percentile, .threads = threads};
+        api::ConvertOptions options{.model = model,
+                                    .output = output,
+                                    .input_shape = input_shape,
+                                    .precision = precision,
+                                    .calibration_data = calibration_data,
+                                    .preprocess = preprocess,
+                                    .calibration_method = calibration_method,
+                                    .quant_config = quant_config,
+                                    .calibration_count = calibration_count,
+                                    .percentile = percentile,
+                                    .threads = threads};
         // Caller batches: an iterable of float32 arrays [rows, ...]; the
         // first one's shape is the batch shape, later ones may have fewer rows.
         if (!calibration_batches.is_none() && !calibration_data.empty()) {
-          throw py::value_error("calibration_batches and calibration_data are both given; give one (calibration_data "
-                                "would be ignored)");
+          throw py::value_error(
+              "calibration_batches and calibration_data are both given; give one (calibration_data "
+              "would be ignored)");
         }
         py::iterator batches;
         py::array pending;
@@ -207,7 +216,8 @@ PYBIND11_MODULE(kestrel, m) {
           batches = py::iter(calibration_batches);
           if (batches == py::iterator::sentinel()) throw py::value_error("calibration_batches is empty");
           pending = as_float(*batches);
-          if (!pending || pending.ndim() < 1) throw py::type_error("calibration batches must be float32 arrays [rows, ...]");
+          if (!pending || pending.ndim() < 1)
+            throw py::type_error("calibration batches must be float32 arrays [rows, ...]");
           have_pending = true;
           options.calibration_batch_shape.assign(pending.shape(), pending.shape() + pending.ndim());
           options.calibration_source = [&](std::span<float> batch, std::span<const int64_t> dims) -> int64_t {

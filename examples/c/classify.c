@@ -4,10 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHECK(call) if ((call) != KESTREL_OK) { fprintf(stderr, "error: %s\n", kestrel_last_error()); return 1; }
+#define CHECK(call)                                       \
+  if ((call) != KESTREL_OK) {                             \
+    fprintf(stderr, "error: %s\n", kestrel_last_error()); \
+    return 1;                                             \
+  }
 
 int main(int argc, char** argv) {
-  if (argc < 4) { fprintf(stderr, "usage: %s MODEL.kestrel PREPROCESS.json IMAGE...\n", argv[0]); return 2; }
+  if (argc < 4) {
+    fprintf(stderr, "usage: %s MODEL.kestrel PREPROCESS.json IMAGE...\n", argv[0]);
+    return 2;
+  }
   kestrel_model_t* model = NULL;
   kestrel_session_t* session = NULL;
   kestrel_tensor_info_t input, output;
@@ -22,7 +29,8 @@ int main(int argc, char** argv) {
   const size_t rows = (size_t)input.dims[0], images = (size_t)argc - 3 < rows ? (size_t)argc - 3 : rows;
   memset(batch, 0, input_bytes);
   for (size_t i = 0; i < images; ++i)
-    CHECK(kestrel_preprocess_image(argv[2], argv[3 + i], (float*)batch + i * (input_bytes / 4 / rows), input_bytes / rows, NULL));
+    CHECK(kestrel_preprocess_image(argv[2], argv[3 + i], (float*)batch + i * (input_bytes / 4 / rows),
+                                   input_bytes / rows, NULL));
   CHECK(kestrel_session_run_simple(session));
   CHECK(kestrel_session_output_buffer(session, 0, &logits, &output_bytes));
   const size_t classes = (size_t)output.dims[1];

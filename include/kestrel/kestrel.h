@@ -178,11 +178,11 @@ KESTREL_API kestrel_status_t kestrel_model_output_count(const kestrel_model_t* m
 /* One input or output as the model was compiled for it. Models run at fixed
  * shapes: `dims` are the shape to feed (re-convert for another shape). */
 typedef struct kestrel_tensor_info_t {
-  const char* name;      /* owned by the model */
+  const char* name; /* owned by the model */
   kestrel_dtype_t dtype;
-  const int64_t* dims;   /* `rank` entries, owned by the model; NULL when rank is 0 */
+  const int64_t* dims; /* `rank` entries, owned by the model; NULL when rank is 0 */
   size_t rank;
-  size_t bytes;          /* dense row-major size: product(dims) * kestrel_dtype_size(dtype) */
+  size_t bytes; /* dense row-major size: product(dims) * kestrel_dtype_size(dtype) */
 } kestrel_tensor_info_t;
 
 /* Input / output `index` (0 <= index < count, in the model's order). */
@@ -192,10 +192,8 @@ KESTREL_API kestrel_status_t kestrel_model_output_info(const kestrel_model_t* mo
                                                        kestrel_tensor_info_t* info);
 
 /* The index of the input / output called `name`; KESTREL_NOT_FOUND if none is. */
-KESTREL_API kestrel_status_t kestrel_model_find_input(const kestrel_model_t* model, const char* name,
-                                                      size_t* index);
-KESTREL_API kestrel_status_t kestrel_model_find_output(const kestrel_model_t* model, const char* name,
-                                                       size_t* index);
+KESTREL_API kestrel_status_t kestrel_model_find_input(const kestrel_model_t* model, const char* name, size_t* index);
+KESTREL_API kestrel_status_t kestrel_model_find_output(const kestrel_model_t* model, const char* name, size_t* index);
 
 /* Quantization of an input or output: real = scale * (q - zero_point).
  * quantized == 0 means the tensor is not quantized (e.g. float32): then count
@@ -204,9 +202,9 @@ KESTREL_API kestrel_status_t kestrel_model_find_output(const kestrel_model_t* mo
 typedef struct kestrel_quant_info_t {
   int quantized;
   size_t count;
-  const float* scales;         /* `count` entries, owned by the model */
-  const int64_t* zero_points;  /* `count` entries (0 for symmetric), owned by the model */
-  int64_t axis;                /* meaningful when count > 1 */
+  const float* scales;        /* `count` entries, owned by the model */
+  const int64_t* zero_points; /* `count` entries (0 for symmetric), owned by the model */
+  int64_t axis;               /* meaningful when count > 1 */
 } kestrel_quant_info_t;
 
 KESTREL_API kestrel_status_t kestrel_model_input_quant(const kestrel_model_t* model, size_t index,
@@ -218,12 +216,11 @@ KESTREL_API kestrel_status_t kestrel_model_output_quant(const kestrel_model_t* m
  * "isa" (what the weights were packed for), "producer", "kestrel_version",
  * "source_model", "created"; models may carry more. *value is owned by the
  * model. KESTREL_NOT_FOUND (naming the keys present) when the key is absent. */
-KESTREL_API kestrel_status_t kestrel_model_metadata(const kestrel_model_t* model, const char* key,
-                                                    const char** value);
+KESTREL_API kestrel_status_t kestrel_model_metadata(const kestrel_model_t* model, const char* key, const char** value);
 /* Enumeration: entries 0 <= index < count, in file order ("isa" last). */
 KESTREL_API kestrel_status_t kestrel_model_metadata_count(const kestrel_model_t* model, size_t* count);
-KESTREL_API kestrel_status_t kestrel_model_metadata_entry(const kestrel_model_t* model, size_t index,
-                                                          const char** key, const char** value);
+KESTREL_API kestrel_status_t kestrel_model_metadata_entry(const kestrel_model_t* model, size_t index, const char** key,
+                                                          const char** value);
 
 /* ------------------------------------------------------------------------ */
 /* Sessions                                                                 */
@@ -257,8 +254,7 @@ typedef struct kestrel_session kestrel_session_t;
  * and weights alive; the model may be destroyed first. Thread-safe with
  * respect to `model`: many threads may create sessions from one model. */
 KESTREL_API kestrel_status_t kestrel_session_create(const kestrel_model_t* model,
-                                                    const kestrel_session_options_t* options,
-                                                    kestrel_session_t** out);
+                                                    const kestrel_session_options_t* options, kestrel_session_t** out);
 KESTREL_API void kestrel_session_destroy(kestrel_session_t* session);
 
 /* A caller-owned tensor: a description of the caller's buffer, not a copy. */
@@ -267,8 +263,8 @@ typedef struct kestrel_tensor_t {
   kestrel_dtype_t dtype; /* must equal the model's */
   const int64_t* dims;   /* must equal the model's dims (as compiled) */
   size_t rank;
-  void* data;            /* read for inputs, written for outputs */
-  size_t bytes;          /* must equal product(dims) * kestrel_dtype_size(dtype) */
+  void* data;   /* read for inputs, written for outputs */
+  size_t bytes; /* must equal product(dims) * kestrel_dtype_size(dtype) */
 } kestrel_tensor_t;
 
 /* Runs the model on caller-owned buffers. `inputs` must give every input
@@ -391,8 +387,8 @@ KESTREL_API kestrel_status_t kestrel_preprocess_image(const char* preprocess_pat
                                                       size_t dst_bytes, int64_t dims[3]);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 /* NOLINTEND(modernize-use-using,modernize-deprecated-headers) */
-#endif  /* KESTREL_KESTREL_H_ */
+#endif /* KESTREL_KESTREL_H_ */

@@ -160,8 +160,8 @@ struct ConvertOptionsDeleter {
 };
 
 inline TensorInfo to_info(const kestrel_tensor_info_t& info, const kestrel_quant_info_t& quant) {
-  TensorInfo result{info.name, static_cast<DType>(info.dtype),
-                    std::vector<int64_t>(info.dims, info.dims + info.rank), info.bytes, std::nullopt};
+  TensorInfo result{info.name, static_cast<DType>(info.dtype), std::vector<int64_t>(info.dims, info.dims + info.rank),
+                    info.bytes, std::nullopt};
   if (quant.quantized) {
     result.quant = QuantInfo{std::vector<float>(quant.scales, quant.scales + quant.count),
                              std::vector<int64_t>(quant.zero_points, quant.zero_points + quant.count), quant.axis};
@@ -272,14 +272,15 @@ class Tensor {
   // The dtype follows the element type of `data` (a std::vector, array,
   // std::span, ... of float, uint8_t, ...); const data is fine for inputs.
   template <std::ranges::contiguous_range Range>
-    requires std::ranges::sized_range<Range> && std::ranges::borrowed_range<Range>
-  Tensor(const char* name, std::span<const int64_t> shape, Range&& data) {
+  requires std::ranges::sized_range<Range> && std::ranges::borrowed_range<Range> Tensor(const char* name,
+                                                                                        std::span<const int64_t> shape,
+                                                                                        Range&& data) {
     using Element = std::remove_reference_t<std::ranges::range_reference_t<Range>>;
     // The C struct has one non-const pointer for inputs and outputs alike;
     // the library only reads inputs.
     void* bytes = const_cast<void*>(static_cast<const void*>(std::ranges::data(data)));
-    tensor_ = {name, static_cast<kestrel_dtype_t>(dtype_of<Element>()), shape.data(), shape.size(), bytes,
-               std::ranges::size(data) * sizeof(Element)};
+    tensor_ = {name,  static_cast<kestrel_dtype_t>(dtype_of<Element>()), shape.data(), shape.size(),
+               bytes, std::ranges::size(data) * sizeof(Element)};
   }
   // A temporary shape would dangle before run() reads it: keep it in a variable.
   template <typename Range>
@@ -387,7 +388,8 @@ inline int64_t calibration_trampoline(void* user, float* batch, const int64_t* d
   try {
     size_t elements = 1;
     for (size_t i = 0; i < rank; ++i) elements *= static_cast<size_t>(dims[i]);
-    return context->options->calibration_source(std::span<float>(batch, elements), std::span<const int64_t>(dims, rank));
+    return context->options->calibration_source(std::span<float>(batch, elements),
+                                                std::span<const int64_t>(dims, rank));
   } catch (...) {
     context->error = std::current_exception();
     return -1;
@@ -406,7 +408,8 @@ inline void set_if(kestrel_convert_options_t* options, const std::string& value,
 inline std::array<int64_t, 3> preprocess_image(const std::string& preprocess_path, const std::string& image_path,
                                                std::span<float> dst) {
   std::array<int64_t, 3> dims{};
-  check(kestrel_preprocess_image(preprocess_path.c_str(), image_path.c_str(), dst.data(), dst.size_bytes(), dims.data()));
+  check(
+      kestrel_preprocess_image(preprocess_path.c_str(), image_path.c_str(), dst.data(), dst.size_bytes(), dims.data()));
   return dims;
 }
 
@@ -424,7 +427,8 @@ inline void convert(const ConvertOptions& options) {
   detail::set_if(raw, options.calibration_method, kestrel_convert_options_set_calibration_method);
   detail::set_if(raw, options.quant_config, kestrel_convert_options_set_quant_config);
   check(kestrel_convert_options_set_calibration_count(raw, options.calibration_count));
-  if (options.calibration_batch != 0) check(kestrel_convert_options_set_calibration_batch(raw, options.calibration_batch));
+  if (options.calibration_batch != 0)
+    check(kestrel_convert_options_set_calibration_batch(raw, options.calibration_batch));
   check(kestrel_convert_options_set_percentile(raw, options.percentile));
   check(kestrel_convert_options_set_threads(raw, options.threads));
   detail::CalibrationContext context{&options, nullptr};

@@ -50,8 +50,7 @@ kestrel_status_t set(kestrel_convert_options_t* options, const char* function, S
 }
 
 template <typename Store>
-kestrel_status_t set_string(kestrel_convert_options_t* options, const char* text, const char* function,
-                            Store&& store) {
+kestrel_status_t set_string(kestrel_convert_options_t* options, const char* text, const char* function, Store&& store) {
   return set(options, function, [&](ConvertOptions& target) -> Status {
     KESTREL_RETURN_IF_ERROR(require(text, function, "the string argument"));
     return store(target, std::string(text));
@@ -207,8 +206,9 @@ kestrel_status_t kestrel_convert_options_set_calibration_callback(kestrel_conver
     KESTREL_RETURN_IF_ERROR(require(dims, kFunction, "dims"));
     kestrel::Shape shape(dims, dims + rank);
     for (int64_t dim : shape) {
-      if (dim <= 0) return kestrel::invalid_argument(kFunction, ": batch dims ", kestrel::shape_string(shape),
-                                                     " must all be positive");
+      if (dim <= 0)
+        return kestrel::invalid_argument(kFunction, ": batch dims ", kestrel::shape_string(shape),
+                                         " must all be positive");
     }
     options->options.calibration_batch_shape = std::move(shape);
     options->options.calibration_source = kestrel::c_api::make_source(callback, user);

@@ -56,8 +56,10 @@ kestrel_model* make_model(ModelFile file, const std::string& label) {
   interface->graph = std::make_shared<const Graph>(std::move(file.graph));
   interface->inputs = describe_all(*interface->graph, interface->graph->inputs);
   interface->outputs = describe_all(*interface->graph, interface->graph->outputs);
-  auto* model = new kestrel_model{.interface = std::move(interface), .plan = std::move(file.plan),
-                                  .metadata = std::move(file.metadata), .label = label};
+  auto* model = new kestrel_model{.interface = std::move(interface),
+                                  .plan = std::move(file.plan),
+                                  .metadata = std::move(file.metadata),
+                                  .label = label};
   bool has_isa = false;
   for (const auto& entry : model->metadata) has_isa |= entry.first == kIsaKey;
   if (!has_isa) model->metadata.emplace_back(kIsaKey, file.isa);
@@ -155,8 +157,8 @@ kestrel_status_t kestrel_model_load_buffer(const void* data, size_t size, kestre
     KESTREL_RETURN_IF_ERROR(require(out, "kestrel_model_load_buffer", "out"));
     KESTREL_ASSIGN_OR_RETURN(auto owner, kestrel::c_api::aligned_copy(data, size));
     const void* copy = owner.get();
-    KESTREL_ASSIGN_OR_RETURN(kestrel::ModelFile file, kestrel::load_model_buffer(std::move(owner), copy, size,
-                                                                                 kestrel::c_api::kBufferLabel));
+    KESTREL_ASSIGN_OR_RETURN(kestrel::ModelFile file,
+                             kestrel::load_model_buffer(std::move(owner), copy, size, kestrel::c_api::kBufferLabel));
     *out = kestrel::c_api::make_model(std::move(file), kestrel::c_api::kBufferLabel);
     return {};
   });
@@ -209,8 +211,7 @@ kestrel_status_t kestrel_model_metadata(const kestrel_model_t* model, const char
       }
       keys += (keys.empty() ? "" : ", ") + name;
     }
-    return kestrel::not_found("kestrel_model_metadata: the model has no metadata key '", key, "' (it has: ", keys,
-                              ")");
+    return kestrel::not_found("kestrel_model_metadata: the model has no metadata key '", key, "' (it has: ", keys, ")");
   });
 }
 

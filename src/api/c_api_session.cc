@@ -84,8 +84,8 @@ Status resolve(const kestrel_tensor_t& given, size_t position, const std::vector
       return {};
     }
   }
-  return not_found(kRun, ": the model has no ", role, " named '", given.name, "' (its ", role, "s: ",
-                   names_of(declared), ")");
+  return not_found(kRun, ": the model has no ", role, " named '", given.name, "' (its ", role,
+                   "s: ", names_of(declared), ")");
 }
 
 // Fills binding[declared index] = position in `given`, checking every tensor.
@@ -131,8 +131,9 @@ class RunGuard {
   }
   Status status() const {
     if (acquired_) return {};
-    return invalid_argument(kRun, ": the session is already running on another thread (a session runs on one "
-                                  "thread at a time; create one session per thread)");
+    return invalid_argument(kRun,
+                            ": the session is already running on another thread (a session runs on one "
+                            "thread at a time; create one session per thread)");
   }
 
  private:
@@ -187,8 +188,10 @@ kestrel_status_t kestrel_session_options_set_threads(kestrel_session_options_t* 
   return guarded([&]() -> kestrel::Status {
     KESTREL_RETURN_IF_ERROR(require(options, "kestrel_session_options_set_threads", "options"));
     if (threads < 0 || threads > kestrel::kMaxSessionThreads) {
-      return kestrel::invalid_argument("kestrel_session_options_set_threads: threads must be 0 (the OpenMP "
-                                       "default) to ", kestrel::kMaxSessionThreads, ", got ", threads);
+      return kestrel::invalid_argument(
+          "kestrel_session_options_set_threads: threads must be 0 (the OpenMP "
+          "default) to ",
+          kestrel::kMaxSessionThreads, ", got ", threads);
     }
     options->options.threads = threads;
     return {};
@@ -209,7 +212,8 @@ kestrel_status_t kestrel_session_create(const kestrel_model_t* model, const kest
     KESTREL_RETURN_IF_ERROR(require(model, "kestrel_session_create", "model"));
     KESTREL_RETURN_IF_ERROR(require(out, "kestrel_session_create", "out"));
     const kestrel::SessionOptions defaults = kestrel_session_options().options;
-    auto created = kestrel::Session::create(model->interface->graph, model->plan, options ? options->options : defaults);
+    auto created =
+        kestrel::Session::create(model->interface->graph, model->plan, options ? options->options : defaults);
     if (!created.ok()) return created.status().with_context(model->label);
     auto session = std::move(created).value();
     auto handle = std::make_unique<kestrel_session>();
@@ -244,8 +248,7 @@ kestrel_status_t kestrel_session_run_simple(kestrel_session_t* session) {
   });
 }
 
-kestrel_status_t kestrel_session_input_buffer(kestrel_session_t* session, size_t index, void** data,
-                                              size_t* bytes) {
+kestrel_status_t kestrel_session_input_buffer(kestrel_session_t* session, size_t index, void** data, size_t* bytes) {
   return guarded([&]() -> kestrel::Status {
     KESTREL_RETURN_IF_ERROR(kestrel::c_api::check_session_index(session, index, true, "kestrel_session_input_buffer"));
     KESTREL_RETURN_IF_ERROR(require(data, "kestrel_session_input_buffer", "data"));

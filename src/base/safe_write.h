@@ -18,8 +18,7 @@ namespace kestrel {
 
 // Writes `size` bytes at `data` to `path` atomically. `what` names the kind
 // of file in errors ("model file", "tensor file").
-Status write_file_atomically(const std::string& path, const void* data, size_t size,
-                             std::string_view what = "file");
+Status write_file_atomically(const std::string& path, const void* data, size_t size, std::string_view what = "file");
 
 // The same, for content produced in pieces: `produce` gets a `write` function
 // to call any number of times (each call appends; it returns false once a

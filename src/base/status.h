@@ -110,9 +110,9 @@ class [[nodiscard]] StatusOr {
 #define KESTREL_CONCAT_INNER(a, b) a##b
 #define KESTREL_CONCAT(a, b) KESTREL_CONCAT_INNER(a, b)
 
-#define KESTREL_RETURN_IF_ERROR(expr)             \
-  do {                                            \
-    ::kestrel::Status kestrel_status_ = (expr);   \
+#define KESTREL_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::kestrel::Status kestrel_status_ = (expr);        \
     if (!kestrel_status_.ok()) return kestrel_status_; \
   } while (0)
 

@@ -69,8 +69,8 @@ Status quantize_prequantized(const QdqRanges& ranges, Graph& graph, const Conver
   for (QuantOverride& override : config.overrides) override.method.reset();
   KESTREL_ASSIGN_OR_RETURN(report.quantization,
                            quantize_graph(graph, ranges.stats, config, {.keep_float_without_stats = true}));
-  report.notes.push_back(summary_line(report.quantization, ranges.stats.size(),
-                                      "the model's QuantizeLinear/DequantizeLinear pairs"));
+  report.notes.push_back(
+      summary_line(report.quantization, ranges.stats.size(), "the model's QuantizeLinear/DequantizeLinear pairs"));
   add_float_notes(report.quantization, report);
   return {};
 }
@@ -135,11 +135,15 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   KESTREL_ASSIGN_OR_RETURN(const QuantConfig config, load_quant_config(options));
   KESTREL_RETURN_IF_ERROR(check_config(config, graph, options));
   KESTREL_ASSIGN_OR_RETURN(const int64_t batch, calibration_batch(source, options));
-  CalibrationData data{.path = options.calibration_data, .preprocess = options.preprocess,
-                       .batch = batch, .threads = options.threads, .workers = options.workers,
-                       .progress = options.progress, .source = options.calibration_source,
+  CalibrationData data{.path = options.calibration_data,
+                       .preprocess = options.preprocess,
+                       .batch = batch,
+                       .threads = options.threads,
+                       .workers = options.workers,
+                       .progress = options.progress,
+                       .source = options.calibration_source,
                        .source_shape = options.calibration_batch_shape};
-  data.count = options.calibration_count > 0 ? options.calibration_count
+  data.count = options.calibration_count > 0  ? options.calibration_count
                : config.calibration_count > 0 ? config.calibration_count
                                               : kDefaultCalibrationCount;
   if (!data.source && fixed_batch(source) > data.count) {
@@ -150,10 +154,11 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration, calibrate(source, data, tensors));
   KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, calibration.stats, config));
   if (options.error_report) {
-    KESTREL_RETURN_IF_ERROR(add_error_report(source, config, calibration, report).with_context("per-layer error report"));
+    KESTREL_RETURN_IF_ERROR(
+        add_error_report(source, config, calibration, report).with_context("per-layer error report"));
   }
-  const std::string from = data.source ? std::string("the caller's calibration batches")
-                                       : str_cat("calibration on ", data.count, " images");
+  const std::string from =
+      data.source ? std::string("the caller's calibration batches") : str_cat("calibration on ", data.count, " images");
   report.notes.push_back(summary_line(report.quantization, tensors.size(),
                                       str_cat(from, " (", calibration_method_name(config.defaults.method), ")")));
   add_float_notes(report.quantization, report);
@@ -163,11 +168,13 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
 Status convert_graph(const Graph& source, const ConvertOptions& options, ConvertReport& report) {
   Graph graph = source;
   if (!options.input_shapes.empty()) KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, options.input_shapes));
-  if (set_dynamic_dims(graph, 1) > 0) report.notes.emplace_back("note: dynamic input dims set to 1 (use --input-shape to choose)");
+  if (set_dynamic_dims(graph, 1) > 0)
+    report.notes.emplace_back("note: dynamic input dims set to 1 (use --input-shape to choose)");
   std::optional<QdqRanges> qdq;
   if (count_qdq_pairs(graph) > 0) {
     KESTREL_ASSIGN_OR_RETURN(qdq, fold_qdq_pairs(graph));
-    if (options.precision != Precision::kInt8) report.notes.emplace_back("note: a quantized model; --precision int8 runs it in int8");
+    if (options.precision != Precision::kInt8)
+      report.notes.emplace_back("note: a quantized model; --precision int8 runs it in int8");
   }
   KESTREL_RETURN_IF_ERROR(optimize_graph(graph));
   if (options.precision == Precision::kInt8) {
@@ -208,8 +215,8 @@ StatusOr<Precision> parse_precision(const std::string& name) {
 StatusOr<ConvertReport> convert_model(const ConvertOptions& options) {
   if (has_extension(options.model, ".kestrel")) return invalid_argument(options.model, ": is already a .kestrel model");
   if (!has_extension(options.model, ".onnx")) {
-    return unimplemented(options.model, ": unknown model format '", std::filesystem::path(options.model).extension().string(),
-                         "' (expected .onnx)");
+    return unimplemented(options.model, ": unknown model format '",
+                         std::filesystem::path(options.model).extension().string(), "' (expected .onnx)");
   }
   if (!has_extension(options.output, ".kestrel")) {
     return invalid_argument("--output ", options.output, ": must end in .kestrel");

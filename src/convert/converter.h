@@ -22,15 +22,15 @@ namespace kestrel {
 enum class Precision { kFp32, kInt8 };
 
 struct ConvertOptions {
-  std::string model;        // source .onnx
-  std::string output;       // .kestrel to write
-  InputShapes input_shapes; // dynamic dims not named here become 1
+  std::string model;         // source .onnx
+  std::string output;        // .kestrel to write
+  InputShapes input_shapes;  // dynamic dims not named here become 1
   Precision precision = Precision::kFp32;
 
   // INT8 calibration: a dataset on disk...
-  std::string calibration_data;  // image folder, IDX file or .npy
-  std::string preprocess;        // preprocessing spec (JSON) for images
-  int64_t calibration_count = 0; // 0: the quant config's, else kDefaultCalibrationCount
+  std::string calibration_data;   // image folder, IDX file or .npy
+  std::string preprocess;         // preprocessing spec (JSON) for images
+  int64_t calibration_count = 0;  // 0: the quant config's, else kDefaultCalibrationCount
   // 0: the model's batch when its input has a fixed batch dim (a torch.onnx
   // export without dynamic_axes), else kDefaultCalibrationBatch. A batch
   // other than a fixed one is an error.

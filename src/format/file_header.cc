@@ -22,12 +22,12 @@ Status check_sections(const FileHeader& h, size_t size, const std::string& label
     return data_loss(label, ": corrupted header: header size ", h.header_size, ", expected ", kHeaderSize);
   }
   if (h.file_size != size) {
-    if (h.file_size > size) return data_loss(label, ": truncated: header says ", h.file_size, " bytes, file has ", size);
+    if (h.file_size > size)
+      return data_loss(label, ": truncated: header says ", h.file_size, " bytes, file has ", size);
     return data_loss(label, ": corrupted: header says ", h.file_size, " bytes, file has ", size, " (trailing data)");
   }
   // Subtractions rather than sums, so that huge values cannot wrap around.
-  if (h.flatbuffer_offset != kHeaderSize || h.flatbuffer_size == 0 ||
-      h.flatbuffer_size > size - h.flatbuffer_offset) {
+  if (h.flatbuffer_offset != kHeaderSize || h.flatbuffer_size == 0 || h.flatbuffer_size > size - h.flatbuffer_offset) {
     return data_loss(label, ": corrupted header: model section [", h.flatbuffer_offset, ", +", h.flatbuffer_size,
                      ") does not fit the ", size, "-byte file");
   }
@@ -68,9 +68,9 @@ StatusOr<FileHeader> decode_file_header(const uint8_t* data, size_t size, const 
   FileHeader header;
   header.version = load_le<uint32_t>(data + kVersionOffset);
   if (header.version != kFormatVersion) {
-    return unimplemented(label, ": model file format version ", header.version, "; this build of Kestrel reads version ",
-                         kFormatVersion, header.version > kFormatVersion ? " (convert it again or update Kestrel)"
-                                                                          : " (convert the model again)");
+    return unimplemented(
+        label, ": model file format version ", header.version, "; this build of Kestrel reads version ", kFormatVersion,
+        header.version > kFormatVersion ? " (convert it again or update Kestrel)" : " (convert the model again)");
   }
   header.header_size = load_le<uint32_t>(data + kHeaderSizeOffset);
   header.flatbuffer_offset = load_le<uint64_t>(data + kFlatbufferOffsetOffset);

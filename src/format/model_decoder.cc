@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 #include <limits>
+#include <type_traits>
 
 #include "format/file_header.h"
 
@@ -110,7 +110,8 @@ Status Decoder::decode_values(const fb::Graph& src, Graph& graph) const {
     value.name = to_string(entry->name());
     if (!value.name.empty() && graph.find_value(value.name) != kNoValue) return corrupt(what, ": duplicate value name");
     value.dtype = dtype_from_int(entry->dtype());
-    if (value.dtype == DType::kUndefined && entry->dtype() != 0) return corrupt(what, ": unknown dtype ", entry->dtype());
+    if (value.dtype == DType::kUndefined && entry->dtype() != 0)
+      return corrupt(what, ": unknown dtype ", entry->dtype());
     value.shape = to_vector(entry->shape());
     for (int64_t dim : value.shape) {
       if (dim < -1) return corrupt(what, ": invalid shape ", shape_string(value.shape));
@@ -203,7 +204,8 @@ Status Decoder::decode_plan(const fb::MemoryPlan* src, const Graph& graph, Memor
   plan.value_offsets = to_vector(src->value_offsets());
   if (plan.arena_bytes < 0) return corrupt("memory plan: negative arena size ", plan.arena_bytes);
   if (plan.value_offsets.size() != graph.values.size()) {
-    return corrupt("memory plan has ", plan.value_offsets.size(), " value offsets for ", graph.values.size(), " values");
+    return corrupt("memory plan has ", plan.value_offsets.size(), " value offsets for ", graph.values.size(),
+                   " values");
   }
   for (size_t id = 0; id < plan.value_offsets.size(); ++id) {
     const int64_t offset = plan.value_offsets[id];

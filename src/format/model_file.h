@@ -14,8 +14,8 @@
 
 #include "base/status.h"
 #include "format/memory_plan.h"
-#include "ir/quant_params.h"
 #include "ir/graph.h"
+#include "ir/quant_params.h"
 
 namespace kestrel {
 

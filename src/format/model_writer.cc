@@ -82,10 +82,12 @@ StatusOr<Offset<fb::Attribute>> Serializer::encode_attribute(const std::string& 
           return fb::CreateAttribute(b, name_offset, fb::AttributeData::FloatAttr, fb::CreateFloatAttr(b, v).Union());
         } else if constexpr (std::is_same_v<T, std::string>) {
           const auto text = b.CreateString(v);
-          return fb::CreateAttribute(b, name_offset, fb::AttributeData::StringAttr, fb::CreateStringAttr(b, text).Union());
+          return fb::CreateAttribute(b, name_offset, fb::AttributeData::StringAttr,
+                                     fb::CreateStringAttr(b, text).Union());
         } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
           const auto values = b.CreateVector(v);
-          return fb::CreateAttribute(b, name_offset, fb::AttributeData::IntsAttr, fb::CreateIntsAttr(b, values).Union());
+          return fb::CreateAttribute(b, name_offset, fb::AttributeData::IntsAttr,
+                                     fb::CreateIntsAttr(b, values).Union());
         } else if constexpr (std::is_same_v<T, std::vector<float>>) {
           const auto values = b.CreateVector(v);
           return fb::CreateAttribute(b, name_offset, fb::AttributeData::FloatsAttr,
@@ -97,7 +99,8 @@ StatusOr<Offset<fb::Attribute>> Serializer::encode_attribute(const std::string& 
         } else {
           static_assert(std::is_same_v<T, Tensor>, "every AttributeValue alternative needs an encoding");
           KESTREL_ASSIGN_OR_RETURN(const auto data, encode_tensor(v, true, what));
-          return fb::CreateAttribute(b, name_offset, fb::AttributeData::TensorAttr, fb::CreateTensorAttr(b, data).Union());
+          return fb::CreateAttribute(b, name_offset, fb::AttributeData::TensorAttr,
+                                     fb::CreateTensorAttr(b, data).Union());
         }
       },
       value);
@@ -106,8 +109,8 @@ StatusOr<Offset<fb::Attribute>> Serializer::encode_attribute(const std::string& 
 StatusOr<Offset<fb::Value>> Serializer::encode_value(const Value& value, size_t id) {
   Offset<fb::TensorData> constant;
   if (value.constant) {
-    KESTREL_ASSIGN_OR_RETURN(constant,
-                             encode_tensor(*value.constant, false, str_cat("constant value #", id, " '", value.name, "'")));
+    KESTREL_ASSIGN_OR_RETURN(
+        constant, encode_tensor(*value.constant, false, str_cat("constant value #", id, " '", value.name, "'")));
   }
   const auto name = builder_.CreateString(value.name);
   const auto shape = builder_.CreateVector(value.shape);
@@ -147,8 +150,7 @@ Offset<fb::MemoryPlan> Serializer::encode_plan(const MemoryPlan& plan) {
   return fb::CreateMemoryPlanDirect(builder_, plan.arena_bytes, &plan.value_offsets);
 }
 
-Offset<flatbuffers::Vector<Offset<fb::QuantParam>>> Serializer::encode_quant(
-    const Graph& graph) {
+Offset<flatbuffers::Vector<Offset<fb::QuantParam>>> Serializer::encode_quant(const Graph& graph) {
   std::vector<Offset<fb::QuantParam>> entries;
   for (size_t id = 0; id < graph.values.size(); ++id) {
     const auto& params = graph.values[id].quant;
@@ -212,7 +214,8 @@ StatusOr<std::vector<uint8_t>> serialize_model(const ModelFile& model) {
   // Re-reading catches whatever the reader would refuse (a plan that does not
   // fit its arena, bad scales, ...) here, where the mistake was made.
   const auto reread = parse_model_file_bytes(nullptr, bytes.data(), bytes.size(), "model being written", false);
-  if (!reread.ok()) return invalid_argument("refusing to write a model the reader would reject: ", reread.status().message());
+  if (!reread.ok())
+    return invalid_argument("refusing to write a model the reader would reject: ", reread.status().message());
   return bytes;
 }
 
@@ -229,7 +232,9 @@ std::vector<std::pair<std::string, std::string>> standard_metadata(const std::st
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
   if (gmtime_r(&now, &utc) != nullptr) std::strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return {{"producer", "kestrel"}, {"kestrel_version", KESTREL_VERSION}, {"created", created},
+  return {{"producer", "kestrel"},
+          {"kestrel_version", KESTREL_VERSION},
+          {"created", created},
           {"source_model", source_model}};
 }
 

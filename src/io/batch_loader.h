@@ -36,8 +36,8 @@ class BatchLoader {
   // every image must have; an image that preprocesses to another size is an
   // error naming it. `dataset` must outlive the loader.
   static StatusOr<std::unique_ptr<BatchLoader>> create(const Dataset& dataset, const PreprocessSpec& spec,
-                                                       const PreprocessedSize& size, int64_t count,
-                                                       int64_t batch_size, int workers = 1, int prefetch = 2);
+                                                       const PreprocessedSize& size, int64_t count, int64_t batch_size,
+                                                       int workers = 1, int prefetch = 2);
   ~BatchLoader();  // stops and joins the workers, even mid-way
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -73,9 +73,9 @@ class BatchLoader {
   int64_t next_to_claim_ = 0;            // the batch the next idle worker makes
   int64_t next_to_deliver_ = 0;          // the batch next() returns next
   static constexpr int64_t kNoFailure = -1;
-  int64_t first_failure_ = kNoFailure;   // the earliest batch known to fail; nothing after it is made
-  bool error_delivered_ = false;         // next() returned an error, so it returns nothing more
-  std::atomic<bool> stopping_ = false;   // read without the lock between images, so a stop is quick
+  int64_t first_failure_ = kNoFailure;        // the earliest batch known to fail; nothing after it is made
+  bool error_delivered_ = false;              // next() returned an error, so it returns nothing more
+  std::atomic<bool> stopping_ = false;        // read without the lock between images, so a stop is quick
   std::map<int64_t, StatusOr<Batch>> ready_;  // finished batches not yet delivered, by index
   std::vector<std::thread> workers_;
 };

@@ -273,8 +273,8 @@ StatusOr<std::unique_ptr<Dataset>> open_dataset(const std::string& path, const s
   std::error_code error;
   if (fs::is_directory(path, error)) {
     if (!labels_path.empty()) {
-      return invalid_argument(labels_path, ": labels files apply to IDX datasets; the labels of the image folder ", path,
-                              " are its class folders or its labels.txt");
+      return invalid_argument(labels_path, ": labels files apply to IDX datasets; the labels of the image folder ",
+                              path, " are its class folders or its labels.txt");
     }
     return open_image_folder(path, limit);
   }

@@ -15,8 +15,8 @@ namespace kestrel {
 constexpr int64_t kNoLabel = -1;
 
 struct Example {
-  Image image;                // uint8 HxWxC
-  int64_t label = kNoLabel;   // kNoLabel when the dataset has no labels
+  Image image;               // uint8 HxWxC
+  int64_t label = kNoLabel;  // kNoLabel when the dataset has no labels
 };
 
 class Dataset {
@@ -43,11 +43,10 @@ StatusOr<std::unique_ptr<Dataset>> open_idx_dataset(const std::string& images_pa
 // Every .png/.jpg/.jpeg file under `dir` (recursively, any letter case,
 // following links to folders), in sorted path order. A dangling symbolic
 // link, an image name that is not a regular file (a FIFO, a device) or a
-// folder reached twice (a link loop) is an error naming it, never skipped. Labels come from `dir/labels.txt` ("relative/path label"
-// per line) when it exists; otherwise from the ImageFolder layout
-// dir/<class>/.../<image>, class index = position among the sorted
-// subfolder names (as torchvision's ImageFolder); a folder with images
-// directly in `dir` and no labels.txt is unlabelled (for calibration).
+// folder reached twice (a link loop) is an error naming it, never skipped. Labels come from `dir/labels.txt`
+// ("relative/path label" per line) when it exists; otherwise from the ImageFolder layout dir/<class>/.../<image>, class
+// index = position among the sorted subfolder names (as torchvision's ImageFolder); a folder with images directly in
+// `dir` and no labels.txt is unlabelled (for calibration).
 StatusOr<std::unique_ptr<Dataset>> open_image_folder(const std::string& dir, int64_t limit = -1);
 
 // A folder opens as an image folder, anything else as IDX images + labels.

@@ -15,7 +15,10 @@ StatusOr<FileReader> FileReader::open(const std::string& path, int64_t max_bytes
 }
 
 FileReader::FileReader(FileReader&& other) noexcept
-    : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)), size_(other.size_), position_(other.position_) {}
+    : path_(std::move(other.path_)),
+      fd_(std::exchange(other.fd_, -1)),
+      size_(other.size_),
+      position_(other.position_) {}
 
 FileReader& FileReader::operator=(FileReader&& other) noexcept {
   if (this != &other) {

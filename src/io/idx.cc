@@ -46,7 +46,8 @@ StatusOr<IdxHeader> read_header(const std::string& path, ReadFn&& read) {
   if (!complete || magic[0] != 0 || magic[1] != 0) return data_loss(path, ": not an IDX file (bad magic)");
   if (magic[2] != kUnsignedByteType) return unimplemented(path, ": only unsigned-byte IDX files are supported");
   const int rank = magic[3];
-  if (rank < 1 || rank > kMaxDims) return data_loss(path, ": IDX rank ", rank, " is out of range (1 to ", kMaxDims, ")");
+  if (rank < 1 || rank > kMaxDims)
+    return data_loss(path, ": IDX rank ", rank, " is out of range (1 to ", kMaxDims, ")");
   IdxHeader header;
   for (int i = 0; i < rank; ++i) {
     unsigned char dim[kDimBytes];
@@ -78,8 +79,8 @@ StatusOr<Tensor> read_plain(FileReader& file, int64_t limit) {
                      header.bytes, " bytes, the file has ", file.remaining(), " after the header");
   }
   if (header.bytes < file.remaining()) {
-    return data_loss(file.path(), ": IDX file has ", file.remaining() - header.bytes, " bytes after the ",
-                     header.bytes, " its header's shape ", shape_string(header.shape), " needs");
+    return data_loss(file.path(), ": IDX file has ", file.remaining() - header.bytes, " bytes after the ", header.bytes,
+                     " its header's shape ", shape_string(header.shape), " needs");
   }
   const Shape shape = limited_shape(header, limit);
   Tensor tensor(DType::kUInt8, shape);
@@ -104,8 +105,8 @@ StatusOr<std::vector<std::vector<uint8_t>>> read_gz_chunks(gzFile file, int64_t 
     std::vector<uint8_t>& chunk = chunks.emplace_back(static_cast<size_t>(want));
     const int got = gzread(file, chunk.data(), static_cast<unsigned>(want));
     if (got < 0) {
-      return data_loss(path, ": IDX data is truncated or damaged gzip data after ", done, " of ", bytes,
-                       " bytes (", gz_reason(file), ")");
+      return data_loss(path, ": IDX data is truncated or damaged gzip data after ", done, " of ", bytes, " bytes (",
+                       gz_reason(file), ")");
     }
     done += got;
     if (got < want) {

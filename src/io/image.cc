@@ -31,8 +31,9 @@ using StbPixels = std::unique_ptr<stbi_uc, decltype(&stbi_image_free)>;
 
 Status check_image_size(int64_t width, int64_t height, const std::string& label) {
   if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels) {
-    return invalid_argument(label, ": image is ", width, " pixels wide and ", height, " high, larger than the limit of ",
-                            kMaxImageSide, " pixels per side and ", kMaxImagePixels, " pixels in all");
+    return invalid_argument(label, ": image is ", width, " pixels wide and ", height,
+                            " high, larger than the limit of ", kMaxImageSide, " pixels per side and ", kMaxImagePixels,
+                            " pixels in all");
   }
   return {};
 }
@@ -50,17 +51,20 @@ bool is_jpeg_restart(uint8_t marker) { return marker >= 0xd0 && marker <= 0xd7; 
 // checked here before stb sees the file.
 Status check_huffman_tables(const uint8_t* table, size_t length, size_t offset, const std::string& label) {
   while (length > 0) {
-    if (length < 17) return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
+    if (length < 17)
+      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
     if ((table[0] >> 4) > 1 || (table[0] & 0x0f) > 3) {
-      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " has a bad class or id");
+      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset,
+                       " has a bad class or id");
     }
     size_t codes = 0;
     for (int bits = 1; bits <= 16; ++bits) codes += table[bits];
     if (codes > kMaxHuffmanCodes) {
-      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " declares ", codes,
-                       " codes, more than ", kMaxHuffmanCodes);
+      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " declares ",
+                       codes, " codes, more than ", kMaxHuffmanCodes);
     }
-    if (17 + codes > length) return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
+    if (17 + codes > length)
+      return data_loss(label, ": cannot decode: damaged JPEG: Huffman table (DHT) at byte ", offset, " is cut short");
     table += 17 + codes;
     length -= 17 + codes;
   }
@@ -93,7 +97,8 @@ StatusOr<bool> walk_jpeg(const uint8_t* data, size_t size, const std::string& la
     const size_t available = std::min(length - 2, size - (at + 4));
     if (marker == kJpegHuffmanTable) KESTREL_RETURN_IF_ERROR(check_huffman_tables(data + at + 4, available, at, label));
     if (available < length - 2) {
-      return data_loss(label, ": cannot decode: truncated JPEG: the segment at byte ", at, " runs past the end of the file");
+      return data_loss(label, ": cannot decode: truncated JPEG: the segment at byte ", at,
+                       " runs past the end of the file");
     }
     at += 2 + length;
   }
@@ -116,7 +121,8 @@ Status check_before_decoding(const uint8_t* data, int length, const std::string&
     return data_loss(label, ": cannot decode: ", stbi_failure_reason());
   }
   KESTREL_RETURN_IF_ERROR(check_image_size(width, height, label));
-  if (!complete) return data_loss(label, ": cannot decode: truncated JPEG: the file ends before its end-of-image marker");
+  if (!complete)
+    return data_loss(label, ": cannot decode: truncated JPEG: the file ends before its end-of-image marker");
   return {};
 }
 

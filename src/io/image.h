@@ -13,8 +13,8 @@ namespace kestrel {
 // is decoded: a vision model's input is far smaller, and a decoded image must
 // fit in memory several times over (float copies while preprocessing). A
 // 64-megapixel RGB image decodes to 192 MiB and preprocesses to 768 MiB of floats.
-inline constexpr int64_t kMaxImageSide = 16384;               // pixels per side
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 64 Mi pixels (8192 x 8192)
+inline constexpr int64_t kMaxImageSide = 16384;                  // pixels per side
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;     // 64 Mi pixels (8192 x 8192)
 inline constexpr int64_t kMaxImageFileBytes = int64_t{1} << 30;  // 1 GiB
 
 // An 8-bit image in HxWxC order (interleaved channels), C = 1 (grey) or

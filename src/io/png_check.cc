@@ -13,7 +13,7 @@ namespace kestrel {
 namespace {
 
 constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-constexpr size_t kChunkOverhead = 12;  // length, type, CRC
+constexpr size_t kChunkOverhead = 12;             // length, type, CRC
 constexpr uint32_t kMaxChunkLength = 0x7fffffff;  // the PNG spec's limit
 constexpr uint32_t kIhdrLength = 13;
 constexpr size_t kScratchBytes = 64 * 1024;
@@ -30,7 +30,8 @@ struct Chunk {
 
 // The chunk at `offset`, its CRC checked; `offset` moves past it.
 StatusOr<Chunk> next_chunk(const uint8_t* data, size_t size, size_t& offset, const std::string& label) {
-  if (size - offset < kChunkOverhead) return data_loss(label, ": cannot decode: truncated PNG: a chunk is cut off at byte ", offset);
+  if (size - offset < kChunkOverhead)
+    return data_loss(label, ": cannot decode: truncated PNG: a chunk is cut off at byte ", offset);
   Chunk chunk;
   chunk.length = load_be32(data + offset);
   chunk.type = std::string_view(reinterpret_cast<const char*>(data + offset + 4), 4);
@@ -40,8 +41,8 @@ StatusOr<Chunk> next_chunk(const uint8_t* data, size_t size, size_t& offset, con
     }
   }
   if (chunk.length > kMaxChunkLength || chunk.length > size - offset - kChunkOverhead) {
-    return data_loss(label, ": cannot decode: truncated PNG: chunk ", chunk.type, " at byte ", offset, " claims ", chunk.length,
-                     " bytes, the file has ", size - offset - kChunkOverhead);
+    return data_loss(label, ": cannot decode: truncated PNG: chunk ", chunk.type, " at byte ", offset, " claims ",
+                     chunk.length, " bytes, the file has ", size - offset - kChunkOverhead);
   }
   chunk.data = data + offset + 8;
   const uint32_t stored = load_be32(chunk.data + chunk.length);
@@ -68,7 +69,9 @@ bool valid_bit_depth(int color_type, int depth) {
   switch (color_type) {
     case 0: return depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16;
     case 3: return depth == 1 || depth == 2 || depth == 4 || depth == 8;
-    case 2: case 4: case 6: return depth == 8 || depth == 16;
+    case 2:
+    case 4:
+    case 6: return depth == 8 || depth == 16;
     default: return false;
   }
 }
@@ -85,8 +88,8 @@ std::optional<int64_t> scanline_bytes(int64_t width, int64_t height, int64_t bit
 std::optional<int64_t> inflated_size(const PngHeader& header) {
   const int64_t bpp = int64_t{header.bit_depth} * samples_per_pixel(header.color_type);
   if (!header.interlaced) return scanline_bytes(header.width, header.height, bpp);
-  constexpr std::array<std::array<int64_t, 4>, 7> kPasses = {{
-      {0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}};
+  constexpr std::array<std::array<int64_t, 4>, 7> kPasses = {
+      {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}};
   int64_t total = 0;
   for (const auto& [x0, y0, dx, dy] : kPasses) {
     const int64_t w = header.width > x0 ? (header.width - x0 + dx - 1) / dx : 0;
@@ -134,7 +137,8 @@ class IdatInflater {
       else if (result == Z_DATA_ERROR && stream_.msg && std::strstr(stream_.msg, "incorrect data check")) {
         return data_loss(label_, ": cannot decode: damaged PNG: zlib Adler-32 checksum mismatch in the image data");
       } else if (result != Z_OK) {
-        return data_loss(label_, ": cannot decode: damaged PNG: bad image data (zlib: ", stream_.msg ? stream_.msg : "error", ")");
+        return data_loss(
+            label_, ": cannot decode: damaged PNG: bad image data (zlib: ", stream_.msg ? stream_.msg : "error", ")");
       }
     }
     if (ended_ && stream_.avail_in > 0) {
@@ -147,8 +151,8 @@ class IdatInflater {
   Status finish(int64_t expected) const {
     if (!ended_) return data_loss(label_, ": cannot decode: truncated PNG: the image data's zlib stream does not end");
     if (inflated_ != expected) {
-      return data_loss(label_, ": cannot decode: truncated PNG: image data inflates to ", inflated_, " bytes, its header implies ",
-                       expected);
+      return data_loss(label_, ": cannot decode: truncated PNG: image data inflates to ", inflated_,
+                       " bytes, its header implies ", expected);
     }
     return {};
   }
@@ -172,7 +176,8 @@ StatusOr<PngHeader> read_png_header(const uint8_t* data, size_t size, const std:
   if (!has_png_signature(data, size)) return data_loss(label, ": cannot decode: not a PNG file");
   size_t offset = sizeof(kSignature);
   KESTREL_ASSIGN_OR_RETURN(const Chunk ihdr, next_chunk(data, size, offset, label));
-  if (ihdr.type != "IHDR" || ihdr.length != kIhdrLength) return data_loss(label, ": cannot decode: damaged PNG: no IHDR chunk first");
+  if (ihdr.type != "IHDR" || ihdr.length != kIhdrLength)
+    return data_loss(label, ": cannot decode: damaged PNG: no IHDR chunk first");
   PngHeader header;
   header.width = load_be32(ihdr.data);
   header.height = load_be32(ihdr.data + 4);
@@ -192,7 +197,8 @@ StatusOr<PngHeader> read_png_header(const uint8_t* data, size_t size, const std:
 
 Status check_png_integrity(const uint8_t* data, size_t size, const PngHeader& header, const std::string& label) {
   const auto expected = inflated_size(header);
-  if (!expected) return data_loss(label, ": cannot decode: PNG of ", header.width, "x", header.height, " pixels is too large");
+  if (!expected)
+    return data_loss(label, ": cannot decode: PNG of ", header.width, "x", header.height, " pixels is too large");
   IdatInflater inflater(label);
   size_t offset = sizeof(kSignature);
   bool seen_idat = false, idat_done = false;

@@ -32,8 +32,8 @@ float half_pixel_source(int64_t dst, float scale) {
 // Resizes `src` to full_h x full_w but computes only `window` of the result:
 // cropping after resizing then costs nothing. The arithmetic, in PyTorch's
 // order, keeps results equal to F.interpolate's to float rounding.
-void resize_bilinear(const float* src, int64_t in_h, int64_t in_w, int64_t full_h, int64_t full_w,
-                     const Window& window, float* dst) {
+void resize_bilinear(const float* src, int64_t in_h, int64_t in_w, int64_t full_h, int64_t full_w, const Window& window,
+                     float* dst) {
   const float scale_h = static_cast<float>(in_h) / static_cast<float>(full_h);
   const float scale_w = static_cast<float>(in_w) / static_cast<float>(full_w);
   for (int64_t y = 0; y < window.height; ++y) {
@@ -54,8 +54,8 @@ void resize_bilinear(const float* src, int64_t in_h, int64_t in_w, int64_t full_
   }
 }
 
-void resize_nearest(const float* src, int64_t in_h, int64_t in_w, int64_t full_h, int64_t full_w,
-                    const Window& window, float* dst) {
+void resize_nearest(const float* src, int64_t in_h, int64_t in_w, int64_t full_h, int64_t full_w, const Window& window,
+                    float* dst) {
   for (int64_t y = 0; y < window.height; ++y) {
     const int64_t sy = std::min((window.top + y) * in_h / full_h, in_h - 1);
     for (int64_t x = 0; x < window.width; ++x) {
@@ -123,7 +123,8 @@ StatusOr<float> to_float(const nlohmann::json& value, const std::string& what, c
 
 Status read_floats(const nlohmann::json& json, const char* key, std::vector<float>& values, const std::string& label) {
   if (!json.contains(key)) return {};
-  if (!json[key].is_array() || json[key].empty()) return invalid_argument(label, ": '", key, "' must be a list of numbers");
+  if (!json[key].is_array() || json[key].empty())
+    return invalid_argument(label, ": '", key, "' must be a list of numbers");
   values.clear();
   for (const auto& item : json[key]) {
     KESTREL_ASSIGN_OR_RETURN(const float value, to_float(item, str_cat("'", key, "' value"), label));
@@ -202,8 +203,8 @@ Status read_normalisation(const nlohmann::json& json, PreprocessSpec& spec, cons
   // A tiny std would send normalised values to infinity as surely as 0.
   for (float s : spec.std) {
     if (!(s >= std::numeric_limits<float>::min())) {
-      return invalid_argument(label, ": std values must be positive (and at least ",
-                              std::numeric_limits<float>::min(), "); one is ", s);
+      return invalid_argument(label, ": std values must be positive (and at least ", std::numeric_limits<float>::min(),
+                              "); one is ", s);
     }
   }
   return {};
@@ -373,8 +374,7 @@ Status preprocess_image(const PreprocessSpec& spec, const Image& image, float* d
   return preprocess_image(spec, image.pixels.data(), image.height, image.width, image.channels, dst);
 }
 
-void preprocess_grey_image(const PreprocessSpec& spec, const uint8_t* src, int64_t height, int64_t width,
-                           float* dst) {
+void preprocess_grey_image(const PreprocessSpec& spec, const uint8_t* src, int64_t height, int64_t width, float* dst) {
   // The only failures are specs that do not suit the image, which callers
   // check with preprocessed_size(); then nothing is written.
   (void)preprocess_image(spec, src, height, width, 1, dst);

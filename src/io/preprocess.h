@@ -31,11 +31,11 @@ struct PreprocessSpec {
   std::string resize_mode = "bilinear";  // or "nearest"
   int64_t crop_height = 0;               // 0: no center crop
   int64_t crop_width = 0;
-  std::string color = "grey";            // output channels: grey = 1, rgb/bgr = 3
+  std::string color = "grey";  // output channels: grey = 1, rgb/bgr = 3
   float scale = 1.0f;
   std::vector<float> mean = {0.0f};
   std::vector<float> std = {1.0f};
-  std::string layout = "NCHW";           // or "NHWC"
+  std::string layout = "NCHW";  // or "NHWC"
 };
 
 StatusOr<PreprocessSpec> parse_preprocess_json(const std::string& text, const std::string& label);
@@ -68,7 +68,6 @@ Status preprocess_image(const PreprocessSpec& spec, const uint8_t* pixels, int64
 // Turns a grey uint8 image [H, W] into float32 [C, H', W'] written at `dst`
 // (the spec must suit a grey image: preprocessed_size() says whether it does;
 // when it does not, nothing is written).
-void preprocess_grey_image(const PreprocessSpec& spec, const uint8_t* src, int64_t height, int64_t width,
-                           float* dst);
+void preprocess_grey_image(const PreprocessSpec& spec, const uint8_t* src, int64_t height, int64_t width, float* dst);
 
 }  // namespace kestrel

@@ -33,15 +33,18 @@ std::string progress_line(const std::string& label, int64_t done, int64_t total,
   std::snprintf(rate_text, sizeof(rate_text), "%.1f", rate);
   // No rate yet, no estimate: "ETA ?" rather than an infinite one.
   const std::string eta = clamped >= total ? duration_text(0)
-                          : rate > 0      ? duration_text(static_cast<double>(total - clamped) / rate)
-                                          : std::string("?");
+                          : rate > 0       ? duration_text(static_cast<double>(total - clamped) / rate)
+                                           : std::string("?");
   return str_cat(label, label.empty() ? "" : " ", "[", std::string(static_cast<size_t>(filled), '#'),
                  std::string(static_cast<size_t>(kBarWidth - filled), '.'), "] ", clamped, "/", total, " images, ",
                  rate_text, " images/s, ETA ", eta);
 }
 
 ProgressBar::ProgressBar(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled), start_(Clock::now()),
+    : label_(std::move(label)),
+      total_(total),
+      enabled_(enabled),
+      start_(Clock::now()),
       last_draw_(start_ - kRedrawInterval) {}
 
 ProgressBar::~ProgressBar() {

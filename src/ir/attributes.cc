@@ -37,8 +37,6 @@ std::vector<float> Attributes::get_floats(const std::string& name, std::vector<f
   return fallback;
 }
 
-const Tensor* Attributes::get_tensor(const std::string& name) const {
-  return find_as<Tensor>(values_, name);
-}
+const Tensor* Attributes::get_tensor(const std::string& name) const { return find_as<Tensor>(values_, name); }
 
 }  // namespace kestrel

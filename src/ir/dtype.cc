@@ -81,7 +81,7 @@ uint16_t float_to_half(float value) {
     return sign | (abs_bits > 0x7f800000u ? 0x7e00 : 0x7c00);
   }
   if (abs_bits >= 0x477ff000u) return sign | 0x7c00;  // rounds to inf
-  if (abs_bits < 0x38800000u) {                         // subnormal or zero in half
+  if (abs_bits < 0x38800000u) {                       // subnormal or zero in half
     float magnitude;
     std::memcpy(&magnitude, &abs_bits, sizeof(magnitude));
     // Scale so the half subnormal step (2^-24) becomes 1, then round to even.

@@ -2,9 +2,7 @@
 
 namespace kestrel {
 
-std::string Node::label() const {
-  return str_cat("node '", name, "' (", op_type, ")");
-}
+std::string Node::label() const { return str_cat("node '", name, "' (", op_type, ")"); }
 
 ValueId Graph::add_value(Value value) {
   const ValueId id = static_cast<ValueId>(values.size());

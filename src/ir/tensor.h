@@ -32,7 +32,9 @@ class Tensor {
   template <typename T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values);
   template <typename T>
-  static Tensor scalar(T value) { return from_vector<T>({}, std::vector<T>{value}); }
+  static Tensor scalar(T value) {
+    return from_vector<T>({}, std::vector<T>{value});
+  }
 
   bool empty() const { return dtype_ == DType::kUndefined; }
   DType dtype() const { return dtype_; }
@@ -44,8 +46,14 @@ class Tensor {
 
   void* raw_data() { return data_; }
   const void* raw_data() const { return data_; }
-  template <typename T> T* data() { return static_cast<T*>(data_); }
-  template <typename T> const T* data() const { return static_cast<const T*>(data_); }
+  template <typename T>
+  T* data() {
+    return static_cast<T*>(data_);
+  }
+  template <typename T>
+  const T* data() const {
+    return static_cast<const T*>(data_);
+  }
 
   // Same buffer, new shape of equal size.
   Tensor reshaped(Shape shape) const;

@@ -8,9 +8,12 @@ namespace kestrel {
 namespace {
 
 constexpr std::pair<ActivationKind, const char*> kNames[] = {
-    {ActivationKind::kRelu, "Relu"},           {ActivationKind::kClip, "Clip"},
-    {ActivationKind::kLeakyRelu, "LeakyRelu"}, {ActivationKind::kSigmoid, "Sigmoid"},
-    {ActivationKind::kHardSigmoid, "HardSigmoid"}, {ActivationKind::kHardSwish, "HardSwish"},
+    {ActivationKind::kRelu, "Relu"},
+    {ActivationKind::kClip, "Clip"},
+    {ActivationKind::kLeakyRelu, "LeakyRelu"},
+    {ActivationKind::kSigmoid, "Sigmoid"},
+    {ActivationKind::kHardSigmoid, "HardSigmoid"},
+    {ActivationKind::kHardSwish, "HardSwish"},
     {ActivationKind::kSiLU, "SiLU"},
 };
 

@@ -72,8 +72,8 @@ Status check_supported_ops(const Graph& graph) {
   for (const Node& node : graph.nodes) {
     const bool known = OpRegistry::global().find(node) != nullptr;
     if (known) continue;
-    unsupported << (count++ ? ", " : "") << "'" << node.name << "' ("
-                << (node.domain.empty() ? "" : node.domain + ":") << node.op_type << ")";
+    unsupported << (count++ ? ", " : "") << "'" << node.name << "' (" << (node.domain.empty() ? "" : node.domain + ":")
+                << node.op_type << ")";
   }
   if (count == 0) return {};
   return unimplemented(count, " node", count == 1 ? " uses an" : "s use", " unsupported op: ", unsupported.str());

@@ -19,8 +19,8 @@ bool is_activation_4d(const Value& value) {
 // broadcasts (scalar constants aside).
 bool is_layout_agnostic(const Graph& graph, const Node& node) {
   static const std::set<std::string_view> kElementwise = {
-      "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Sqrt",
-      "Add",  "Sub",  "Mul",       "Div",     "Neg",         "Abs",       "Exp"};
+      "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf",
+      "Sqrt", "Add",  "Sub",       "Mul",     "Div",         "Neg",       "Abs",  "Exp"};
   if (!node.domain.empty() || !kElementwise.count(node.op_type) || node.outputs.size() != 1) return false;
   const Shape& out = graph.value(node.outputs[0]).shape;
   for (ValueId in : node.inputs) {
@@ -83,8 +83,11 @@ class LayoutAssigner {
   }
 
   Node reorder_node(ValueId from, ValueId to, Layout wanted) {
-    Node reorder{.name = graph_.value(to).name, .op_type = "Reorder", .domain = std::string(kKestrelDomain),
-                 .inputs = {from}, .outputs = {to}};
+    Node reorder{.name = graph_.value(to).name,
+                 .op_type = "Reorder",
+                 .domain = std::string(kKestrelDomain),
+                 .inputs = {from},
+                 .outputs = {to}};
     reorder.attrs.set("to", std::string(wanted == Layout::kNhwc ? "NHWC" : "NCHW"));
     return reorder;
   }

@@ -23,7 +23,8 @@ int64_t saturating_mul(int64_t a, int64_t b) { return checked_mul(a, b).value_or
 // Each output element costs (input channels per group) x (kernel size) MACs.
 int64_t conv_macs(const Graph& graph, const Node& node) {
   // Weights packed for the CPU keep their logical shape in an attribute.
-  const Shape weight = node.attrs.has("weight_shape") ? node.attrs.get_ints("weight_shape") : shape_of(graph, node.inputs[1]);
+  const Shape weight =
+      node.attrs.has("weight_shape") ? node.attrs.get_ints("weight_shape") : shape_of(graph, node.inputs[1]);
   if (weight.empty()) return 0;
   const int64_t per_output = saturating_product(std::span<const int64_t>(weight).subspan(1));
   return saturating_mul(saturating_product(shape_of(graph, node.outputs[0])), per_output);
@@ -46,12 +47,8 @@ int64_t matmul_macs(const Graph& graph, const Node& node) {
 
 const std::unordered_map<std::string_view, MacsFn>& macs_table() {
   static const std::unordered_map<std::string_view, MacsFn> table = {
-      {"Conv", conv_macs},
-      {"FusedConv", conv_macs},
-      {"QFusedConv", conv_macs},
-      {"Gemm", matmul_macs},
-      {"FusedGemm", matmul_macs},
-      {"MatMul", matmul_macs},
+      {"Conv", conv_macs},   {"FusedConv", conv_macs},   {"QFusedConv", conv_macs},
+      {"Gemm", matmul_macs}, {"FusedGemm", matmul_macs}, {"MatMul", matmul_macs},
   };
   return table;
 }

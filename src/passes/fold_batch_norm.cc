@@ -161,7 +161,8 @@ Status fold_batch_norm(Graph& graph) {
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     if (dead[n]) continue;
     if (replacement[n].empty()) rebuilt.push_back(std::move(graph.nodes[n]));
-    else for (Node& node : replacement[n]) rebuilt.push_back(std::move(node));
+    else
+      for (Node& node : replacement[n]) rebuilt.push_back(std::move(node));
   }
   graph.nodes = std::move(rebuilt);
   return {};

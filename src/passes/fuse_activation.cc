@@ -52,7 +52,8 @@ std::optional<size_t> silu_mul(const Graph& graph, const std::vector<std::vector
   for (size_t k = 0; k < 2; ++k) {
     const Node& sigmoid = graph.nodes[readers[k]];
     const Node& mul = graph.nodes[readers[1 - k]];
-    if (sigmoid.op_type != "Sigmoid" || mul.op_type != "Mul" || !sigmoid.domain.empty() || !mul.domain.empty()) continue;
+    if (sigmoid.op_type != "Sigmoid" || mul.op_type != "Mul" || !sigmoid.domain.empty() || !mul.domain.empty())
+      continue;
     const ValueId s = sigmoid.outputs[0];
     const bool pairs = (mul.inputs[0] == x && mul.inputs[1] == s) || (mul.inputs[1] == x && mul.inputs[0] == s);
     if (pairs && has_single_consumer(graph, consumers, s)) return readers[1 - k];

@@ -49,7 +49,8 @@ std::string unique_value_name(const Graph& graph, const std::string& base) {
 }
 
 ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor) {
-  Value value{.name = unique_value_name(graph, base), .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
+  Value value{
+      .name = unique_value_name(graph, base), .dtype = tensor.dtype(), .shape = tensor.shape(), .shape_known = true};
   value.constant = std::move(tensor);
   return graph.add_value(std::move(value));
 }

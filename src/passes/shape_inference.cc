@@ -23,7 +23,8 @@ std::optional<std::string> size_overflow(const Shape& shape, DType dtype) {
   if (!elements) return str_cat("shape ", shape_string(shape), " has more elements than 64-bit sizes can count");
   const int64_t item = dtype_is_supported(dtype) ? static_cast<int64_t>(dtype_size(dtype)) : kWidestElementBytes;
   if (!checked_bytes(*elements, item)) {
-    return str_cat("shape ", shape_string(shape), " (", *elements, " elements) has more bytes than 64-bit sizes can count");
+    return str_cat("shape ", shape_string(shape), " (", *elements,
+                   " elements) has more bytes than 64-bit sizes can count");
   }
   return std::nullopt;
 }
@@ -42,7 +43,8 @@ Status check_output_shape(const Node& node, const Value& out) {
   bool unknown = false;  // -1: a dim only known at run time
   for (size_t d = 0; d < out.shape.size(); ++d) {
     if (out.shape[d] == kOverflowedDim) {
-      return invalid_argument(node.label(), ": output '", out.name, "': dim ", d, " is larger than 64-bit sizes can count");
+      return invalid_argument(node.label(), ": output '", out.name, "': dim ", d,
+                              " is larger than 64-bit sizes can count");
     }
     if (out.shape[d] < -1) {
       return invalid_argument(node.label(), ": output '", out.name, "' has the negative dim ", out.shape[d], " at ", d,
@@ -139,10 +141,12 @@ Status infer_shapes(Graph& graph) {
   for (ValueId input : graph.inputs) {
     const Value& value = graph.value(input);
     if (!is_known(value)) {
-      return invalid_argument("input '", value.name, "' has shape ", value.shape_known ? shape_string(value.shape) : "?",
+      return invalid_argument("input '", value.name, "' has shape ",
+                              value.shape_known ? shape_string(value.shape) : "?",
                               " with unknown dims; give it with --input-shape ", value.name, ":D0,D1,...");
     }
-    if (auto overflow = size_overflow(value.shape, value.dtype)) return invalid_argument("input '", value.name, "': ", *overflow);
+    if (auto overflow = size_overflow(value.shape, value.dtype))
+      return invalid_argument("input '", value.name, "': ", *overflow);
   }
   // Compile-time values: initializers plus small values computed on the way.
   std::unordered_map<ValueId, Tensor> known;

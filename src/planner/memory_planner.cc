@@ -76,7 +76,8 @@ std::vector<Interval> live_intervals(const Graph& graph, SumInPlacePredicate sum
   const std::vector<int64_t> last = last_readers(graph);
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     for (ValueId in : graph.nodes[n].inputs) {
-      if (in != kNoValue && slot[static_cast<size_t>(in)] >= 0) intervals[static_cast<size_t>(slot[static_cast<size_t>(in)])].last = n;
+      if (in != kNoValue && slot[static_cast<size_t>(in)] >= 0)
+        intervals[static_cast<size_t>(slot[static_cast<size_t>(in)])].last = n;
     }
     const int64_t shared = shared_sum_slot(graph, n, slot, last, sum_in_place);
     for (ValueId out : graph.nodes[n].outputs) {
@@ -99,7 +100,8 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_
   for (const Value& value : graph.values) {
     if (!value.name.empty() && value.shape_known) {
       for (int64_t dim : value.shape) {
-        if (dim < 0) return invalid_argument("value '", value.name, "' has a dynamic shape; plan after shape inference");
+        if (dim < 0)
+          return invalid_argument("value '", value.name, "' has a dynamic shape; plan after shape inference");
       }
     }
   }
@@ -115,7 +117,8 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_
   // offset that fits between the already placed ones whose lifetimes overlap.
   std::vector<size_t> order(intervals.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return intervals[a].bytes > intervals[b].bytes; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return intervals[a].bytes > intervals[b].bytes; });
 
   MemoryPlan plan;
   plan.value_offsets.assign(graph.values.size(), -1);
@@ -138,8 +141,8 @@ StatusOr<MemoryPlan> plan_memory(const Graph& graph, SumInPlacePredicate sum_in_
     }
     const auto end = checked_add(offset, current.bytes);
     if (!end || *end > kMaxPlannedBytes) {
-      return invalid_argument("the activation arena would exceed ", kMaxPlannedBytes,
-                              " bytes while placing value '", graph.value(current.values[0]).name, "'");
+      return invalid_argument("the activation arena would exceed ", kMaxPlannedBytes, " bytes while placing value '",
+                              graph.value(current.values[0]).name, "'");
     }
     for (ValueId value : current.values) plan.value_offsets[static_cast<size_t>(value)] = offset;
     plan.arena_bytes = std::max(plan.arena_bytes, *end);

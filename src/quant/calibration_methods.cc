@@ -38,8 +38,8 @@ struct KlScratch {
 // them with the outliers folded into the last kept bin; Q quantizes the
 // unclipped part to `num_levels` levels and spreads each level's mass evenly
 // over the bins where P is non-zero (empty bins stay empty, as in P).
-double clipped_kl_divergence(const std::vector<int64_t>& histogram, int kept, int num_levels,
-                             int64_t outliers, KlScratch& scratch) {
+double clipped_kl_divergence(const std::vector<int64_t>& histogram, int kept, int num_levels, int64_t outliers,
+                             KlScratch& scratch) {
   auto& p = scratch.p;
   auto& q = scratch.q;
   p.assign(histogram.begin(), histogram.begin() + kept);
@@ -195,8 +195,7 @@ StatusOr<float> choose_threshold(const TensorStats& stats, CalibrationMethod met
                             " (was it produced by any calibration batch?)");
   }
   if (method == CalibrationMethod::kPercentile && !(options.percentile > 0.0 && options.percentile <= kPercentScale)) {
-    return invalid_argument("percentile ", options.percentile, " for ", tensor_label(options),
-                            " must be in (0, 100]");
+    return invalid_argument("percentile ", options.percentile, " for ", tensor_label(options), " must be in (0, 100]");
   }
   if (stats.max_abs() == 0.0f) return 0.0f;  // all zeros: nothing to choose
   const bool is_unsigned = uses_unsigned_range(stats, options);

@@ -39,7 +39,7 @@ Status check_count(int64_t available, const CalibrationData& data) {
 }
 
 StatusOr<CalibrationResult> calibrate_npy(const Graph& source, const CalibrationData& data,
-                                                           const std::vector<std::string>& tensors) {
+                                          const std::vector<std::string>& tensors) {
   KESTREL_ASSIGN_OR_RETURN(const Tensor all, read_npy(data.path));
   if (all.dtype() != DType::kFloat32 || all.rank() < 1) {
     return invalid_argument(data.path, ": calibration tensors must be float32 [N, ...], got ", dtype_name(all.dtype()),
@@ -64,7 +64,7 @@ StatusOr<CalibrationResult> calibrate_npy(const Graph& source, const Calibration
 }
 
 StatusOr<CalibrationResult> calibrate_images(const Graph& source, const CalibrationData& data,
-                                                              const std::vector<std::string>& tensors) {
+                                             const std::vector<std::string>& tensors) {
   if (data.preprocess.empty()) return invalid_argument("calibration images need --preprocess (a JSON spec)");
   KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(data.preprocess));
   KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(data.path, "", data.count));
@@ -80,7 +80,8 @@ StatusOr<CalibrationResult> calibrate_images(const Graph& source, const Calibrat
     if (!next) break;
     Tensor& input = calibrator->input();
     if (input.nbytes() != next->input.nbytes()) {
-      return internal_error("calibration batch holds ", next->input.nbytes(), " bytes, the model input ", input.nbytes());
+      return internal_error("calibration batch holds ", next->input.nbytes(), " bytes, the model input ",
+                            input.nbytes());
     }
     std::memcpy(input.raw_data(), next->input.raw_data(), input.nbytes());
     KESTREL_RETURN_IF_ERROR(calibrator->run(next->count));
@@ -91,7 +92,7 @@ StatusOr<CalibrationResult> calibrate_images(const Graph& source, const Calibrat
 }
 
 StatusOr<CalibrationResult> calibrate_source(const Graph& source, const CalibrationData& data,
-                                                              const std::vector<std::string>& tensors) {
+                                             const std::vector<std::string>& tensors) {
   if (data.source_shape.empty() || shape_size(data.source_shape) <= 0) {
     return invalid_argument("calibration batches need a shape, got ", shape_string(data.source_shape));
   }
@@ -113,9 +114,9 @@ StatusOr<CalibrationResult> calibrate_source(const Graph& source, const Calibrat
 }  // namespace
 
 StatusOr<CalibrationResult> calibrate(const Graph& source, const CalibrationData& data,
-                                                       const std::vector<std::string>& tensors) {
+                                      const std::vector<std::string>& tensors) {
   if (data.batch <= 0) return invalid_argument("calibration batch must be positive, got ", data.batch);
-  auto stats = data.source     ? calibrate_source(source, data, tensors)
+  auto stats = data.source         ? calibrate_source(source, data, tensors)
                : is_npy(data.path) ? calibrate_npy(source, data, tensors)
                                    : calibrate_images(source, data, tensors);
   if (!stats.ok()) return stats.status().with_context("calibration");

@@ -23,13 +23,13 @@ inline constexpr int64_t kDefaultCalibrationBatch = 16;
 using CalibrationSource = std::function<StatusOr<int64_t>(Tensor& batch)>;
 
 struct CalibrationData {
-  std::string path;        // image folder, IDX image file (gzipped or not), or .npy [N, ...]
-  std::string preprocess;  // preprocessing spec (JSON); required for images
+  std::string path;                          // image folder, IDX image file (gzipped or not), or .npy [N, ...]
+  std::string preprocess;                    // preprocessing spec (JSON); required for images
   int64_t count = kDefaultCalibrationCount;  // the first `count` images are used
   int64_t batch = kDefaultCalibrationBatch;
   int threads = 0;
-  int workers = 1;         // decoding threads
-  bool progress = false;   // progress bar on stderr
+  int workers = 1;        // decoding threads
+  bool progress = false;  // progress bar on stderr
   // When set, batches come from here (of shape source_shape) and `path`,
   // `preprocess` and `count` are not used.
   CalibrationSource source;

@@ -50,7 +50,8 @@ void Calibrator::observe(const Tensor& tensor, TensorStats& stats) const {
 }
 
 Status Calibrator::run(int64_t count) {
-  if (count <= 0 || count > batch()) return invalid_argument("calibration batch of ", count, " rows; the model takes ", batch());
+  if (count <= 0 || count > batch())
+    return invalid_argument("calibration batch of ", count, " rows; the model takes ", batch());
   rows_ = count;
   if (images_ == 0) {
     Shape shape = input().shape();

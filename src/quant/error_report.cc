@@ -94,7 +94,8 @@ StatusOr<std::vector<LayerError>> measure_layer_errors(const Graph& float_graph,
   std::map<std::string, Captured> reference;
   for (ValueId in : float_graph.inputs) {  // no node produces them
     if (wanted.count(float_graph.value(in).name) && input.dtype() == DType::kFloat32) {
-      reference[float_graph.value(in).name] = {Layout::kPlain, std::vector<float>(input.data<float>(), input.data<float>() + input.size())};
+      reference[float_graph.value(in).name] = {
+          Layout::kPlain, std::vector<float>(input.data<float>(), input.data<float>() + input.size())};
     }
   }
   float_session->set_observer([&](const Node& node, const std::vector<const Tensor*>& outputs) {

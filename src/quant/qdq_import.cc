@@ -51,8 +51,8 @@ bool same_params(const Graph& graph, const Node& q, const Node& dq) {
 // Ops whose output is non-negative when their first input is.
 bool keeps_sign(const Node& node) {
   if (!node.domain.empty()) return false;
-  for (const char* op : {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape",
-                         "Identity", "Relu"}) {
+  for (const char* op :
+       {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Identity", "Relu"}) {
     if (node.op_type == op) return true;
   }
   return false;
@@ -76,7 +76,8 @@ StatusOr<QdqRanges> fold_qdq_pairs(Graph& graph) {
   const std::vector<int64_t> producers = graph.producers();
   std::vector<char> non_negative(graph.values.size(), 0);  // known >= 0, in node order
   for (Node& dq : graph.nodes) {
-    if (is_op(dq, "Relu") || (keeps_sign(dq) && !dq.inputs.empty() && non_negative[static_cast<size_t>(dq.inputs[0])])) {
+    if (is_op(dq, "Relu") ||
+        (keeps_sign(dq) && !dq.inputs.empty() && non_negative[static_cast<size_t>(dq.inputs[0])])) {
       non_negative[static_cast<size_t>(dq.outputs[0])] = 1;
     }
     if (!is_op(dq, "DequantizeLinear") || graph.value(dq.inputs[0]).constant) continue;
@@ -106,7 +107,8 @@ StatusOr<QdqRanges> fold_qdq_pairs(Graph& graph) {
     }
   }
   KESTREL_RETURN_IF_ERROR(eliminate_dead_nodes(graph));  // the QuantizeLinear nodes
-  KESTREL_RETURN_IF_ERROR(graph.verify().with_context("IR invalid after folding QuantizeLinear/DequantizeLinear pairs"));
+  KESTREL_RETURN_IF_ERROR(
+      graph.verify().with_context("IR invalid after folding QuantizeLinear/DequantizeLinear pairs"));
   return result;
 }
 

@@ -22,7 +22,7 @@ struct Choice {
 
 const std::vector<std::string> kTopLevelKeys = {"defaults", "calibration_count", "overrides"};
 const std::vector<std::string> kSettingKeys = {"precision", "calibration_method", "percentile", "weights"};
-const std::vector<std::string> kOverrideKeys = {"node", "op_type", "glob", "precision", "calibration_method",
+const std::vector<std::string> kOverrideKeys = {"node",       "op_type", "glob", "precision", "calibration_method",
                                                 "percentile", "weights"};
 const std::vector<Choice<bool>> kPrecisions = {{"int8", true}, {"fp32", false}};
 const std::vector<Choice<WeightGranularity>> kGranularities = {{"per_channel", WeightGranularity::kPerChannel},
@@ -297,12 +297,10 @@ LayerQuantSettings settings_for(const QuantConfig& config, const std::string& no
   return settings;
 }
 
-Status check_overrides_match(const QuantConfig& config,
-                             const std::vector<std::pair<std::string, std::string>>& nodes) {
+Status check_overrides_match(const QuantConfig& config, const std::vector<std::pair<std::string, std::string>>& nodes) {
   for (const QuantOverride& entry : config.overrides) {
-    const bool used = std::any_of(nodes.begin(), nodes.end(), [&](const auto& node) {
-      return matches(entry, node.first, node.second);
-    });
+    const bool used = std::any_of(nodes.begin(), nodes.end(),
+                                  [&](const auto& node) { return matches(entry, node.first, node.second); });
     if (!used) {
       return invalid_argument("quantization config ", entry.description(), " matches no node in the model",
                               unmatched_hint(entry, nodes));

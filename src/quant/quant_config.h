@@ -20,9 +20,9 @@ enum class WeightGranularity { kPerChannel, kPerTensor };
 
 // What the quantizer does with one node (a Conv/Gemm-like layer).
 struct LayerQuantSettings {
-  bool quantize = true;  // false: the node stays FP32
+  bool quantize = true;                                       // false: the node stays FP32
   CalibrationMethod method = CalibrationMethod::kPercentile;  // for the activations this node reads and writes
-  double percentile = kDefaultPercentile;  // used when method == kPercentile
+  double percentile = kDefaultPercentile;                     // used when method == kPercentile
   WeightGranularity weights = WeightGranularity::kPerChannel;
 };
 
@@ -47,7 +47,7 @@ struct QuantOverride {
 struct QuantConfig {
   LayerQuantSettings defaults;
   std::vector<QuantOverride> overrides;  // applied in file order; later ones win
-  int64_t calibration_count = 0;  // 0: not set in the file (the CLI flag or its default decides)
+  int64_t calibration_count = 0;         // 0: not set in the file (the CLI flag or its default decides)
 };
 
 // Parses the JSON text; `label` (the file path) prefixes every error.

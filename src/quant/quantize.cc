@@ -166,8 +166,8 @@ StatusOr<QuantizationError> quantization_error(const float* x, int64_t n, float 
     dequant_power += restored * restored;
   }
   QuantizationError error;
-  error.sqnr_db = noise > 0.0 ? kDecibelsPerPowerDecade * std::log10(signal / noise)
-                              : std::numeric_limits<double>::infinity();
+  error.sqnr_db =
+      noise > 0.0 ? kDecibelsPerPowerDecade * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
   const double norms = std::sqrt(signal * dequant_power);
   error.cosine_similarity = norms > 0.0 ? dot / norms : (signal == dequant_power ? 1.0 : 0.0);
   error.saturated_fraction = n > 0 ? static_cast<double>(saturated) / static_cast<double>(n) : 0.0;

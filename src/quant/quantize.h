@@ -63,12 +63,11 @@ inline float dequantize_value(int32_t q, float scale, int32_t zero_point) {
 }
 
 struct QuantizationError {
-  double sqnr_db = 0.0;            // 10 log10(signal power / error power); +inf when exact
-  double cosine_similarity = 1.0;  // between x and its dequantized copy
-  double saturated_fraction = 0.0; // share of values that hit the grid's ends while beyond them
+  double sqnr_db = 0.0;             // 10 log10(signal power / error power); +inf when exact
+  double cosine_similarity = 1.0;   // between x and its dequantized copy
+  double saturated_fraction = 0.0;  // share of values that hit the grid's ends while beyond them
 };
 // Quantizes and dequantizes x[0..n) and compares.
-StatusOr<QuantizationError> quantization_error(const float* x, int64_t n, float scale, int32_t zero_point,
-                                               DType dtype);
+StatusOr<QuantizationError> quantization_error(const float* x, int64_t n, float scale, int32_t zero_point, DType dtype);
 
 }  // namespace kestrel

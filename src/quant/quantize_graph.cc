@@ -17,7 +17,8 @@ constexpr size_t kWeightInput = 1, kBiasInput = 2, kSumInput = 3;
 constexpr int64_t kOutputChannelAxis = 0;
 
 bool is_conv(const Node& node) {
-  return (node.domain.empty() && node.op_type == "Conv") || (node.domain == kKestrelDomain && node.op_type == "FusedConv");
+  return (node.domain.empty() && node.op_type == "Conv") ||
+         (node.domain == kKestrelDomain && node.op_type == "FusedConv");
 }
 
 bool is_float_activation(const Graph& graph, ValueId id) {
@@ -32,7 +33,8 @@ bool is_int8_activation(const Graph& graph, ValueId id) {
 // Why a conv cannot be quantized ("" when it can).
 std::string unquantizable_reason(const Graph& graph, const Node& node) {
   const Value& x = graph.value(node.inputs[0]);
-  if (!is_float_activation(graph, node.inputs[0]) || x.shape.size() != 4) return "input is not a float32 4-D activation";
+  if (!is_float_activation(graph, node.inputs[0]) || x.shape.size() != 4)
+    return "input is not a float32 4-D activation";
   const Value& w = graph.value(node.inputs[kWeightInput]);
   if (!w.constant || w.dtype != DType::kFloat32 || w.shape.size() != 4) return "weights are not constant float32 4-D";
   if (node.inputs.size() > kBiasInput && node.inputs[kBiasInput] != kNoValue &&
@@ -163,7 +165,6 @@ class GraphQuantizer {
     return kestrel::add_constant(graph_, name, std::move(tensor));
   }
 
-
   static Tensor scalar(float x) {
     Tensor t(DType::kFloat32, {});
     *t.data<float>() = x;
@@ -188,7 +189,8 @@ class GraphQuantizer {
     const ValueId scale = add_constant(name + "/scale", scalar(params.scale));
     const ValueId zero_point = add_constant(name + "/zero_point", zero_point_of(params.dtype));
     const ValueId out = graph_.add_value(std::move(q));
-    graph_.nodes.push_back(Node{.name = name, .op_type = "QuantizeLinear", .inputs = {id, scale, zero_point}, .outputs = {out}});
+    graph_.nodes.push_back(
+        Node{.name = name, .op_type = "QuantizeLinear", .inputs = {id, scale, zero_point}, .outputs = {out}});
     ++summary_.quantize_nodes;
     quantized_[id] = out;
     return out;
@@ -201,8 +203,10 @@ class GraphQuantizer {
     const std::string name = unique_value_name(graph_, source.name + "/dequantized");
     const ValueId scale = add_constant(name + "/scale", scalar(source.quant->scales[0]));
     const ValueId zero_point = add_constant(name + "/zero_point", zero_point_of(source.dtype));
-    const ValueId out = graph_.add_value(Value{.name = name, .dtype = DType::kFloat32, .shape = source.shape, .shape_known = true});
-    graph_.nodes.push_back(Node{.name = name, .op_type = "DequantizeLinear", .inputs = {id, scale, zero_point}, .outputs = {out}});
+    const ValueId out =
+        graph_.add_value(Value{.name = name, .dtype = DType::kFloat32, .shape = source.shape, .shape_known = true});
+    graph_.nodes.push_back(
+        Node{.name = name, .op_type = "DequantizeLinear", .inputs = {id, scale, zero_point}, .outputs = {out}});
     ++summary_.dequantize_nodes;
     dequantized_[id] = out;
     return out;
@@ -228,7 +232,9 @@ class GraphQuantizer {
     auto weights = quantize_weights(*weight_value.constant, settings.weights);
     if (!weights.ok()) return weights.status().with_context(what);
     const int64_t out_channels = weight_value.shape[0];
-    auto weight_scale = [&](int64_t o) { return weights->scales[weights->scales.size() == 1 ? 0 : static_cast<size_t>(o)]; };
+    auto weight_scale = [&](int64_t o) {
+      return weights->scales[weights->scales.size() == 1 ? 0 : static_cast<size_t>(o)];
+    };
 
     node.inputs[kWeightInput] = add_constant(weight_value.name + "/int8", weights->values);
     graph_.value(node.inputs[kWeightInput]).quant = QuantParams{weights->scales, {}, kOutputChannelAxis};

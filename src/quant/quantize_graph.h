@@ -26,8 +26,8 @@
 namespace kestrel {
 
 struct QuantizationSummary {
-  std::vector<std::string> quantized;                            // node names
-  std::vector<std::pair<std::string, std::string>> kept_float;   // node name, why
+  std::vector<std::string> quantized;                           // node names
+  std::vector<std::pair<std::string, std::string>> kept_float;  // node name, why
   int quantize_nodes = 0, dequantize_nodes = 0;
 };
 

@@ -25,8 +25,7 @@ int exponent_covering(float max_abs, int num_bins) {
 }  // namespace
 
 TensorStats::TensorStats(int num_bins)
-    : histogram_(static_cast<size_t>(std::max(num_bins, kMinNumBins)), 0),
-      width_exponent_(kInitialWidthExponent) {}
+    : histogram_(static_cast<size_t>(std::max(num_bins, kMinNumBins)), 0), width_exponent_(kInitialWidthExponent) {}
 
 float TensorStats::max_abs() const { return std::max(std::fabs(min()), std::fabs(max())); }
 

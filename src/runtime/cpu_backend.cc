@@ -46,7 +46,8 @@ bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr) || n
 
 bool conv_supported(const Graph& graph, const Node& node) {
   const bool quantized = is_quantized_conv(node);
-  if (quantized ? !byte_4d(graph, node.inputs[0]) : !is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) {
+  if (quantized ? !byte_4d(graph, node.inputs[0])
+                : !is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) {
     return false;
   }
   const Tensor* weight = constant(graph, node, 1);
@@ -113,13 +114,23 @@ StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
   const Shape& weight = constant(graph, node, 1)->shape();
   nn::Window window;
   KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, {weight[2], weight[3]}, {}, &window));
-  onednn::ConvParams params{.batch = in[0], .in_channels = in[1], .in_h = in[2], .in_w = in[3],
-                            .out_channels = out[1], .out_h = out[2], .out_w = out[3],
-                            .kernel_h = weight[2], .kernel_w = weight[3],
-                            .stride_h = window.strides[0], .stride_w = window.strides[1],
-                            .dilation_h = window.dilations[0], .dilation_w = window.dilations[1],
-                            .pad_top = window.pads_begin[0], .pad_left = window.pads_begin[1],
-                            .pad_bottom = window.pads_end[0], .pad_right = window.pads_end[1],
+  onednn::ConvParams params{.batch = in[0],
+                            .in_channels = in[1],
+                            .in_h = in[2],
+                            .in_w = in[3],
+                            .out_channels = out[1],
+                            .out_h = out[2],
+                            .out_w = out[3],
+                            .kernel_h = weight[2],
+                            .kernel_w = weight[3],
+                            .stride_h = window.strides[0],
+                            .stride_w = window.strides[1],
+                            .dilation_h = window.dilations[0],
+                            .dilation_w = window.dilations[1],
+                            .pad_top = window.pads_begin[0],
+                            .pad_left = window.pads_begin[1],
+                            .pad_bottom = window.pads_end[0],
+                            .pad_right = window.pads_end[1],
                             .groups = node.attrs.get_int("group", 1)};
   KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
   params.sum = has_input(node, 3);
@@ -140,8 +151,8 @@ StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& 
   const Tensor* cached = node.attrs.get_tensor(kPackedWeightsAttr);
   if (cached != nullptr) {
     // The key is compared, never parsed: a stale or tampered cache is repacked from the plain weights.
-    const onednn::PackedWeights packed{.data = cached->raw_data(), .bytes = cached->nbytes(),
-                                       .key = node.attrs.get_string(kPackedLayoutAttr, "")};
+    const onednn::PackedWeights packed{
+        .data = cached->raw_data(), .bytes = cached->nbytes(), .key = node.attrs.get_string(kPackedLayoutAttr, "")};
     KESTREL_ASSIGN_OR_RETURN(primitive,
                              onednn::ConvPrimitive::create_cached(params, weight, packed, constant(graph, node, 2)));
   } else {
@@ -154,8 +165,13 @@ StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& 
 StatusOr<std::unique_ptr<FastKernel>> make_pool(const Graph& graph, const Node& node) {
   const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
-  onednn::PoolParams params{.batch = in[0], .channels = in[1], .in_h = in[2], .in_w = in[3], .out_h = out[2],
-                            .out_w = out[3], .type = element_type(graph.value(node.inputs[0]).dtype)};
+  onednn::PoolParams params{.batch = in[0],
+                            .channels = in[1],
+                            .in_h = in[2],
+                            .in_w = in[3],
+                            .out_h = out[2],
+                            .out_w = out[3],
+                            .type = element_type(graph.value(node.inputs[0]).dtype)};
   if (node.op_type == "GlobalAveragePool") {
     params.kind = onednn::PoolKind::kAvgExcludePad;
     params.kernel_h = in[2];
@@ -167,7 +183,7 @@ StatusOr<std::unique_ptr<FastKernel>> make_pool(const Graph& graph, const Node& 
     if (kernel.size() != 2) return unimplemented(node.label(), ": only 2-D pooling is accelerated");
     KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, kernel,
                                                {.allow_dilations = is_max, .allow_ceil_mode = true}, &window));
-    params.kind = is_max ? onednn::PoolKind::kMax
+    params.kind = is_max                                       ? onednn::PoolKind::kMax
                   : node.attrs.get_int("count_include_pad", 0) ? onednn::PoolKind::kAvgIncludePad
                                                                : onednn::PoolKind::kAvgExcludePad;
     params.kernel_h = kernel[0];
@@ -190,8 +206,10 @@ StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& 
   const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
   const bool nhwc_source = in.size() == 4 && graph.value(node.inputs[0]).layout == Layout::kNhwc;
-  onednn::InnerProductParams params{.batch = out[0], .in_features = shape_size(in) / out[0],
-                                    .out_features = out[1], .trans_b = node.attrs.get_int("transB", 0) != 0,
+  onednn::InnerProductParams params{.batch = out[0],
+                                    .in_features = shape_size(in) / out[0],
+                                    .out_features = out[1],
+                                    .trans_b = node.attrs.get_int("transB", 0) != 0,
                                     .alpha = node.attrs.get_float("alpha", 1.0f),
                                     .beta = node.attrs.get_float("beta", 1.0f)};
   if (nhwc_source) {
@@ -200,8 +218,8 @@ StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& 
   }
   KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
   params.sum = has_input(node, 3);
-  KESTREL_ASSIGN_OR_RETURN(auto primitive,
-                           onednn::InnerProductPrimitive::create(params, *constant(graph, node, 1), constant(graph, node, 2)));
+  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::InnerProductPrimitive::create(params, *constant(graph, node, 1),
+                                                                                 constant(graph, node, 2)));
   return std::unique_ptr<FastKernel>(
       new OneDnnKernel<onednn::InnerProductPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
 }
@@ -226,7 +244,8 @@ class ScaleKernel final : public FastKernel {
  public:
   explicit ScaleKernel(std::unique_ptr<onednn::ScalePrimitive> primitive) : primitive_(std::move(primitive)) {}
   Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
-    if (!primitive_->run(inputs[0], outputs[0])) return internal_error("oneDNN ", primitive_->implementation(), " failed");
+    if (!primitive_->run(inputs[0], outputs[0]))
+      return internal_error("oneDNN ", primitive_->implementation(), " failed");
     return {};
   }
   std::string implementation() const override { return "onednn " + primitive_->implementation(); }
@@ -240,9 +259,9 @@ StatusOr<std::unique_ptr<FastKernel>> make_scale(const Graph& graph, const Node&
   const Value& in = graph.value(node.inputs[0]);
   const Value& out = graph.value(node.outputs[0]);
   const bool quantize = node.op_type == "QuantizeLinear";
-  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::ScalePrimitive::create(shape_size(in.shape), element_type(in.dtype),
-                                                                         element_type(out.dtype),
-                                                                         quantize ? 1.0f / scale : scale));
+  KESTREL_ASSIGN_OR_RETURN(auto primitive,
+                           onednn::ScalePrimitive::create(shape_size(in.shape), element_type(in.dtype),
+                                                          element_type(out.dtype), quantize ? 1.0f / scale : scale));
   return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
 }
 
@@ -278,7 +297,8 @@ class ConcatNhwcKernel final : public FastKernel {
     for (int64_t p = 0; p < pixels_; ++p) {
       uint8_t* pixel = dst + static_cast<size_t>(p) * pixel_bytes_;
       for (size_t i = 0; i < run_bytes_.size(); ++i) {
-        std::memcpy(pixel, static_cast<const uint8_t*>(inputs[i]) + static_cast<size_t>(p) * run_bytes_[i], run_bytes_[i]);
+        std::memcpy(pixel, static_cast<const uint8_t*>(inputs[i]) + static_cast<size_t>(p) * run_bytes_[i],
+                    run_bytes_[i]);
         pixel += run_bytes_[i];
       }
     }
@@ -341,7 +361,8 @@ StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const 
   if (conv_supported(graph, node)) return make_conv(graph, node);
   if (pool_supported(graph, node)) return make_pool(graph, node);
   if (scale_supported(graph, node)) return make_scale(graph, node);
-  if (concat_supported(graph, node) && graph.value(node.outputs[0]).layout == Layout::kNhwc) return make_concat(graph, node);
+  if (concat_supported(graph, node) && graph.value(node.outputs[0]).layout == Layout::kNhwc)
+    return make_concat(graph, node);
   if (node.domain == kKestrelDomain && node.op_type == "Reorder" && graph.value(node.inputs[0]).shape.size() == 4) {
     const Value& in = graph.value(node.inputs[0]);
     const bool to_nhwc = node.attrs.get_string("to", "") == "NHWC";
@@ -349,8 +370,8 @@ StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const 
                              onednn::ScalePrimitive::create_reorder(in.shape, element_type(in.dtype), to_nhwc));
     return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
   }
-  if (gemm_supported(graph, node) && (graph.value(node.inputs[0]).shape.size() == 2 ||
-                                      node.attrs.get_int("flatten_axis", -1) == 1)) {
+  if (gemm_supported(graph, node) &&
+      (graph.value(node.inputs[0]).shape.size() == 2 || node.attrs.get_int("flatten_axis", -1) == 1)) {
     return make_gemm(graph, node);
   }
   return std::unique_ptr<FastKernel>();

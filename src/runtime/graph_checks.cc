@@ -46,8 +46,8 @@ Status check_value_size(const Graph& graph, ValueId id, const std::string& who) 
 Status compare_output(const Graph& graph, const Node& node, ValueId id, const InferContext::Output& inferred) {
   const Value& stored = graph.value(id);
   if (inferred.dtype != stored.dtype) {
-    return invalid_argument(node.label(), ": output ", value_label(graph, id), " is stored as ", dtype_name(stored.dtype),
-                            " but the op gives ", dtype_name(inferred.dtype));
+    return invalid_argument(node.label(), ": output ", value_label(graph, id), " is stored as ",
+                            dtype_name(stored.dtype), " but the op gives ", dtype_name(inferred.dtype));
   }
   bool same = inferred.shape.size() == stored.shape.size();
   for (size_t i = 0; same && i < inferred.shape.size(); ++i) {
@@ -111,7 +111,8 @@ std::vector<ArenaEntry> arena_entries(const Graph& graph, const MemoryPlan& plan
     const int64_t end = checked_add(offset, value_bytes(value).value_or(0)).value_or(INT64_MAX);
     entries.push_back({id, offset, end, life.first[v], std::max(life.first[v], life.last[v])});
   }
-  std::sort(entries.begin(), entries.end(), [](const ArenaEntry& a, const ArenaEntry& b) { return a.offset < b.offset; });
+  std::sort(entries.begin(), entries.end(),
+            [](const ArenaEntry& a, const ArenaEntry& b) { return a.offset < b.offset; });
   return entries;
 }
 

@@ -54,7 +54,8 @@ Status Session::bind_values(const MemoryPlan& plan) {
                             graph.values.size());
   }
   const size_t arena_bytes = static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, kTensorAlignment));
-  void* arena = std::aligned_alloc(kTensorAlignment, (arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment);
+  void* arena =
+      std::aligned_alloc(kTensorAlignment, (arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment);
   if (arena == nullptr) return internal_error("cannot allocate a ", arena_bytes, "-byte activation arena");
   arena_ = std::shared_ptr<void>(arena, std::free);
   views_.resize(graph.values.size());
@@ -64,7 +65,8 @@ Status Session::bind_values(const MemoryPlan& plan) {
   }
   for (ValueId id : graph.outputs) {
     const bool is_input = !views_[static_cast<size_t>(id)].empty();
-    outputs_.push_back(is_input ? views_[static_cast<size_t>(id)] : Tensor(graph.value(id).dtype, graph.value(id).shape));
+    outputs_.push_back(is_input ? views_[static_cast<size_t>(id)]
+                                : Tensor(graph.value(id).dtype, graph.value(id).shape));
     views_[static_cast<size_t>(id)] = outputs_.back();
   }
   for (size_t v = 0; v < graph.values.size(); ++v) {

@@ -24,10 +24,10 @@ namespace kestrel {
 inline constexpr int kMaxSessionThreads = 256;
 
 struct SessionOptions {
-  int threads = 0;            // 0: oneDNN/OpenMP default (all cores); at most kMaxSessionThreads
-  bool pin_threads = true;    // pin each worker thread to its own core
+  int threads = 0;               // 0: oneDNN/OpenMP default (all cores); at most kMaxSessionThreads
+  bool pin_threads = true;       // pin each worker thread to its own core
   bool use_fast_kernels = true;  // false: reference kernels only (for testing)
-  bool profile = false;       // record per-node times in run()
+  bool profile = false;          // record per-node times in run()
   // The largest activation arena (and, separately, total graph input +
   // output bytes) the session allocates: a model asking for more is refused
   // at creation instead of exhausting memory. 0: default_max_arena_bytes()

@@ -22,10 +22,10 @@
 #include <set>
 #include <sstream>
 
+#include <onnx/onnx_pb.h>
 #include "frontend/onnx/onnx_importer.h"
 #include "frontend/onnx/onnx_tensor.h"
 #include "kernels/op_registry.h"
-#include <onnx/onnx_pb.h>
 #include "passes/compile.h"
 #include "passes/shape_inference.h"
 #include "runtime/interpreter.h"
@@ -44,7 +44,7 @@ struct Options {
   std::string excludes_path;
   std::string compiled_excludes_path;
   bool compiled = true;  // false: the reference interpreter only
-  std::string filter;  // regex searched in the test name
+  std::string filter;    // regex searched in the test name
   bool verbose = false;
 };
 
@@ -73,8 +73,8 @@ std::string compare(const Tensor& actual, const Tensor& expected) {
   if (actual.shape() != expected.shape()) {
     return "shape " + shape_string(actual.shape()) + ", expected " + shape_string(expected.shape());
   }
-  const bool is_float = expected.dtype() == DType::kFloat32 || expected.dtype() == DType::kFloat64 ||
-                        expected.dtype() == DType::kFloat16;
+  const bool is_float =
+      expected.dtype() == DType::kFloat32 || expected.dtype() == DType::kFloat64 || expected.dtype() == DType::kFloat16;
   double worst_excess = 0;
   int64_t worst = -1;
   for (int64_t i = 0; i < expected.size(); ++i) {

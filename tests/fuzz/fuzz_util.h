@@ -26,8 +26,8 @@ inline constexpr int64_t kMaxRunBytes = int64_t{64} << 20;
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::filesystem::path path = std::filesystem::path(tmp && *tmp ? tmp : "/tmp") /
-                                 ("kestrel_fuzz_" + std::to_string(::getpid()));
+    std::filesystem::path path =
+        std::filesystem::path(tmp && *tmp ? tmp : "/tmp") / ("kestrel_fuzz_" + std::to_string(::getpid()));
     std::filesystem::create_directories(path);
     return path;
   }();

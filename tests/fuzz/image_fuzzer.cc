@@ -10,9 +10,9 @@
 // The stb_image DHT overflow it found (a JPEG Huffman table of more than
 // 256 codes) is refused before stb since 9db564d; its reproducers are in
 // tests/fuzz/regressions/image_fuzzer/.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>

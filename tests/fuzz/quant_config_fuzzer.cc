@@ -13,9 +13,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kestrel;
-  static const std::vector<std::pair<std::string, std::string>> nodes = {
-      {"conv1", "Conv"}, {"layer4.0.downsample.0", "Conv"}, {"fc", "Gemm"}, {"/features/features.0/Conv", "Conv"},
-      {"", "MatMul"}};
+  static const std::vector<std::pair<std::string, std::string>> nodes = {{"conv1", "Conv"},
+                                                                         {"layer4.0.downsample.0", "Conv"},
+                                                                         {"fc", "Gemm"},
+                                                                         {"/features/features.0/Conv", "Conv"},
+                                                                         {"", "MatMul"}};
   const std::string text(reinterpret_cast<const char*>(data), size);
   auto config = parse_quant_config(text, "fuzz.json");
   if (!config.ok()) return 0;

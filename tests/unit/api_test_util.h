@@ -39,8 +39,8 @@ inline std::string train_images() { return fashion_mnist_path("train-images-idx3
 // process because ctest runs tests as separate processes at once.
 inline const std::string& api_model_dir() {
   struct Dir {
-    std::string path = (std::filesystem::temp_directory_path() / ("kestrel_api_test_" + std::to_string(::getpid())))
-                           .string();
+    std::string path =
+        (std::filesystem::temp_directory_path() / ("kestrel_api_test_" + std::to_string(::getpid()))).string();
     Dir() { std::filesystem::create_directories(path); }
     ~Dir() { std::filesystem::remove_all(path); }
   };

@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <csignal>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <chrono>
 #include <cstdlib>
@@ -33,8 +33,9 @@ namespace {
   // An AddressSanitizer binary reserves terabytes of shadow memory and cannot
   // start under RLIMIT_AS; its allocator enforces the same bound instead
   // (an allocation above it fails as under the limit: bad_alloc, not a crash).
-  const std::string asan_options = "max_allocation_size_mb=" + std::to_string(limits.address_space_bytes >> 20) +
-                                   ":allocator_may_return_null=1:" + (getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
+  const std::string asan_options =
+      "max_allocation_size_mb=" + std::to_string(limits.address_space_bytes >> 20) +
+      ":allocator_may_return_null=1:" + (getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
   setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
 #else
   const rlimit address_space{limits.address_space_bytes, limits.address_space_bytes};
@@ -69,7 +70,8 @@ LimitedResult run_limited(const std::string& shell_command, const Limits& limits
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(limits.timeout_seconds);
   char buffer[4096];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       kill(-pid, SIGKILL);

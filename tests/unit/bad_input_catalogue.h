@@ -37,10 +37,8 @@ struct BadInputRegistration {
 
 #define KESTREL_BAD_INPUTS_CONCAT2(a, b) a##b
 #define KESTREL_BAD_INPUTS_CONCAT(a, b) KESTREL_BAD_INPUTS_CONCAT2(a, b)
-#define KESTREL_BAD_INPUTS(...)                                                                            \
-  static const ::kestrel::testing::BadInputRegistration KESTREL_BAD_INPUTS_CONCAT(bad_inputs_, __LINE__) { \
-    __VA_ARGS__                                                                                            \
-  }
+#define KESTREL_BAD_INPUTS(...) \
+  static const ::kestrel::testing::BadInputRegistration KESTREL_BAD_INPUTS_CONCAT(bad_inputs_, __LINE__) { __VA_ARGS__ }
 
 struct LimitedResult {
   int exit_code = -1;      // the process's exit status, or 128 + signal

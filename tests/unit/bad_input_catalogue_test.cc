@@ -40,7 +40,9 @@ std::vector<size_t> case_indices() {
 }
 
 INSTANTIATE_TEST_SUITE_P(, BadInput, ::testing::ValuesIn(case_indices()),
-                         [](const ::testing::TestParamInfo<size_t>& info) { return bad_input_cases()[info.param].name; });
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return bad_input_cases()[info.param].name;
+                         });
 
 TEST(BadInputCatalogue, HasEnoughUniquelyNamedCases) {
   std::set<std::string> names;

@@ -142,9 +142,21 @@ std::string damaged_adler_png() {
 
 // The start of a baseline grey JPEG: SOI and a frame header of height x width.
 std::string jpeg_header(uint16_t height, uint16_t width) {
-  return std::string{'\xff', '\xd8', '\xff', '\xc0', 0, 11, 8, static_cast<char>(height >> 8),
-                     static_cast<char>(height & 0xff), static_cast<char>(width >> 8), static_cast<char>(width & 0xff),
-                     1, 1, 0x11, 0};
+  return std::string{'\xff',
+                     '\xd8',
+                     '\xff',
+                     '\xc0',
+                     0,
+                     11,
+                     8,
+                     static_cast<char>(height >> 8),
+                     static_cast<char>(height & 0xff),
+                     static_cast<char>(width >> 8),
+                     static_cast<char>(width & 0xff),
+                     1,
+                     1,
+                     0x11,
+                     0};
 }
 
 }  // namespace io_files
@@ -202,8 +214,9 @@ KESTREL_BAD_INPUTS({
     {.name = "NpyHugeShapeInSmallFile",
      .make =
          [](const std::string& dir) {
-           write_file(dir + "/big.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (700000, 1, 28, 28), }",
-                                                  std::string(3000, '\0')));
+           write_file(dir + "/big.npy",
+                      npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (700000, 1, 28, 28), }",
+                                std::string(3000, '\0')));
            return run_input(dir, "big.npy");
          },
      .fragments = {"big.npy", "truncated", "2195200000 bytes"},
@@ -211,7 +224,8 @@ KESTREL_BAD_INPUTS({
     {.name = "NpyV2HeaderLengthBeyondFile",
      .make =
          [](const std::string& dir) {
-           write_file(dir + "/hdr.npy", npy_raw(2, 0xfffffff0u, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }"));
+           write_file(dir + "/hdr.npy",
+                      npy_raw(2, 0xfffffff0u, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }"));
            return run_input(dir, "hdr.npy");
          },
      .fragments = {"hdr.npy", "truncated .npy header", "4294967280"},
@@ -240,7 +254,8 @@ KESTREL_BAD_INPUTS({
     {.name = "NpyNegativeDimension",
      .make =
          [](const std::string& dir) {
-           write_file(dir + "/neg.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 784), }", ""));
+           write_file(dir + "/neg.npy",
+                      npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 784), }", ""));
            return run_input(dir, "neg.npy");
          },
      .fragments = {"neg.npy", "not a non-negative integer"},
@@ -248,7 +263,8 @@ KESTREL_BAD_INPUTS({
     {.name = "NpyNonNumericDimension",
      .make =
          [](const std::string& dir) {
-           write_file(dir + "/text.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (two, 784), }", ""));
+           write_file(dir + "/text.npy",
+                      npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (two, 784), }", ""));
            return run_input(dir, "text.npy");
          },
      .fragments = {"text.npy", "not a non-negative integer"},
@@ -276,8 +292,8 @@ KESTREL_BAD_INPUTS({
     {.name = "NpyUnknownDtype",
      .make =
          [](const std::string& dir) {
-           write_file(dir + "/c8.npy", npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }",
-                                                 std::string(16, '\0')));
+           write_file(dir + "/c8.npy",
+                      npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", std::string(16, '\0')));
            return run_input(dir, "c8.npy");
          },
      .fragments = {"c8.npy", "'<c8'", "not supported"},
@@ -285,8 +301,9 @@ KESTREL_BAD_INPUTS({
     {.name = "NpyTrailingBytes",
      .make =
          [](const std::string& dir) {
-           write_file(dir + "/long.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 28, 27), }",
-                                                   std::string(3136, '\0')));
+           write_file(dir + "/long.npy",
+                      npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 28, 27), }",
+                                std::string(3136, '\0')));
            return run_input(dir, "long.npy");
          },
      .fragments = {"long.npy", "bytes after the data"},
@@ -523,7 +540,8 @@ KESTREL_BAD_INPUTS({
          [](const std::string& dir) {
            write_file(dir + "/a.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 28, 28), }",
                                                 std::string(3136, '\0')));
-           return "run --reference --model " + model() + " --input bogus=" + dir + "/a.npy --output-dir " + dir + "/out";
+           return "run --reference --model " + model() + " --input bogus=" + dir + "/a.npy --output-dir " + dir +
+                  "/out";
          },
      .fragments = {"'bogus'", "not an input of the model"},
      .reason = "an input name the model does not have (also with --reference)"},
@@ -551,8 +569,8 @@ KESTREL_BAD_INPUTS({
          [](const std::string& dir) {
            write_file(dir + "/a.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 28, 28), }",
                                                 std::string(3136, '\0')));
-           return "run --model " + model() + " --input input=" + dir + "/a.npy --input " + dir + "/a.npy --output-dir " +
-                  dir + "/out";
+           return "run --model " + model() + " --input input=" + dir + "/a.npy --input " + dir +
+                  "/a.npy --output-dir " + dir + "/out";
          },
      .fragments = {"'input'", "given twice"},
      .reason = "two --input for one name (the last one silently won)"},

@@ -127,7 +127,9 @@ KESTREL_BAD_INPUTS({
      .fragments = {"FusedConv", "packed_weights", "must be a tensor"},
      .reason = "an attribute of the wrong kind is an error, not a silent default"},
     {.name = "KestrelFlattenAxisOutOfRange",
-     .make = tampered_fp32([](ModelFile& m) { find_node(m.graph, "FusedGemm").attrs.set("flatten_axis", int64_t{99}); }),
+     .make = tampered_fp32([](ModelFile& m) {
+       find_node(m.graph, "FusedGemm").attrs.set("flatten_axis", int64_t{99});
+     }),
      .fragments = {"FusedGemm", "flatten_axis 99"},
      .reason = "flatten_axis 99 (was a heap-buffer-overflow in fused_ops.cc, all-zero logits in Release)"},
     {.name = "KestrelRenamedActivation",
@@ -140,13 +142,15 @@ KESTREL_BAD_INPUTS({
      .fragments = {"FusedConv", "unknown attribute 'acTivation'"},
      .reason = "a renamed attribute (was ignored: the fused ReLU silently dropped)"},
     {.name = "KestrelUnknownActivation",
-     .make = tampered_fp32(
-         [](ModelFile& m) { find_node(m.graph, "FusedConv").attrs.set("activation", std::string("Relu6")); }),
+     .make = tampered_fp32([](ModelFile& m) {
+       find_node(m.graph, "FusedConv").attrs.set("activation", std::string("Relu6"));
+     }),
      .fragments = {"FusedConv", "unknown fused activation 'Relu6'"},
      .reason = "an attribute value no kernel knows"},
     {.name = "KestrelFlattenAxisAsString",
-     .make = tampered_fp32(
-         [](ModelFile& m) { find_node(m.graph, "FusedGemm").attrs.set("flatten_axis", std::string("1")); }),
+     .make = tampered_fp32([](ModelFile& m) {
+       find_node(m.graph, "FusedGemm").attrs.set("flatten_axis", std::string("1"));
+     }),
      .fragments = {"FusedGemm", "flatten_axis", "must be an int"},
      .reason = "a retyped attribute (a getter would fall back to its default)"},
     {.name = "KestrelConvGroupTampered",
@@ -190,7 +194,8 @@ KESTREL_BAD_INPUTS({
            return "bench --model " + dir + "/m.kestrel --iterations 1";
          },
      .fragments = {"m.kestrel", "but its constant is"},
-     .reason = "a value whose declared dtype differs from its constant's (kernels read one, shape functions the other)"},
+     .reason =
+         "a value whose declared dtype differs from its constant's (kernels read one, shape functions the other)"},
     {.name = "KestrelOverlappingLiveActivations",
      .make = tampered_fp32([](ModelFile& m) {
        // Every planned value at offset 0: the first node's output is still

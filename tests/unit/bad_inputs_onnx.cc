@@ -133,7 +133,10 @@ KESTREL_BAD_INPUTS({
      .fragments = {"m.onnx", "tensor 'w'", "raw_data has 16 bytes", "4398046511104"},
      .reason = "dims [2^40] answered 'out of memory' without naming the file"},
     {.name = "OnnxInitializerElementCountOverflows",
-     .make = [](const std::string& dir) { return raw_data_case(dir, {int64_t{1} << 32, int64_t{1} << 32}); },
+     .make =
+         [](const std::string& dir) {
+           return raw_data_case(dir, {int64_t{1} << 32, int64_t{1} << 32});
+         },
      .fragments = {"m.onnx", "tensor 'w'", "64-bit"},
      .reason = "an element count beyond int64"},
     {.name = "OnnxInitializerByteSizeOverflows",
@@ -172,7 +175,10 @@ KESTREL_BAD_INPUTS({
 
     // --- 2. External data: inside the model's folder, a regular file, long enough.
     {.name = "OnnxExternalDataDotDotEscape",
-     .make = [](const std::string& dir) { return external_case(dir, {{"location", "../../../../../../etc/passwd"}}); },
+     .make =
+         [](const std::string& dir) {
+           return external_case(dir, {{"location", "../../../../../../etc/passwd"}});
+         },
      .fragments = {"m.onnx", "tensor 'w'", "../../../../../../etc/passwd", "'..'"},
      .reason = "a location escaping the model's folder was read"},
     {.name = "OnnxExternalDataDotDotInside",
@@ -193,7 +199,10 @@ KESTREL_BAD_INPUTS({
      .fragments = {"tensor 'w'", "NUL"},
      .reason = "a NUL would cut the path short where the checks and the open disagree"},
     {.name = "OnnxExternalDataAbsolutePath",
-     .make = [](const std::string& dir) { return external_case(dir, {{"location", "/etc/passwd"}}); },
+     .make =
+         [](const std::string& dir) {
+           return external_case(dir, {{"location", "/etc/passwd"}});
+         },
      .fragments = {"m.onnx", "tensor 'w'", "absolute path"},
      .reason = "an absolute location is refused before it is opened"},
     {.name = "OnnxExternalDataSymlinkEscape",
@@ -229,7 +238,10 @@ KESTREL_BAD_INPUTS({
      .fragments = {"tensor 'w'", "a directory"},
      .reason = "a directory as external data"},
     {.name = "OnnxExternalDataMissingFile",
-     .make = [](const std::string& dir) { return external_case(dir, {{"location", "absent.bin"}}); },
+     .make =
+         [](const std::string& dir) {
+           return external_case(dir, {{"location", "absent.bin"}});
+         },
      .fragments = {"m.onnx", "tensor 'w'", "absent.bin", "does not exist"},
      .reason = "a missing external data file"},
     {.name = "OnnxExternalDataOffsetBeyondFile",
@@ -305,14 +317,16 @@ KESTREL_BAD_INPUTS({
     {.name = "OnnxInputShape2Pow32Overflows",
      .make =
          [](const std::string& dir) {
-           return convert_args(save(conv_model({-1, -1, -1, -1}), dir), dir) + " --input-shape x:1,3,4294967296,4294967296";
+           return convert_args(save(conv_model({-1, -1, -1, -1}), dir), dir) +
+                  " --input-shape x:1,3,4294967296,4294967296";
          },
      .fragments = {"--input-shape", "x:1,3,4294967296,4294967296", "64-bit"},
      .reason = "an element count overflowing int64 reached oneDNN (SIGFPE)"},
     {.name = "OnnxInputShape3037000500Overflows",
      .make =
          [](const std::string& dir) {
-           return convert_args(save(conv_model({-1, -1, -1, -1}), dir), dir) + " --input-shape x:1,3,3037000500,3037000500";
+           return convert_args(save(conv_model({-1, -1, -1, -1}), dir), dir) +
+                  " --input-shape x:1,3,3037000500,3037000500";
          },
      .fragments = {"--input-shape", "64-bit"},
      .reason = "converted with exit 0 and an arena computed from overflowed sizes"},
@@ -325,11 +339,17 @@ KESTREL_BAD_INPUTS({
      .fragments = {"--input-shape", "64-bit"},
      .reason = "inspect printed 0 MACs for an overflowed shape"},
     {.name = "OnnxDeclaredInputBytesOverflow",
-     .make = [](const std::string& dir) { return "inspect --model " + save(conv_model({1, 1, k2Pow40, k2Pow40}), dir); },
+     .make =
+         [](const std::string& dir) {
+           return "inspect --model " + save(conv_model({1, 1, k2Pow40, k2Pow40}), dir);
+         },
      .fragments = {"m.onnx", "input 'x'", "64-bit"},
      .reason = "a declared input whose element count overflows"},
     {.name = "OnnxDeclaredInputNeedsTerabyteArena",
-     .make = [](const std::string& dir) { return convert_args(save(conv_model({1, 1, 1000000, 1000000}), dir), dir); },
+     .make =
+         [](const std::string& dir) {
+           return convert_args(save(conv_model({1, 1, 1000000, 1000000}), dir), dir);
+         },
      .fragments = {"m.onnx", "activation arena needs", "more than the limit", "--max-arena-bytes"},
      .reason = "a 1x1x1e6x1e6 input converted to a file needing an 8 TB arena"},
     {.name = "OnnxInt8ArenaCheckedBeforeCalibration",
@@ -337,7 +357,8 @@ KESTREL_BAD_INPUTS({
          [](const std::string& dir) {
            return convert_args(save(conv_model({1, 1, 1000000, 1000000}), dir), dir) +
                   " --precision int8 --calibration-data /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-                  " --calibration-count 16 --preprocess " + source_path("models/fmnist_cnn.preprocess.json");
+                  " --calibration-count 16 --preprocess " +
+                  source_path("models/fmnist_cnn.preprocess.json");
          },
      .fragments = {"m.onnx", "activation arena needs", "more than the limit"},
      .reason = "INT8: the arena limit is checked before calibration runs the model"},
@@ -399,15 +420,24 @@ KESTREL_BAD_INPUTS({
      .fragments = {"[1,2,1,1]"},
      .reason = "a huge stride is legal: one output position"},
     {.name = "OnnxTileRepeatsOverflow",
-     .make = [](const std::string& dir) { return shape_op_case(dir, "Tile", {1, 2}, {k2Pow40, k2Pow40}); },
+     .make =
+         [](const std::string& dir) {
+           return shape_op_case(dir, "Tile", {1, 2}, {k2Pow40, k2Pow40});
+         },
      .fragments = {"m.onnx", "node 'op' (Tile)", "64-bit"},
      .reason = "Tile's dim * repeats overflowing int64"},
     {.name = "OnnxReshapeTargetOverflow",
-     .make = [](const std::string& dir) { return shape_op_case(dir, "Reshape", {1, 2}, {k2Pow40, k2Pow40, 2}); },
+     .make =
+         [](const std::string& dir) {
+           return shape_op_case(dir, "Reshape", {1, 2}, {k2Pow40, k2Pow40, 2});
+         },
      .fragments = {"m.onnx", "node 'op' (Reshape)", "64-bit"},
      .reason = "Reshape's target element count overflowing int64"},
     {.name = "OnnxExpandOverflow",
-     .make = [](const std::string& dir) { return shape_op_case(dir, "Expand", {1, 1}, {k2Pow40, k2Pow40}); },
+     .make =
+         [](const std::string& dir) {
+           return shape_op_case(dir, "Expand", {1, 1}, {k2Pow40, k2Pow40});
+         },
      .fragments = {"m.onnx", "node 'op' (Expand)", "64-bit"},
      .reason = "Expand to a shape whose element count overflows"},
     {.name = "OnnxPadOverflow",
@@ -494,7 +524,8 @@ KESTREL_BAD_INPUTS({
      .make =
          [](const std::string& dir) {
            auto model = conv_model();
-           auto* shape = model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+           auto* shape =
+               model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
            shape->mutable_dim(2)->set_dim_value(-7);
            return convert_args(save(model, dir), dir);
          },

@@ -218,8 +218,8 @@ TEST(BatchLoader, ImageOfAnotherSizeIsAnErrorNamingIt) {
   auto dataset = open_image_folder(dir);
   ASSERT_TRUE(dataset.ok()) << dataset.status().message();
   std::vector<Batch> batches;
-  expect_error(load_all(**dataset, grey_spec(), 1, 2, 2, batches), {image_name(2), "preprocesses to [1,1,7,5]",
-                                                                     "the first image to [1,1,6,5]"});
+  expect_error(load_all(**dataset, grey_spec(), 1, 2, 2, batches),
+               {image_name(2), "preprocesses to [1,1,7,5]", "the first image to [1,1,6,5]"});
   EXPECT_EQ(batches.size(), 2u);
 }
 

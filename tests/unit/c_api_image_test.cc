@@ -22,12 +22,14 @@ TEST(CApiImage, MatchesTheLibraryPipeline) {
   ASSERT_TRUE(write_png(png, image));
 
   int64_t dims[3] = {0, 0, 0};
-  ASSERT_EQ(kestrel_preprocess_image(spec_path.c_str(), png.c_str(), nullptr, 0, dims), KESTREL_OK) << kestrel_last_error();
+  ASSERT_EQ(kestrel_preprocess_image(spec_path.c_str(), png.c_str(), nullptr, 0, dims), KESTREL_OK)
+      << kestrel_last_error();
   EXPECT_EQ(std::vector<int64_t>(dims, dims + 3), (std::vector<int64_t>{3, 224, 224}));
 
   std::vector<float> actual(3 * 224 * 224);
-  ASSERT_EQ(kestrel_preprocess_image(spec_path.c_str(), png.c_str(), actual.data(), actual.size() * sizeof(float), dims),
-            KESTREL_OK)
+  ASSERT_EQ(
+      kestrel_preprocess_image(spec_path.c_str(), png.c_str(), actual.data(), actual.size() * sizeof(float), dims),
+      KESTREL_OK)
       << kestrel_last_error();
   auto spec = read_preprocess_file(spec_path);
   ASSERT_TRUE(spec.ok());
@@ -35,7 +37,8 @@ TEST(CApiImage, MatchesTheLibraryPipeline) {
   ASSERT_TRUE(preprocess_image(*spec, image, expected.data()).ok());
   EXPECT_EQ(actual, expected);
 
-  EXPECT_EQ(kestrel_preprocess_image(spec_path.c_str(), png.c_str(), actual.data(), 100, dims), KESTREL_INVALID_ARGUMENT);
+  EXPECT_EQ(kestrel_preprocess_image(spec_path.c_str(), png.c_str(), actual.data(), 100, dims),
+            KESTREL_INVALID_ARGUMENT);
   EXPECT_NE(std::string(kestrel_last_error()).find("[1,3,224,224]"), std::string::npos) << kestrel_last_error();
   EXPECT_EQ(kestrel_preprocess_image(spec_path.c_str(), (png + ".missing").c_str(), actual.data(),
                                      actual.size() * sizeof(float), dims),

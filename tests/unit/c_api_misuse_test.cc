@@ -78,8 +78,7 @@ TEST_F(CApiMisuse, NullHandlesAndPointers) {
   expect_error(kestrel_session_run(session_, &in, 1, nullptr, 1), KESTREL_INVALID_ARGUMENT, {"outputs is NULL"});
   expect_error(kestrel_session_run_simple(nullptr), KESTREL_INVALID_ARGUMENT, {"session is NULL"});
   void* data = nullptr;
-  expect_error(kestrel_session_input_buffer(session_, 0, &data, nullptr), KESTREL_INVALID_ARGUMENT,
-               {"bytes is NULL"});
+  expect_error(kestrel_session_input_buffer(session_, 0, &data, nullptr), KESTREL_INVALID_ARGUMENT, {"bytes is NULL"});
   expect_error(kestrel_session_options_set_threads(nullptr, 1), KESTREL_INVALID_ARGUMENT, {"options is NULL"});
   expect_error(kestrel_convert(nullptr), KESTREL_INVALID_ARGUMENT, {"options is NULL"});
   expect_error(kestrel_convert_options_set_model(nullptr, "m.onnx"), KESTREL_INVALID_ARGUMENT, {"options is NULL"});
@@ -112,8 +111,9 @@ TEST_F(CApiMisuse, WrongDimsDtypeAndByteCount) {
   expect_run_error(in, KESTREL_INVALID_ARGUMENT, {"given as dtype 1234"});
   in = input();
   in.bytes -= sizeof(float);
-  expect_run_error(in, KESTREL_INVALID_ARGUMENT,
-                   {in_.name, std::to_string(in_.bytes - sizeof(float)) + " bytes", "takes " + std::to_string(in_.bytes)});
+  expect_run_error(
+      in, KESTREL_INVALID_ARGUMENT,
+      {in_.name, std::to_string(in_.bytes - sizeof(float)) + " bytes", "takes " + std::to_string(in_.bytes)});
   in = input();
   in.data = nullptr;
   expect_run_error(in, KESTREL_INVALID_ARGUMENT, {"data is NULL"});
@@ -171,8 +171,7 @@ TEST_F(CApiMisuse, BadIndicesKeysFilesAndOptions) {
   kestrel_model_t* model = nullptr;
   expect_error(kestrel_model_load("/nonexistent/m.kestrel", &model), KESTREL_NOT_FOUND, {"/nonexistent/m.kestrel"});
   const std::string garbage(256, 'x');
-  expect_error(kestrel_model_load_buffer(garbage.data(), garbage.size(), &model), KESTREL_DATA_LOSS,
-               {"model buffer"});
+  expect_error(kestrel_model_load_buffer(garbage.data(), garbage.size(), &model), KESTREL_DATA_LOSS, {"model buffer"});
   EXPECT_EQ(model, nullptr);
 
   kestrel_session_options_t* options = nullptr;
@@ -195,8 +194,7 @@ TEST_F(CApiMisuse, ConversionErrorsNameTheProblem) {
                {"unknown precision 'int4'", "fp32, int8"});
   expect_error(kestrel_convert_options_set_input_shape(options, "input:1,x"), KESTREL_INVALID_ARGUMENT,
                {"kestrel_convert_options_set_input_shape"});
-  expect_error(kestrel_convert_options_set_calibration_method(options, "median"), KESTREL_INVALID_ARGUMENT,
-               {"median"});
+  expect_error(kestrel_convert_options_set_calibration_method(options, "median"), KESTREL_INVALID_ARGUMENT, {"median"});
   expect_error(kestrel_convert_options_set_percentile(options, 101), KESTREL_INVALID_ARGUMENT, {"101"});
   expect_error(kestrel_convert_options_set_model(options, nullptr), KESTREL_INVALID_ARGUMENT, {"NULL"});
   expect_error(kestrel_convert(options), KESTREL_INVALID_ARGUMENT, {"no model path"});

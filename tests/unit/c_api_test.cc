@@ -168,10 +168,14 @@ TEST(CApi, LoadBufferCopiesTheBytesAndSessionsOutliveTheModel) {
 
   const std::vector<float> input = random_input(in.bytes / sizeof(float), test_seed());
   std::vector<uint8_t> output(out.bytes);
-  const kestrel_tensor_t in_tensor{in_name.c_str(), KESTREL_DTYPE_FLOAT32, in_dims.data(), in_dims.size(),
-                                   const_cast<float*>(input.data()), input.size() * sizeof(float)};
-  kestrel_tensor_t out_tensor{out_name.c_str(), KESTREL_DTYPE_FLOAT32, out_dims.data(), out_dims.size(),
-                              output.data(), output.size()};
+  const kestrel_tensor_t in_tensor{in_name.c_str(),
+                                   KESTREL_DTYPE_FLOAT32,
+                                   in_dims.data(),
+                                   in_dims.size(),
+                                   const_cast<float*>(input.data()),
+                                   input.size() * sizeof(float)};
+  kestrel_tensor_t out_tensor{out_name.c_str(), KESTREL_DTYPE_FLOAT32, out_dims.data(),
+                              out_dims.size(),  output.data(),         output.size()};
   ASSERT_KESTREL_OK(kestrel_session_run(session, &in_tensor, 1, &out_tensor, 1));
   ReferenceRunner reference(cnn_model("fp32"));
   EXPECT_EQ(output, reference.run(input));
@@ -314,10 +318,11 @@ RunTimes time_runs(kestrel_session_t* session, const std::vector<kestrel_tensor_
 }
 
 void print_times(const char* what, int calls, const RunTimes& times) {
-  std::printf("%s, median of %d calls: kestrel_session_run %.2f us, kestrel_session_run_simple %.2f us, "
-              "Session::run %.2f us (C API overhead %+.2f us / %+.2f us)\n",
-              what, calls, times.c_run_us, times.c_simple_us, times.session_us, times.c_run_us - times.session_us,
-              times.c_simple_us - times.session_us);
+  std::printf(
+      "%s, median of %d calls: kestrel_session_run %.2f us, kestrel_session_run_simple %.2f us, "
+      "Session::run %.2f us (C API overhead %+.2f us / %+.2f us)\n",
+      what, calls, times.c_run_us, times.c_simple_us, times.session_us, times.c_run_us - times.session_us,
+      times.c_simple_us - times.session_us);
 }
 
 // A benchmark, not a test (wall-clock ratios fail on a shared machine): the
@@ -338,8 +343,8 @@ TEST(CApiBenchmark, DISABLED_RunOverheadOverSessionRun) {
   std::vector<kestrel_tensor_t> outputs{tensor_for(cnn.out, output.data())};
   std::memcpy(reference.session().input(0).raw_data(), input.data(), cnn.in.bytes);
   constexpr int kCnnCalls = 3000;
-  const RunTimes cnn_times = time_runs(session, {tensor_for(cnn.in, input.data())}, outputs, reference.session(),
-                                       kCnnCalls);
+  const RunTimes cnn_times =
+      time_runs(session, {tensor_for(cnn.in, input.data())}, outputs, reference.session(), kCnnCalls);
   print_times("fmnist_cnn fp32 batch 1, 1 thread", kCnnCalls, cnn_times);
   kestrel_session_destroy(session);
 
@@ -357,8 +362,8 @@ TEST(CApiBenchmark, DISABLED_RunOverheadOverSessionRun) {
   std::vector<uint8_t> x_data(x.bytes), y_data(y.bytes), z_data(z.bytes);
   std::vector<kestrel_tensor_t> tiny_outputs{tensor_for(y, y_data.data()), tensor_for(z, z_data.data())};
   constexpr int kTinyCalls = 20000;
-  const RunTimes tiny_times = time_runs(session, {tensor_for(x, x_data.data())}, tiny_outputs,
-                                        tiny_reference.session(), kTinyCalls);
+  const RunTimes tiny_times =
+      time_runs(session, {tensor_for(x, x_data.data())}, tiny_outputs, tiny_reference.session(), kTinyCalls);
   print_times("2-node model (1 input, 2 outputs)", kTinyCalls, tiny_times);
   kestrel_session_destroy(session);
   kestrel_model_destroy(tiny);

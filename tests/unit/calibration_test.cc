@@ -10,14 +10,13 @@
 #include <string>
 #include <vector>
 
-#include "test_seed.h"
 #include "quant/calibration_methods.h"
 #include "quant/quantize.h"
 #include "quant/tensor_stats.h"
+#include "test_seed.h"
 
 namespace kestrel::testing {
 namespace {
-
 
 std::vector<float> uniform_samples(std::mt19937& rng, size_t count, float lo, float hi) {
   std::uniform_real_distribution<float> dist(lo, hi);

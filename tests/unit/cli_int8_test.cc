@@ -25,7 +25,8 @@ std::string convert_int8(const std::string& output, const std::string& extra) {
 std::string png_folder(const std::string& root, const std::string& name, int count, int channels = 1) {
   std::string dir = root + "/" + name;
   std::filesystem::create_directories(dir);
-  for (int i = 0; i < count; ++i) EXPECT_TRUE(write_png(dir + "/img" + std::to_string(i) + ".png", pattern_image(28, 28, channels, i)));
+  for (int i = 0; i < count; ++i)
+    EXPECT_TRUE(write_png(dir + "/img" + std::to_string(i) + ".png", pattern_image(28, 28, channels, i)));
   return dir;
 }
 
@@ -48,10 +49,9 @@ TEST(CliInt8, ConvertsEvaluatesAndInspects) {
 
   // The first 1000 test images: FP32 scores 94.0 % on them (kestrel eval on
   // the .onnx); int8 must stay within half a point.
-  const CliResult evaluated =
-      run_cli("eval --model " + model + " --dataset " + fashion_mnist_path("t10k-images-idx3-ubyte.gz") + " --labels " +
-              fashion_mnist_path("t10k-labels-idx1-ubyte.gz") + " --preprocess " + kPreprocess +
-              " --limit 1000 --json");
+  const CliResult evaluated = run_cli(
+      "eval --model " + model + " --dataset " + fashion_mnist_path("t10k-images-idx3-ubyte.gz") + " --labels " +
+      fashion_mnist_path("t10k-labels-idx1-ubyte.gz") + " --preprocess " + kPreprocess + " --limit 1000 --json");
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.output;
   const size_t at = evaluated.output.find("\"top1\":");
   ASSERT_NE(at, std::string::npos) << evaluated.output;
@@ -63,8 +63,8 @@ TEST(CliInt8, CalibratesFromAnImageFolder) {
   KESTREL_REQUIRE_FILE(kCnn);
   const std::string root = scratch_dir();
   const std::string folder = png_folder(root, "calib_ok", 20);
-  const CliResult converted = run_cli(convert_int8(root + "/folder.kestrel",
-                                                   "--calibration-data " + folder + " --calibration-count 20"));
+  const CliResult converted =
+      run_cli(convert_int8(root + "/folder.kestrel", "--calibration-data " + folder + " --calibration-count 20"));
   ASSERT_EQ(converted.exit_code, 0) << converted.output;
   EXPECT_NE(converted.output.find("calibration on 20 images"), std::string::npos) << converted.output;
 }
@@ -74,10 +74,11 @@ TEST(CliInt8, RunClassifiesImages) {
   const std::string root = scratch_dir();
   const std::string folder = png_folder(root, "images", 2);
   const std::string model = root + "/cnn.kestrel";
-  ASSERT_EQ(run_cli(convert_int8(model, "--calibration-data " + folder + " --calibration-count 2 --quiet")).exit_code, 0);
-  const CliResult result = run_cli("run --model " + model + " --image " + folder + "/img0.png --preprocess " +
-                                   kPreprocess + " --class-names " + source_path("models/fmnist_classes.txt") +
-                                   " --top 3");
+  ASSERT_EQ(run_cli(convert_int8(model, "--calibration-data " + folder + " --calibration-count 2 --quiet")).exit_code,
+            0);
+  const CliResult result =
+      run_cli("run --model " + model + " --image " + folder + "/img0.png --preprocess " + kPreprocess +
+              " --class-names " + source_path("models/fmnist_classes.txt") + " --top 3");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("img0.png:"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find(" ("), std::string::npos) << result.output;  // class names printed
@@ -85,7 +86,8 @@ TEST(CliInt8, RunClassifiesImages) {
   expect_clean_error(run_cli("run --model " + model + " --image " + folder + "/img0.png --image " + folder +
                              "/img1.png --preprocess " + kPreprocess),
                      {"cnn.kestrel", "[2,1,28,28]"});
-  expect_clean_error(run_cli("run --model " + model + " --image " + folder + "/img0.png"), {"--image needs --preprocess"});
+  expect_clean_error(run_cli("run --model " + model + " --image " + folder + "/img0.png"),
+                     {"--image needs --preprocess"});
 }
 
 TEST(CliInt8, BadCalibrationInputsGetOneClearError) {
@@ -118,8 +120,9 @@ TEST(CliInt8, BadCalibrationInputsGetOneClearError) {
 
   const std::string config = root + "/quant.json";
   std::ofstream(config) << R"({"overrides": [{"node": "/no/such/Conv", "precision": "fp32"}]})";
-  expect_clean_error(run_cli(convert_int8(out, "--calibration-data " + few + " --calibration-count 3 --quant-config " + config)),
-                     {"/no/such/Conv", "matches no node"});
+  expect_clean_error(
+      run_cli(convert_int8(out, "--calibration-data " + few + " --calibration-count 3 --quant-config " + config)),
+      {"/no/such/Conv", "matches no node"});
 
   expect_clean_error(run_cli("convert --model " + kCnn + " --output " + out +
                              " --input-shape input:1,1,28,28 --calibration-data " + few),

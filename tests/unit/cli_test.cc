@@ -2,11 +2,11 @@
 // names the file, node or tensor, and exit code 1, never a crash.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sys/wait.h>
 
 #include "cli_test_util.h"
 #include "io/npy.h"
@@ -33,7 +33,8 @@ TEST(Cli, TruncatedProtobuf) {
   add_float_initializer(model, "unused", {64}, std::vector<float>(64, 1.0f));
   std::string bytes;
   model.SerializeToString(&bytes);
-  std::ofstream(dir + "/cut.onnx", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 40));
+  std::ofstream(dir + "/cut.onnx", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 40));
   expect_clean_error(run_cli("inspect --model " + dir + "/cut.onnx"), {"cut.onnx", "not an ONNX model"});
 }
 
@@ -46,8 +47,9 @@ TEST(Cli, ListsEveryUnsupportedOpWithNodeNames) {
   add_node(model, "Hardmax", {"a"}, {"b"}, "first_bad");
   add_node(model, "Softsign", {"b"}, {"z"}, "second_bad");
   save_model(model, dir + "/unsupported.onnx");
-  expect_clean_error(run_cli("inspect --model " + dir + "/unsupported.onnx"),
-                     {"unsupported.onnx", "2 nodes use unsupported op", "'first_bad' (Hardmax)", "'second_bad' (Softsign)"});
+  expect_clean_error(
+      run_cli("inspect --model " + dir + "/unsupported.onnx"),
+      {"unsupported.onnx", "2 nodes use unsupported op", "'first_bad' (Hardmax)", "'second_bad' (Softsign)"});
 }
 
 TEST(Cli, MissingInitializer) {
@@ -87,7 +89,8 @@ TEST(Cli, RunWritesNpyAndPbOutputs) {
   const std::string dir = scratch_dir();
   save_model(make_relu_model(), dir + "/relu.onnx");
   ASSERT_TRUE(write_npy(dir + "/x.npy", Tensor::from_vector<float>({2, 2}, {-1.0f, 2.0f, 3.0f, -4.0f})).ok());
-  const auto result = run_cli("run --model " + dir + "/relu.onnx --input x=" + dir + "/x.npy --output-dir " + dir + "/out");
+  const auto result =
+      run_cli("run --model " + dir + "/relu.onnx --input x=" + dir + "/x.npy --output-dir " + dir + "/out");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   auto y = read_npy(dir + "/out/y.npy");
   ASSERT_TRUE(y.ok()) << y.status().message();
@@ -95,7 +98,8 @@ TEST(Cli, RunWritesNpyAndPbOutputs) {
   EXPECT_EQ(std::vector<float>(y->data<float>(), y->data<float>() + 4), (std::vector<float>{0, 2, 3, 0}));
   EXPECT_TRUE(std::filesystem::exists(dir + "/out/y.pb"));
   // The .pb output is a valid input too: feed it back.
-  const auto again = run_cli("run --model " + dir + "/relu.onnx --input " + dir + "/out/y.pb --output-dir " + dir + "/out2");
+  const auto again =
+      run_cli("run --model " + dir + "/relu.onnx --input " + dir + "/out/y.pb --output-dir " + dir + "/out2");
   EXPECT_EQ(again.exit_code, 0) << again.output;
 }
 
@@ -126,9 +130,11 @@ TEST(Cli, ConvertThenRunMatchesTheReferenceInterpreter) {
   const std::string model = source_path("models/fmnist_cnn.onnx");
   KESTREL_REQUIRE_FILE(model);
   ASSERT_TRUE(write_npy(dir + "/x.npy", random_tensor({3, 1, 28, 28}, 11)).ok());
-  const auto converted = run_cli("convert --model " + model + " --output " + dir + "/cnn.kestrel --input-shape input:3,1,28,28");
+  const auto converted =
+      run_cli("convert --model " + model + " --output " + dir + "/cnn.kestrel --input-shape input:3,1,28,28");
   ASSERT_EQ(converted.exit_code, 0) << converted.output;
-  const auto fast = run_cli("run --model " + dir + "/cnn.kestrel --input " + dir + "/x.npy --output-dir " + dir + "/fast");
+  const auto fast =
+      run_cli("run --model " + dir + "/cnn.kestrel --input " + dir + "/x.npy --output-dir " + dir + "/fast");
   ASSERT_EQ(fast.exit_code, 0) << fast.output;
   const auto reference =
       run_cli("run --reference --model " + model + " --input " + dir + "/x.npy --output-dir " + dir + "/ref");
@@ -142,8 +148,9 @@ TEST(Cli, ConvertThenRunMatchesTheReferenceInterpreter) {
 
   // The file runs at the shape it was compiled for, and says so otherwise.
   ASSERT_TRUE(write_npy(dir + "/x5.npy", random_tensor({5, 1, 28, 28}, 12)).ok());
-  expect_clean_error(run_cli("run --model " + dir + "/cnn.kestrel --input " + dir + "/x5.npy --output-dir " + dir + "/o"),
-                     {"cnn.kestrel", "[3,1,28,28]", "[5,1,28,28]"});
+  expect_clean_error(
+      run_cli("run --model " + dir + "/cnn.kestrel --input " + dir + "/x5.npy --output-dir " + dir + "/o"),
+      {"cnn.kestrel", "[3,1,28,28]", "[5,1,28,28]"});
   expect_clean_error(run_cli("bench --model " + dir + "/cnn.kestrel --batch 4 --iterations 1"),
                      {"cnn.kestrel", "compiled for batch 3"});
 }

@@ -62,10 +62,11 @@ kestrel_session_t* new_session(Shared& shared) {
 bool run_once(Shared& shared, kestrel_session_t* session, int thread, size_t index, std::vector<uint8_t>& output) {
   const std::vector<float>& input = shared.inputs[index];
   if (thread % 2 == 0) {
-    const kestrel_tensor_t in{shared.in.name, shared.in.dtype, shared.in.dims, shared.in.rank,
-                              const_cast<float*>(input.data()), shared.in.bytes};
-    kestrel_tensor_t out{shared.out.name, shared.out.dtype, shared.out.dims, shared.out.rank, output.data(),
-                         shared.out.bytes};
+    const kestrel_tensor_t in{
+        shared.in.name, shared.in.dtype, shared.in.dims, shared.in.rank, const_cast<float*>(input.data()),
+        shared.in.bytes};
+    kestrel_tensor_t out{shared.out.name, shared.out.dtype, shared.out.dims,
+                         shared.out.rank, output.data(),    shared.out.bytes};
     return kestrel_session_run(session, &in, 1, &out, 1) == KESTREL_OK;
   }
   void* own_input = nullptr;
@@ -96,7 +97,8 @@ void worker(Shared& shared, int thread) {
     }
     if (output != shared.expected[index]) {
       shared.mismatches.fetch_add(1);
-      shared.fail(str_cat("thread ", thread, " run ", run, ": output for input ", index, " differs from the reference"));
+      shared.fail(
+          str_cat("thread ", thread, " run ", run, ": output for input ", index, " differs from the reference"));
     }
     shared.done.fetch_add(1);
   }
@@ -173,8 +175,8 @@ TEST(Concurrency, OneSessionRunFromTwoThreadsIsRefusedNotCorrupted) {
     second.join();
     ++rounds;
   }
-  std::printf("%d of %d concurrent runs of one session were refused (%d rounds)\n", refused.load(),
-              2 * kCalls * rounds, rounds);
+  std::printf("%d of %d concurrent runs of one session were refused (%d rounds)\n", refused.load(), 2 * kCalls * rounds,
+              rounds);
   EXPECT_GT(refused.load(), 0) << "no call was ever refused: the busy guard was not exercised";
   EXPECT_EQ(wrong.load(), 0);
 

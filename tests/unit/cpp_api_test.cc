@@ -65,7 +65,8 @@ TEST(CppApi, DescribesAndRunsWithSpans) {
 }
 
 TEST(CppApi, ErrorsCarryTheStatusAndTheMessage) {
-  expect_api_error([] { kx::Model::load("/nonexistent/cnn.kestrel"); }, KESTREL_NOT_FOUND, {"/nonexistent/cnn.kestrel"});
+  expect_api_error([] { kx::Model::load("/nonexistent/cnn.kestrel"); }, KESTREL_NOT_FOUND,
+                   {"/nonexistent/cnn.kestrel"});
   const kx::Model model = kx::Model::load(cnn_model("fp32"));
   expect_api_error([&] { model.find_input("pixels"); }, KESTREL_NOT_FOUND, {"no input named 'pixels'"});
   expect_api_error([&] { model.output(4); }, KESTREL_INVALID_ARGUMENT, {"index 4"});

@@ -12,7 +12,9 @@ using testing::expect_near;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) {
+  return Tensor::from_vector<float>(std::move(shape), values);
+}
 
 StatusOr<std::vector<Tensor>> run_with(const std::string& op, const std::vector<Tensor>& inputs,
                                        std::initializer_list<std::pair<const char*, AttributeValue>> attrs = {},
@@ -59,7 +61,8 @@ TEST(ElementwiseCast, IntegersAndBool) {
   expect_near(cast(Tensor::from_vector<bool>({2}, {true, false}), DType::kFloat32), {2}, {1, 0});
   Tensor d = cast(Tensor::from_vector<int64_t>({1}, {(1LL << 53) + 1}), DType::kFloat64);
   EXPECT_EQ(d.data<double>()[0], 9007199254740992.0);
-  EXPECT_EQ(values_of<bool>(cast(f32({3}, {0.0f, -0.0f, 0.5f}), DType::kBool)), (std::vector<bool>{false, false, true}));
+  EXPECT_EQ(values_of<bool>(cast(f32({3}, {0.0f, -0.0f, 0.5f}), DType::kBool)),
+            (std::vector<bool>{false, false, true}));
 }
 
 TEST(ElementwiseCast, Float16) {
@@ -78,7 +81,8 @@ TEST(ElementwiseCast, Float16) {
 }
 
 TEST(ElementwiseCast, Errors) {
-  expect_failure(run_with("Cast", {f32({1}, {1})}), "Cast", StatusCode::kInvalidArgument, "missing required attribute 'to'");
+  expect_failure(run_with("Cast", {f32({1}, {1})}), "Cast", StatusCode::kInvalidArgument,
+                 "missing required attribute 'to'");
   expect_failure(run_with("Cast", {f32({1}, {1})}, {{"to", int64_t{8}}}), "Cast", StatusCode::kUnimplemented,
                  "string is not supported");
   expect_failure(run_with("Cast", {f32({1}, {1})}, {{"to", int64_t{16}}}), "Cast", StatusCode::kUnimplemented,
@@ -114,8 +118,8 @@ TEST(ElementwisePassThrough, DropoutErrors) {
                  "training mode is not supported");
   expect_failure(run_with("Dropout", {x, Tensor::scalar<float>(1.5f)}), "Dropout", StatusCode::kInvalidArgument,
                  "ratio must be in [0, 1)");
-  expect_failure(run_with("Dropout", {x, Tensor::scalar<float>(0.5f)}, {}, 11), "Dropout",
-                 StatusCode::kInvalidArgument, "expects 1 inputs, got 2");
+  expect_failure(run_with("Dropout", {x, Tensor::scalar<float>(0.5f)}, {}, 11), "Dropout", StatusCode::kInvalidArgument,
+                 "expects 1 inputs, got 2");
   expect_failure(run_with("Dropout", {x, Tensor(), Tensor::scalar<int32_t>(0)}), "Dropout",
                  StatusCode::kInvalidArgument, "training_mode (input 2) must be bool");
 }
@@ -149,7 +153,8 @@ TEST(ElementwiseQuantize, PerAxis) {
   Tensor zp3 = Tensor::from_vector<int8_t>({3}, {0, 10, -10});
   EXPECT_EQ(values_of<int8_t>(run1("QuantizeLinear", {x, scale3, zp3})), (std::vector<int8_t>{2, 12, -8, -2, 8, -12}));
   Tensor scale2 = f32({2}, {2, 1});
-  Tensor by_row = run1("QuantizeLinear", {x, scale2, Tensor::from_vector<uint8_t>({2}, {100, 50})}, {{"axis", int64_t{-2}}});
+  Tensor by_row =
+      run1("QuantizeLinear", {x, scale2, Tensor::from_vector<uint8_t>({2}, {100, 50})}, {{"axis", int64_t{-2}}});
   EXPECT_EQ(values_of<uint8_t>(by_row), (std::vector<uint8_t>{101, 102, 103, 48, 46, 44}));
 }
 

@@ -14,7 +14,9 @@ using testing::expect_near;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) {
+  return Tensor::from_vector<float>(std::move(shape), values);
+}
 
 // Runs a one-output op and returns its output; fails the test on error.
 Tensor run1(const std::string& op, const std::vector<Tensor>& inputs, Attributes attrs = {}, int64_t opset = 17) {
@@ -125,7 +127,8 @@ TEST(ElementwiseUnaryMath, NegAndAbs) {
   EXPECT_EQ(values_of<int8_t>(run1("Neg", {i8})), (std::vector<int8_t>{-128, 3, -4}));
   EXPECT_EQ(values_of<int8_t>(run1("Abs", {i8})), (std::vector<int8_t>{-128, 3, 4}));
   expect_near(run1("Abs", {f32({2}, {-1.5f, 2})}), {2}, {1.5f, 2});
-  EXPECT_EQ(values_of<uint16_t>(run1("Abs", {Tensor::from_vector<uint16_t>({1}, {65535})})), (std::vector<uint16_t>{65535}));
+  EXPECT_EQ(values_of<uint16_t>(run1("Abs", {Tensor::from_vector<uint16_t>({1}, {65535})})),
+            (std::vector<uint16_t>{65535}));
   expect_error("Neg", {Tensor::from_vector<uint8_t>({1}, {1})}, "element type uint8");
 }
 
@@ -179,8 +182,8 @@ TEST(ElementwiseBinary, PowMixedTypes) {
   expect_near(run1("Pow", {f32({2}, {2, 4}), Tensor::from_vector<uint32_t>({2}, {3, 1})}), {2}, {8, 4});
   Tensor ip = run1("Pow", {Tensor::from_vector<int64_t>({3}, {1, 2, 3}), f32({3}, {4, 5, 0.5f})});
   EXPECT_EQ(values_of<int64_t>(ip), (std::vector<int64_t>{1, 32, 1}));
-  Tensor ii = run1("Pow", {Tensor::from_vector<int32_t>({4}, {3, -2, 2, -1}),
-                           Tensor::from_vector<int32_t>({4}, {4, 3, -1, -3})});
+  Tensor ii = run1(
+      "Pow", {Tensor::from_vector<int32_t>({4}, {3, -2, 2, -1}), Tensor::from_vector<int32_t>({4}, {4, 3, -1, -3})});
   EXPECT_EQ(values_of<int32_t>(ii), (std::vector<int32_t>{81, -8, 0, -1}));
   Tensor big = run1("Pow", {Tensor::scalar<int64_t>(3), Tensor::scalar<int64_t>(39)});
   EXPECT_EQ(big.data<int64_t>()[0], 4052555153018976267LL);
@@ -249,8 +252,9 @@ TEST(ElementwiseVariadic, WhereBroadcastsAllThree) {
   Tensor x = f32({3}, {1, 2, 3});
   Tensor y = Tensor::scalar<float>(-1);
   expect_near(run1("Where", {cond, x, y}), {2, 3}, {1, 2, 3, -1, -1, -1});
-  Tensor ix = run1("Where", {Tensor::from_vector<bool>({3}, {false, true, false}), Tensor::from_vector<int64_t>({3}, {1, 2, 3}),
-                             Tensor::from_vector<int64_t>({3}, {7, 8, 9})});
+  Tensor ix =
+      run1("Where", {Tensor::from_vector<bool>({3}, {false, true, false}), Tensor::from_vector<int64_t>({3}, {1, 2, 3}),
+                     Tensor::from_vector<int64_t>({3}, {7, 8, 9})});
   EXPECT_EQ(values_of<int64_t>(ix), (std::vector<int64_t>{7, 2, 9}));
   expect_error("Where", {x, x, x}, "condition (input 0) must be bool");
   expect_error("Where", {cond, x, Tensor::scalar<double>(1)}, "same element type");

@@ -55,7 +55,8 @@ void expect_error(const StatusOr<T>& result, const std::vector<std::string>& fra
 void expect_error(const Status& status, const std::vector<std::string>& fragments) {
   ASSERT_FALSE(status.ok()) << "accepted; expected an error with '" << fragments.front() << "'";
   for (const auto& fragment : fragments) {
-    EXPECT_NE(status.message().find(fragment), std::string::npos) << "missing '" << fragment << "' in: " << status.message();
+    EXPECT_NE(status.message().find(fragment), std::string::npos)
+        << "missing '" << fragment << "' in: " << status.message();
   }
 }
 
@@ -78,7 +79,7 @@ TEST(IoHardeningNpy, ReadsWhatNumPyWrites) {
       {f4_dict("(2, 2)"), 2, {2, 2}},
       {f4_dict("(1,2,2)"), 3, {1, 2, 2}},
       {"{\"descr\": \"<f4\", \"shape\": (4, ), \"fortran_order\": False}", 1, {4}},  // any key order, no trailing comma
-      {"{'descr': '<f4', 'fortran_order': True, 'shape': (4,), }", 1, {4}},          // Fortran order of one dim is C order
+      {"{'descr': '<f4', 'fortran_order': True, 'shape': (4,), }", 1, {4}},  // Fortran order of one dim is C order
   };
   for (const auto& c : cases) {
     write_file(dir + "/a.npy", npy_bytes(c.dict, four_floats, c.version));
@@ -86,7 +87,8 @@ TEST(IoHardeningNpy, ReadsWhatNumPyWrites) {
     ASSERT_TRUE(tensor.ok()) << c.dict << ": " << tensor.status().message();
     EXPECT_EQ(tensor->shape(), c.shape) << c.dict;
   }
-  write_file(dir + "/scalar.npy", npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (), }", std::string(8, '\1')));
+  write_file(dir + "/scalar.npy",
+             npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (), }", std::string(8, '\1')));
   auto scalar = read_npy(dir + "/scalar.npy");
   ASSERT_TRUE(scalar.ok()) << scalar.status().message();
   EXPECT_EQ(scalar->rank(), 0);
@@ -277,7 +279,7 @@ TEST(IoHardeningImage, WellFormedPngVariantsDecode) {
     int64_t channels;  // after decoding
   };
   const std::vector<Variant> variants = {
-      {8, 0, false, 1}, {1, 0, false, 1}, {2, 0, true, 1}, {4, 0, false, 1}, {16, 0, true, 1}, {8, 2, false, 3},
+      {8, 0, false, 1}, {1, 0, false, 1}, {2, 0, true, 1},  {4, 0, false, 1}, {16, 0, true, 1}, {8, 2, false, 3},
       {16, 2, true, 3}, {8, 3, true, 3},  {4, 3, false, 3}, {8, 4, false, 1}, {8, 6, true, 3},  {16, 6, false, 3},
   };
   const std::string palette = png_chunk("PLTE", std::string(16 * 3, '\x20'));
@@ -285,11 +287,12 @@ TEST(IoHardeningImage, WellFormedPngVariantsDecode) {
     for (const auto& [width, height] : std::vector<std::pair<int64_t, int64_t>>{{13, 7}, {1, 1}, {3, 9}}) {
       const int samples = v.color == 2 ? 3 : v.color == 4 ? 2 : v.color == 6 ? 4 : 1;
       const std::string zlib = zlib_compress(raw_scanlines(width, height, v.depth * samples, v.interlaced, 0));
-      const std::string png =
-          png_file(png_ihdr(static_cast<uint32_t>(width), static_cast<uint32_t>(height), v.depth, v.color, v.interlaced),
-                   zlib, v.color == 3 ? palette : "", 7);  // many small IDAT chunks
+      const std::string png = png_file(
+          png_ihdr(static_cast<uint32_t>(width), static_cast<uint32_t>(height), v.depth, v.color, v.interlaced), zlib,
+          v.color == 3 ? palette : "", 7);  // many small IDAT chunks
       auto image = decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "v.png");
-      SCOPED_TRACE(str_cat("depth ", v.depth, " color ", v.color, " interlaced ", v.interlaced, " ", width, "x", height));
+      SCOPED_TRACE(
+          str_cat("depth ", v.depth, " color ", v.color, " interlaced ", v.interlaced, " ", width, "x", height));
       ASSERT_TRUE(image.ok()) << image.status().message();
       EXPECT_EQ(image->width, width);
       EXPECT_EQ(image->height, height);
@@ -421,8 +424,9 @@ TEST(IoHardeningImage, OnlyRegularFilesAreRead) {
 
 TEST(IoHardeningPreprocess, DuplicateKeysAreErrors) {
   expect_error(parse_preprocess_json(R"({"std": [1], "std": [2]})", "s.json"), {"s.json", "'std' is given twice"});
-  expect_error(parse_preprocess_json(R"({"resize": {"mode": "nearest", "size": [2, 2], "mode": "bilinear"}})", "s.json"),
-               {"'resize.mode' is given twice"});
+  expect_error(
+      parse_preprocess_json(R"({"resize": {"mode": "nearest", "size": [2, 2], "mode": "bilinear"}})", "s.json"),
+      {"'resize.mode' is given twice"});
   // The same key in different objects is fine.
   auto spec = parse_preprocess_json(R"({"resize": {"size": [4, 4]}, "center_crop": [2, 2], "color": "rgb"})", "s.json");
   EXPECT_TRUE(spec.ok()) << spec.status().message();
@@ -521,7 +525,8 @@ TEST(IoHardeningDataset, LabelsMustFitTheModel) {
   write_file(dir + "/labels.idx", idx_bytes({3}, std::string("\x01\x09\x0c", 3)));
   auto idx = open_dataset(dir + "/images.idx", dir + "/labels.idx");
   ASSERT_TRUE(idx.ok()) << idx.status().message();
-  expect_error(check_labels_fit(**idx, 10, dir + "/labels.idx"), {"labels.idx", "label 12", "images.idx[2]", "10 classes"});
+  expect_error(check_labels_fit(**idx, 10, dir + "/labels.idx"),
+               {"labels.idx", "label 12", "images.idx[2]", "10 classes"});
   EXPECT_TRUE(check_labels_fit(**idx, 13, dir + "/labels.idx").ok());
 
   const std::string root = make_class_folders(dir + "/ds", 12);

@@ -17,7 +17,8 @@ void expect_no_live_overlap(const Graph& graph, const MemoryPlan& plan) {
   const size_t count = graph.values.size();
   std::vector<int64_t> first(count, -1), last(count, -1), sum_of(count, -1);
   for (const Node& node : graph.nodes) {
-    if (node.inputs.size() > 3 && node.inputs[3] != kNoValue) sum_of[static_cast<size_t>(node.outputs[0])] = node.inputs[3];
+    if (node.inputs.size() > 3 && node.inputs[3] != kNoValue)
+      sum_of[static_cast<size_t>(node.outputs[0])] = node.inputs[3];
   }
   for (size_t n = 0; n < graph.nodes.size(); ++n) {
     for (ValueId out : graph.nodes[n].outputs) {
@@ -40,7 +41,8 @@ void expect_no_live_overlap(const Graph& graph, const MemoryPlan& plan) {
       const bool share_bytes = plan.value_offsets[a] < plan.value_offsets[b] + bytes(b) &&
                                plan.value_offsets[b] < plan.value_offsets[a] + bytes(a);
       const bool in_place = sum_of[b] == static_cast<int64_t>(a) || sum_of[a] == static_cast<int64_t>(b);
-      EXPECT_FALSE(live_together && share_bytes && !in_place) << graph.values[a].name << " and " << graph.values[b].name;
+      EXPECT_FALSE(live_together && share_bytes && !in_place)
+          << graph.values[a].name << " and " << graph.values[b].name;
     }
   }
 }

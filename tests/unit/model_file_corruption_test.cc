@@ -70,8 +70,8 @@ TEST(ModelFileCorruption, OtherFormatVersionsNameBothVersions) {
 TEST(ModelFileCorruption, FlippedBytesFailTheChecksum) {
   const std::vector<uint8_t> good = small_model_bytes();
   const uint64_t weights_offset = read_u64(good, kWeightsOffsetOffset);
-  for (uint64_t offset : {uint64_t{kHeaderSize} + 20, weights_offset + 5, uint64_t{good.size() - 1},
-                          uint64_t{kChecksumOffset}}) {
+  for (uint64_t offset :
+       {uint64_t{kHeaderSize} + 20, weights_offset + 5, uint64_t{good.size() - 1}, uint64_t{kChecksumOffset}}) {
     SCOPED_TRACE("byte " + std::to_string(offset));
     std::vector<uint8_t> bytes = good;
     bytes[offset] ^= 0x10;

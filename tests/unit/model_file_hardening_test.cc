@@ -87,11 +87,22 @@ void expect_refused(const ModelFile& model, const std::vector<std::string>& frag
 // --- 1. packed weights: a keyed cache, never a descriptor ---------------
 
 TEST(PackedWeightsCache, UsedInPlaceOnlyUnderTheLocalKeyElsePackedFromPlainWeights) {
-  const onednn::ConvParams params{.batch = 1, .in_channels = 16, .in_h = 9, .in_w = 9, .out_channels = 32,
-                                  .out_h = 9, .out_w = 9, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_left = 1,
-                                  .pad_bottom = 1, .pad_right = 1};
+  const onednn::ConvParams params{.batch = 1,
+                                  .in_channels = 16,
+                                  .in_h = 9,
+                                  .in_w = 9,
+                                  .out_channels = 32,
+                                  .out_h = 9,
+                                  .out_w = 9,
+                                  .kernel_h = 3,
+                                  .kernel_w = 3,
+                                  .pad_top = 1,
+                                  .pad_left = 1,
+                                  .pad_bottom = 1,
+                                  .pad_right = 1};
   Tensor weight(DType::kFloat32, {32, 16, 3, 3});
-  for (int64_t i = 0; i < weight.size(); ++i) weight.data<float>()[i] = static_cast<float>((i * 37) % 23) / 23.0f - 0.5f;
+  for (int64_t i = 0; i < weight.size(); ++i)
+    weight.data<float>()[i] = static_cast<float>((i * 37) % 23) / 23.0f - 0.5f;
   Tensor src(DType::kFloat32, {1, 9, 9, 16});
   for (int64_t i = 0; i < src.size(); ++i) src.data<float>()[i] = static_cast<float>((i * 13) % 17) / 17.0f - 0.5f;
   auto direct = onednn::ConvPrimitive::create(params, weight, nullptr);
@@ -162,7 +173,8 @@ TEST(PackedWeightsCache, TamperedKeysAndBlobsAreRepackedWithTheSameLogits) {
       }
       return reload(model, dir);
     };
-    EXPECT_EQ(logits_of(tamper([](Node& n) { n.attrs.set(kPackedLayoutAttr, std::string("onednn 0.0 x 0")); })), expected);
+    EXPECT_EQ(logits_of(tamper([](Node& n) { n.attrs.set(kPackedLayoutAttr, std::string("onednn 0.0 x 0")); })),
+              expected);
     EXPECT_EQ(logits_of(tamper([](Node& n) { n.attrs.set(kPackedWeightsAttr, Tensor(DType::kUInt8, {128})); })),
               expected);
     EXPECT_EQ(logits_of(tamper([](Node& n) {
@@ -235,7 +247,8 @@ TEST(LoadedGraphChecks, StoredDtypesAndShapesMustBeWhatTheOpsGive) {
 
 TEST(LoadedGraphChecks, TheAttributeTableKnowsEveryAttributeConvertedModelsUse) {
   for (bool int8 : {false, true}) {
-    for (const Node& node : load_fmnist(int8).graph.nodes) EXPECT_TRUE(check_node_attributes(node).ok()) << node.label();
+    for (const Node& node : load_fmnist(int8).graph.nodes)
+      EXPECT_TRUE(check_node_attributes(node).ok()) << node.label();
   }
   Node node{.name = "n", .op_type = "NoSuchOp"};
   EXPECT_EQ(check_node_attributes(node).code(), StatusCode::kUnimplemented);
@@ -273,7 +286,8 @@ TEST(LoadedGraphChecks, TheAttributeTableMatchesOnnxSchemas) {
     for (const auto& entry : onnx_attributes) {
       const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture those
       const auto kind = entry.second;
-      const auto it = std::find_if(specs->begin(), specs->end(), [&](const AttributeSpec& s) { return s.name == name; });
+      const auto it =
+          std::find_if(specs->begin(), specs->end(), [&](const AttributeSpec& s) { return s.name == name; });
       if (it == specs->end()) {
         ADD_FAILURE() << op << " lacks ONNX attribute " << name;
         continue;
@@ -337,8 +351,8 @@ TEST(LoadedGraphChecks, SumInPlaceIsTheOneAllowedOverlap) {
   Node reorder{.name = "to_nhwc", .op_type = "Reorder", .domain = "kestrel", .inputs = {x}, .outputs = {a}};
   reorder.attrs.set("to", std::string("NHWC"));
   Node conv1{.name = "conv1", .op_type = "FusedConv", .domain = "kestrel", .inputs = {a, wa}, .outputs = {b}};
-  Node conv2{.name = "conv2", .op_type = "FusedConv", .domain = "kestrel", .inputs = {b, wa, kNoValue, a},
-             .outputs = {c}};
+  Node conv2{
+      .name = "conv2", .op_type = "FusedConv", .domain = "kestrel", .inputs = {b, wa, kNoValue, a}, .outputs = {c}};
   Node back{.name = "to_nchw", .op_type = "Reorder", .domain = "kestrel", .inputs = {c}, .outputs = {y}};
   back.attrs.set("to", std::string("NCHW"));
   graph.nodes = {reorder, conv1, conv2, back};
@@ -354,9 +368,10 @@ TEST(LoadedGraphChecks, SumInPlaceIsTheOneAllowedOverlap) {
   // a read after conv2: not its last use, so c may not take its bytes.
   plan.value_offsets[static_cast<size_t>(c)] = 0;
   graph.nodes[3].inputs = {c};
-  Node late{.name = "late", .op_type = "Relu", .inputs = {a}, .outputs = {graph.add_value({"z", DType::kFloat32, shape,
-                                                                                           true, std::nullopt,
-                                                                                           Layout::kNhwc})}};
+  Node late{.name = "late",
+            .op_type = "Relu",
+            .inputs = {a},
+            .outputs = {graph.add_value({"z", DType::kFloat32, shape, true, std::nullopt, Layout::kNhwc})}};
   graph.nodes.push_back(late);
   plan.value_offsets.push_back(bytes);
   plan.arena_bytes = 3 * bytes;
@@ -374,15 +389,20 @@ TEST(LoadedGraphChecks, ReferenceFusedConvSumsInPlaceCorrectly) {
   for (int64_t i = 0; i < w.size(); ++i) w.data<float>()[i] = static_cast<float>(i % 5) * 0.25f - 0.5f;
   const ValueId wv = graph.add_value({"w", DType::kFloat32, w.shape(), true, w});
   std::vector<ValueId> v;
-  for (const char* name : {"a", "b", "c"}) v.push_back(graph.add_value({name, DType::kFloat32, shape, true, std::nullopt}));
+  for (const char* name : {"a", "b", "c"})
+    v.push_back(graph.add_value({name, DType::kFloat32, shape, true, std::nullopt}));
   const ValueId y = graph.add_value({"y", DType::kFloat32, shape, true, std::nullopt});
   graph.inputs = {x};
   graph.outputs = {y};
-  graph.nodes = {Node{.name = "conv0", .op_type = "FusedConv", .domain = "kestrel", .inputs = {x, wv}, .outputs = {v[0]}},
-                 Node{.name = "conv1", .op_type = "FusedConv", .domain = "kestrel", .inputs = {v[0], wv}, .outputs = {v[1]}},
-                 Node{.name = "conv2", .op_type = "FusedConv", .domain = "kestrel", .inputs = {v[1], wv, kNoValue, v[0]},
-                      .outputs = {v[2]}},
-                 Node{.name = "relu", .op_type = "Relu", .inputs = {v[2]}, .outputs = {y}}};
+  graph.nodes = {
+      Node{.name = "conv0", .op_type = "FusedConv", .domain = "kestrel", .inputs = {x, wv}, .outputs = {v[0]}},
+      Node{.name = "conv1", .op_type = "FusedConv", .domain = "kestrel", .inputs = {v[0], wv}, .outputs = {v[1]}},
+      Node{.name = "conv2",
+           .op_type = "FusedConv",
+           .domain = "kestrel",
+           .inputs = {v[1], wv, kNoValue, v[0]},
+           .outputs = {v[2]}},
+      Node{.name = "relu", .op_type = "Relu", .inputs = {v[2]}, .outputs = {y}}};
   ASSERT_TRUE(graph.verify().ok());
   const int64_t bytes = shape_size(shape) * 4;
   MemoryPlan plan{.arena_bytes = 2 * bytes, .value_offsets = std::vector<int64_t>(graph.values.size(), -1)};
@@ -464,8 +484,8 @@ void mutate(ModelFile& model, std::mt19937& rng) {
   Graph& graph = model.graph;
   auto pick = [&](size_t n) { return static_cast<size_t>(std::uniform_int_distribution<size_t>(0, n - 1)(rng)); };
   static const int64_t kInts[] = {-1, 0, 1, 2, 3, 4, 7, 99, -99, int64_t{1} << 40, INT64_MIN, INT64_MAX};
-  static const float kFloats[] = {0.0f, -1.0f, 1e30f, -1e30f, std::numeric_limits<float>::quiet_NaN(),
-                                  std::numeric_limits<float>::infinity()};
+  static const float kFloats[] = {
+      0.0f, -1.0f, 1e30f, -1e30f, std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()};
   switch (pick(6)) {
     case 0: {  // an attribute value
       Node& node = graph.nodes[pick(graph.nodes.size())];
@@ -489,8 +509,8 @@ void mutate(ModelFile& model, std::mt19937& rng) {
     case 1: {  // a value's dtype
       Value& value = graph.values[pick(graph.values.size())];
       if (value.constant) return;  // the reader refuses those itself
-      static const DType kTypes[] = {DType::kFloat32, DType::kInt8, DType::kUInt8, DType::kInt32, DType::kInt64,
-                                     DType::kFloat64, DType::kBool};
+      static const DType kTypes[] = {DType::kFloat32, DType::kInt8,    DType::kUInt8, DType::kInt32,
+                                     DType::kInt64,   DType::kFloat64, DType::kBool};
       value.dtype = kTypes[pick(std::size(kTypes))];
       return;
     }
@@ -503,7 +523,8 @@ void mutate(ModelFile& model, std::mt19937& rng) {
     case 3: {  // a planned offset
       const size_t v = pick(model.plan.value_offsets.size());
       if (model.plan.value_offsets[v] < 0) return;
-      model.plan.value_offsets[v] = static_cast<int64_t>(pick(static_cast<size_t>(model.plan.arena_bytes) / 64 + 1)) * 64;
+      model.plan.value_offsets[v] =
+          static_cast<int64_t>(pick(static_cast<size_t>(model.plan.arena_bytes) / 64 + 1)) * 64;
       return;
     }
     case 4: {  // a node input

@@ -65,12 +65,16 @@ inline ModelFile make_small_model() {
   conv.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
   conv.attrs.set("weights", std::vector<float>{0.5f, -2.25f, 1e-30f});
   conv.attrs.set("tags", std::vector<std::string>{"a", "", "long tag"});
-  conv.attrs.set("small", Tensor::from_vector<float>({2}, {1.5f, -3.0f}));        // inline
-  conv.attrs.set("large", make_tensor<int32_t>({40}, 6));                           // weights section
+  conv.attrs.set("small", Tensor::from_vector<float>({2}, {1.5f, -3.0f}));  // inline
+  conv.attrs.set("large", make_tensor<int32_t>({40}, 6));                   // weights section
   conv.attrs.set("empty_list", std::vector<int64_t>{});
   g.nodes.push_back(conv);
-  g.nodes.push_back({"custom", "KestrelCustom", "com.kestrel", {y, h, i8, u8, i64, f64, flag, scalar, empty, kNoValue},
-                     {z, kNoValue}, {}});
+  g.nodes.push_back({"custom",
+                     "KestrelCustom",
+                     "com.kestrel",
+                     {y, h, i8, u8, i64, f64, flag, scalar, empty, kNoValue},
+                     {z, kNoValue},
+                     {}});
 
   model.plan.arena_bytes = 4096;
   model.plan.value_offsets.assign(g.values.size(), -1);

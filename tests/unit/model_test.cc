@@ -75,7 +75,8 @@ TEST(Model, ResNet50MatchesPyTorch) {
 TEST(Model, MobileNetV2MatchesPyTorch) {
   auto spec = parse_preprocess_json(kRgb224Spec, "rgb224");
   ASSERT_TRUE(spec.ok()) << spec.status().message();
-  expect_reference_logits(test_model_path("mobilenet_v2.onnx"), *spec, test_model_path("mobilenet_v2.torch_logits.npy"));
+  expect_reference_logits(test_model_path("mobilenet_v2.onnx"), *spec,
+                          test_model_path("mobilenet_v2.torch_logits.npy"));
 }
 
 TEST(TrainedModel, ResNet50MatchesOnnxRuntime) {

@@ -18,8 +18,9 @@ TEST(NnGemm, DefaultNoBias) { expect_near(run_ok("Gemm", {kA, kB}), {2, 2}, {58,
 TEST(NnGemm, TransposesAlphaBetaAndVectorBias) {
   const Tensor a_t = floats({3, 2}, {1, 4, 2, 5, 3, 6});
   const Tensor b_t = floats({2, 3}, {7, 9, 11, 8, 10, 12});
-  const Tensor y = run_ok("Gemm", {a_t, b_t, floats({2}, {1, 2})},
-                          make_attrs({{"transA", int64_t{1}}, {"transB", int64_t{1}}, {"alpha", 0.5f}, {"beta", 2.0f}}));
+  const Tensor y =
+      run_ok("Gemm", {a_t, b_t, floats({2}, {1, 2})},
+             make_attrs({{"transA", int64_t{1}}, {"transB", int64_t{1}}, {"alpha", 0.5f}, {"beta", 2.0f}}));
   expect_near(y, {2, 2}, {31, 36, 71.5f, 81});
 }
 

@@ -23,8 +23,8 @@ TEST(NnConv, PadsAndBias) {
 }
 
 TEST(NnConv, Strides) {
-  const Tensor y = run_ok("Conv", {iota({1, 1, 4, 4}), floats({1, 1, 2, 2}, {1, 1, 1, 1})},
-                          make_attrs({{"strides", Ints{2, 2}}}));
+  const Tensor y =
+      run_ok("Conv", {iota({1, 1, 4, 4}), floats({1, 1, 2, 2}, {1, 1, 1, 1})}, make_attrs({{"strides", Ints{2, 2}}}));
   expect_near(y, {1, 1, 2, 2}, {10, 18, 42, 50});
 }
 
@@ -117,15 +117,17 @@ TEST(NnConv, MatchesDirectConvolutionOnLargerShapes) {
     Shape x, w;
     int64_t group, stride, pad, dilation;
   };
-  for (const Case& c : {Case{{1, 16, 24, 24}, {5, 16, 3, 3}, 1, 1, 1, 1},
-                        Case{{2, 8, 13, 11}, {6, 4, 3, 2}, 2, 2, 1, 2},
-                        Case{{1, 200, 5, 5}, {3, 200, 1, 1}, 1, 1, 0, 1}}) {
+  for (const Case& c :
+       {Case{{1, 16, 24, 24}, {5, 16, 3, 3}, 1, 1, 1, 1}, Case{{2, 8, 13, 11}, {6, 4, 3, 2}, 2, 2, 1, 2},
+        Case{{1, 200, 5, 5}, {3, 200, 1, 1}, 1, 1, 0, 1}}) {
     const Tensor x = floats(c.x, pseudo_random(static_cast<size_t>(shape_size(c.x)), 1));
     const Tensor w = floats(c.w, pseudo_random(static_cast<size_t>(shape_size(c.w)), 2));
     const Ints pads(4, c.pad);
     const Tensor y = run_ok("Conv", {x, w},
-                            make_attrs({{"group", c.group}, {"strides", Ints{c.stride, c.stride}},
-                                        {"pads", pads}, {"dilations", Ints{c.dilation, c.dilation}}}));
+                            make_attrs({{"group", c.group},
+                                        {"strides", Ints{c.stride, c.stride}},
+                                        {"pads", pads},
+                                        {"dilations", Ints{c.dilation, c.dilation}}}));
     expect_near(y, y.shape(), direct_conv(x, w, c.group, c.stride, c.pad, c.dilation, y.shape()), 1e-4f);
   }
 }
@@ -164,9 +166,9 @@ TEST(NnMaxPool, Default2x2) {
 }
 
 TEST(NnMaxPool, PadsStridesAndIndices) {
-  auto result = run_op("MaxPool", {iota({1, 2, 3, 3})},
-                       make_attrs({{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}}),
-                       2);
+  auto result =
+      run_op("MaxPool", {iota({1, 2, 3, 3})},
+             make_attrs({{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}}), 2);
   ASSERT_TRUE(result.ok()) << result.status().message();
   expect_near(result.value()[0], {1, 2, 2, 2}, {0, 2, 6, 8, 9, 11, 15, 17});
   // Indices are flat positions in the whole input, batch and channel included.
@@ -194,15 +196,15 @@ TEST(NnMaxPool, CeilMode) {
 TEST(NnMaxPool, CeilModeDropsWindowStartingInPadding) {
   // 5 + 1 pad, kernel 2, stride 3: ceil((6 - 2) / 3) + 1 = 3 windows, but the
   // 3rd would start at 6, past the input and its padding, so 2 remain.
-  const Tensor y = run_ok("MaxPool", {floats({1, 1, 5}, {1, 2, 3, 4, 5})},
-                          make_attrs({{"kernel_shape", Ints{2}}, {"strides", Ints{3}}, {"pads", Ints{0, 1}},
-                                      {"ceil_mode", int64_t{1}}}));
+  const Tensor y = run_ok(
+      "MaxPool", {floats({1, 1, 5}, {1, 2, 3, 4, 5})},
+      make_attrs({{"kernel_shape", Ints{2}}, {"strides", Ints{3}}, {"pads", Ints{0, 1}}, {"ceil_mode", int64_t{1}}}));
   expect_near(y, {1, 1, 2}, {2, 5});
 }
 
 TEST(NnMaxPool, Dilations) {
-  const Tensor y = run_ok("MaxPool", {iota({1, 1, 4, 4})},
-                          make_attrs({{"kernel_shape", Ints{2, 2}}, {"dilations", Ints{2, 2}}}));
+  const Tensor y =
+      run_ok("MaxPool", {iota({1, 1, 4, 4})}, make_attrs({{"kernel_shape", Ints{2, 2}}, {"dilations", Ints{2, 2}}}));
   expect_near(y, {1, 1, 2, 2}, {10, 11, 14, 15});
 }
 
@@ -222,8 +224,9 @@ TEST(NnMaxPool, ByteTypes) {
 }
 
 TEST(NnMaxPool, UnknownDimsStayUnknownAtCompileTime) {
-  auto out = infer_only("MaxPool", {{DType::kFloat32, {-1, 8, -1, 10}}},
-                        make_attrs({{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}}));
+  auto out =
+      infer_only("MaxPool", {{DType::kFloat32, {-1, 8, -1, 10}}},
+                 make_attrs({{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}}));
   ASSERT_TRUE(out.ok()) << out.status().message();
   EXPECT_EQ(out->shape, (Shape{-1, 8, -1, 5}));
 }
@@ -235,18 +238,18 @@ TEST(NnMaxPool, RejectsBadAttributes) {
   expect_failure("MaxPool", {x}, make_attrs({{"kernel_shape", Ints{2}}}), kInvalid, "kernel_shape");
   expect_failure("MaxPool", {x}, make_attrs({{"kernel_shape", Ints{2, 2}}, {"pads", Ints{2, 2, 2, 2}}}), kInvalid,
                  "smaller than the kernel");
-  expect_failure("MaxPool", {x}, make_attrs({{"kernel_shape", Ints{2, 2}}, {"storage_order", int64_t{2}}}),
-                 kInvalid, "storage_order");
+  expect_failure("MaxPool", {x}, make_attrs({{"kernel_shape", Ints{2, 2}}, {"storage_order", int64_t{2}}}), kInvalid,
+                 "storage_order");
   expect_failure("MaxPool", {iota({4, 4})}, make_attrs({{"kernel_shape", Ints{2}}}), kInvalid, "rank >= 3");
-  expect_failure("MaxPool", {Tensor::from_vector<int32_t>({1, 1, 2}, {1, 2})},
-                 make_attrs({{"kernel_shape", Ints{2}}}), StatusCode::kUnimplemented, "int32");
+  expect_failure("MaxPool", {Tensor::from_vector<int32_t>({1, 1, 2}, {1, 2})}, make_attrs({{"kernel_shape", Ints{2}}}),
+                 StatusCode::kUnimplemented, "int32");
 }
 
 // ---- AveragePool ----
 
 TEST(NnAveragePool, Default2x2) {
-  expect_near(run_ok("AveragePool", {iota({1, 1, 3, 3})}, make_attrs({{"kernel_shape", Ints{2, 2}}})),
-              {1, 1, 2, 2}, {2, 3, 5, 6});
+  expect_near(run_ok("AveragePool", {iota({1, 1, 3, 3})}, make_attrs({{"kernel_shape", Ints{2, 2}}})), {1, 1, 2, 2},
+              {2, 3, 5, 6});
 }
 
 TEST(NnAveragePool, PadsWithAndWithoutCountIncludePad) {
@@ -261,17 +264,21 @@ TEST(NnAveragePool, PadsWithAndWithoutCountIncludePad) {
 
 TEST(NnAveragePool, CeilModeCountsOnlyCoveredElements) {
   const Tensor y = run_ok("AveragePool", {floats({1, 1, 5}, {1, 2, 3, 4, 5})},
-                          make_attrs({{"kernel_shape", Ints{2}}, {"strides", Ints{2}}, {"ceil_mode", int64_t{1}},
+                          make_attrs({{"kernel_shape", Ints{2}},
+                                      {"strides", Ints{2}},
+                                      {"ceil_mode", int64_t{1}},
                                       {"count_include_pad", int64_t{1}}}));
   expect_near(y, {1, 1, 3}, {1.5f, 3.5f, 5});
 }
 
 TEST(NnAveragePool, SameUpperAndLower) {
   const Tensor x = floats({1, 1, 4}, {1, 2, 3, 4});
-  expect_near(run_ok("AveragePool", {x}, make_attrs({{"kernel_shape", Ints{2}}, {"auto_pad", std::string("SAME_UPPER")}})),
-              {1, 1, 4}, {1.5f, 2.5f, 3.5f, 4});
+  expect_near(
+      run_ok("AveragePool", {x}, make_attrs({{"kernel_shape", Ints{2}}, {"auto_pad", std::string("SAME_UPPER")}})),
+      {1, 1, 4}, {1.5f, 2.5f, 3.5f, 4});
   expect_near(run_ok("AveragePool", {x},
-                     make_attrs({{"kernel_shape", Ints{2}}, {"auto_pad", std::string("SAME_LOWER")},
+                     make_attrs({{"kernel_shape", Ints{2}},
+                                 {"auto_pad", std::string("SAME_LOWER")},
                                  {"count_include_pad", int64_t{1}}})),
               {1, 1, 4}, {0.5f, 1.5f, 2.5f, 3.5f});
 }

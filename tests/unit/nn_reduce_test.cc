@@ -28,7 +28,8 @@ TEST(NnReduce, NonAdjacentAxes) {
   // x[i, j, k] = 6i + 2j + k, so the mean over i and k is 3 + 2j + 0.5.
   const Tensor y = run_ok("ReduceMean", {iota({2, 3, 2})}, make_attrs({{"axes", Ints{0, 2}}}));
   expect_near(y, {1, 3, 1}, {3.5f, 5.5f, 7.5f});
-  const Tensor middle = run_ok("ReduceSum", {iota({2, 3, 2}), axes_tensor({1})}, make_attrs({{"keepdims", int64_t{0}}}));
+  const Tensor middle =
+      run_ok("ReduceSum", {iota({2, 3, 2}), axes_tensor({1})}, make_attrs({{"keepdims", int64_t{0}}}));
   expect_near(middle, {2, 2}, {6, 9, 24, 27});
 }
 
@@ -61,8 +62,8 @@ TEST(NnReduce, SumAxesInputFromOpset13) {
 TEST(NnReduce, SumAxesAttributeBeforeOpset13) {
   expect_near(run_ok("ReduceSum", {kX}, make_attrs({{"axes", Ints{0}}}), 11), {1, 3}, {5, 7, 9});
   expect_failure("ReduceSum", {kX, axes_tensor({0})}, {}, StatusCode::kInvalidArgument, "expects 1", 11);
-  expect_failure("ReduceSum", {kX}, make_attrs({{"axes", Ints{0}}}), StatusCode::kInvalidArgument,
-                 "not an attribute", 13);
+  expect_failure("ReduceSum", {kX}, make_attrs({{"axes", Ints{0}}}), StatusCode::kInvalidArgument, "not an attribute",
+                 13);
 }
 
 TEST(NnReduce, AxesInputMustBeConstantAtCompileTime) {
@@ -93,10 +94,8 @@ TEST(NnReduce, RejectsBadAxes) {
   expect_failure("ReduceMean", {kX}, make_attrs({{"axes", Ints{2}}}), StatusCode::kInvalidArgument,
                  "axis 2 is out of range");
   expect_failure("ReduceMax", {kX}, make_attrs({{"axes", Ints{1, -1}}}), StatusCode::kInvalidArgument, "twice");
-  expect_failure("ReduceMin", {kX}, make_attrs({{"keepdims", int64_t{2}}}), StatusCode::kInvalidArgument,
-                 "keepdims");
-  expect_failure("ReduceSum", {kX, Tensor::from_vector<int32_t>({1}, {0})}, {}, StatusCode::kInvalidArgument,
-                 "int64");
+  expect_failure("ReduceMin", {kX}, make_attrs({{"keepdims", int64_t{2}}}), StatusCode::kInvalidArgument, "keepdims");
+  expect_failure("ReduceSum", {kX, Tensor::from_vector<int32_t>({1}, {0})}, {}, StatusCode::kInvalidArgument, "int64");
 }
 
 }  // namespace

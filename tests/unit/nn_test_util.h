@@ -53,8 +53,7 @@ inline Tensor run_ok(const std::string& op_type, const std::vector<Tensor>& inpu
 
 // Runs an op expected to fail; checks the code and that the message names the node.
 inline void expect_failure(const std::string& op_type, const std::vector<Tensor>& inputs, Attributes attrs,
-                           StatusCode code, const std::string& fragment, int64_t opset = 17,
-                           size_t num_outputs = 1) {
+                           StatusCode code, const std::string& fragment, int64_t opset = 17, size_t num_outputs = 1) {
   auto result = run_op(op_type, inputs, std::move(attrs), num_outputs, opset);
   ASSERT_FALSE(result.ok()) << op_type << " unexpectedly succeeded";
   EXPECT_EQ(result.status().code(), code) << result.status().message();

@@ -2,17 +2,17 @@
 // shapes. The reference ops work on NCHW; the primitives on NHWC, so inputs
 // and outputs are transposed here. Every test prints its seed; replay a
 // failure with KESTREL_TEST_SEED=<seed>.
-#include <dnnl.hpp>
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <iostream>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "test_seed.h"
 #include "kernels/onednn/onednn_kernels.h"
+#include "test_seed.h"
 #include "unit/op_test_util.h"
 
 namespace kestrel::testing {
@@ -24,12 +24,13 @@ using onednn::PoolKind;
 using onednn::PoolParams;
 using Ints = std::vector<int64_t>;
 
-
 int64_t uniform_int(std::mt19937& rng, int64_t lo, int64_t hi) {
   return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
 }
 
-float uniform_float(std::mt19937& rng, float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); }
+float uniform_float(std::mt19937& rng, float lo, float hi) {
+  return std::uniform_real_distribution<float>(lo, hi)(rng);
+}
 
 Tensor random_tensor(std::mt19937& rng, Shape shape) {
   Tensor tensor(DType::kFloat32, std::move(shape));
@@ -43,7 +44,8 @@ Tensor to_nhwc(const Tensor& x) {
   Tensor y(DType::kFloat32, {n, h, w, c});
   for (int64_t b = 0; b < n; ++b)
     for (int64_t k = 0; k < c; ++k)
-      for (int64_t i = 0; i < h * w; ++i) y.data<float>()[(b * h * w + i) * c + k] = x.data<float>()[(b * c + k) * h * w + i];
+      for (int64_t i = 0; i < h * w; ++i)
+        y.data<float>()[(b * h * w + i) * c + k] = x.data<float>()[(b * c + k) * h * w + i];
   return y;
 }
 
@@ -52,7 +54,8 @@ Tensor to_nchw(const Tensor& y) {
   Tensor x(DType::kFloat32, {n, c, h, w});
   for (int64_t b = 0; b < n; ++b)
     for (int64_t k = 0; k < c; ++k)
-      for (int64_t i = 0; i < h * w; ++i) x.data<float>()[(b * c + k) * h * w + i] = y.data<float>()[(b * h * w + i) * c + k];
+      for (int64_t i = 0; i < h * w; ++i)
+        x.data<float>()[(b * c + k) * h * w + i] = y.data<float>()[(b * h * w + i) * c + k];
   return x;
 }
 
@@ -74,8 +77,12 @@ Activation random_activation(std::mt19937& rng) {
   act.kind = static_cast<ActivationKind>(uniform_int(rng, 0, static_cast<int64_t>(ActivationKind::kSiLU)));
   switch (act.kind) {
     case ActivationKind::kLeakyRelu: act.alpha = uniform_float(rng, 0.01f, 0.3f); break;
-    case ActivationKind::kClip: act.alpha = uniform_float(rng, -1.0f, 0.0f), act.beta = uniform_float(rng, 0.1f, 6.0f); break;
-    case ActivationKind::kHardSigmoid: act.alpha = uniform_float(rng, 0.1f, 0.5f), act.beta = uniform_float(rng, 0.3f, 0.7f); break;
+    case ActivationKind::kClip:
+      act.alpha = uniform_float(rng, -1.0f, 0.0f), act.beta = uniform_float(rng, 0.1f, 6.0f);
+      break;
+    case ActivationKind::kHardSigmoid:
+      act.alpha = uniform_float(rng, 0.1f, 0.5f), act.beta = uniform_float(rng, 0.3f, 0.7f);
+      break;
     default: break;
   }
   return act;
@@ -186,13 +193,13 @@ TEST(OneDnnConv, ResNet50Layers) {
   SCOPED_TRACE(seed_trace());
   std::mt19937 rng(test_seed());
   for (const ConvParams& p : {
-           layer(3, 224, 64, 7, 2, 1, kRelu),             // stem
-           layer(64, 56, 64, 1, 1, 1, kRelu),             // bottleneck reduce
-           layer(64, 56, 64, 3, 1, 1, kRelu),             // bottleneck 3x3
-           layer(64, 56, 256, 1, 1, 1, kRelu, true),      // expand + residual add + ReLU
-           layer(256, 56, 512, 1, 2, 1, kLinear),         // projection shortcut
-           layer(128, 56, 128, 3, 2, 1, kRelu),           // strided 3x3 (v1.5)
-           layer(512, 7, 512, 3, 1, 1, kRelu),            // last stage 3x3
+           layer(3, 224, 64, 7, 2, 1, kRelu),         // stem
+           layer(64, 56, 64, 1, 1, 1, kRelu),         // bottleneck reduce
+           layer(64, 56, 64, 3, 1, 1, kRelu),         // bottleneck 3x3
+           layer(64, 56, 256, 1, 1, 1, kRelu, true),  // expand + residual add + ReLU
+           layer(256, 56, 512, 1, 2, 1, kLinear),     // projection shortcut
+           layer(128, 56, 128, 3, 2, 1, kRelu),       // strided 3x3 (v1.5)
+           layer(512, 7, 512, 3, 1, 1, kRelu),        // last stage 3x3
        }) {
     check_conv(p, true, rng);
   }
@@ -202,14 +209,14 @@ TEST(OneDnnConv, MobileNetV2Layers) {
   SCOPED_TRACE(seed_trace());
   std::mt19937 rng(test_seed());
   for (const ConvParams& p : {
-           layer(3, 224, 32, 3, 2, 1, kRelu6),        // stem
-           layer(32, 112, 32, 3, 1, 32, kRelu6),      // depthwise
-           layer(32, 112, 16, 1, 1, 1, kLinear),      // linear bottleneck
-           layer(24, 56, 144, 1, 1, 1, kRelu6),       // expand
-           layer(144, 56, 144, 3, 2, 144, kRelu6),    // strided depthwise
+           layer(3, 224, 32, 3, 2, 1, kRelu6),          // stem
+           layer(32, 112, 32, 3, 1, 32, kRelu6),        // depthwise
+           layer(32, 112, 16, 1, 1, 1, kLinear),        // linear bottleneck
+           layer(24, 56, 144, 1, 1, 1, kRelu6),         // expand
+           layer(144, 56, 144, 3, 2, 144, kRelu6),      // strided depthwise
            layer(144, 56, 24, 1, 1, 1, kLinear, true),  // project + residual
-           layer(960, 7, 960, 3, 1, 960, kRelu6),     // last depthwise
-           layer(320, 7, 1280, 1, 1, 1, kRelu6),      // head
+           layer(960, 7, 960, 3, 1, 960, kRelu6),       // last depthwise
+           layer(320, 7, 1280, 1, 1, 1, kRelu6),        // head
        }) {
     check_conv(p, true, rng);
   }
@@ -251,8 +258,10 @@ void check_gemm(const InnerProductParams& p, const Tensor& c, std::mt19937& rng)
   SCOPED_TRACE(gemm_string(p, c.empty() ? Shape{} : c.shape()));
   const bool spatial = p.src_h * p.src_w > 1;
   const int64_t channels = p.in_features / (p.src_h * p.src_w);
-  const Tensor a = random_tensor(rng, spatial ? Shape{p.batch, channels, p.src_h, p.src_w} : Shape{p.batch, p.in_features});
-  const Tensor b = random_tensor(rng, p.trans_b ? Shape{p.out_features, p.in_features} : Shape{p.in_features, p.out_features});
+  const Tensor a =
+      random_tensor(rng, spatial ? Shape{p.batch, channels, p.src_h, p.src_w} : Shape{p.batch, p.in_features});
+  const Tensor b =
+      random_tensor(rng, p.trans_b ? Shape{p.out_features, p.in_features} : Shape{p.in_features, p.out_features});
   const Tensor sum = p.sum ? random_tensor(rng, {p.batch, p.out_features}) : Tensor();
   Attributes attrs;
   attrs.set("transB", int64_t{p.trans_b});
@@ -302,8 +311,13 @@ TEST(OneDnnGemm, ResNet50Classifier) {
   // VGG-style FC reading [2, 64, 7, 7] (flatten order matters there).
   InnerProductParams fc{.batch = 1, .in_features = 2048, .out_features = 1000, .trans_b = true};
   check_gemm(fc, random_tensor(rng, {1000}), rng);
-  InnerProductParams vgg{.batch = 2, .in_features = 64 * 7 * 7, .out_features = 96, .trans_b = true,
-                         .activation = kRelu, .src_h = 7, .src_w = 7};
+  InnerProductParams vgg{.batch = 2,
+                         .in_features = 64 * 7 * 7,
+                         .out_features = 96,
+                         .trans_b = true,
+                         .activation = kRelu,
+                         .src_h = 7,
+                         .src_w = 7};
   check_gemm(vgg, random_tensor(rng, {96}), rng);
 }
 
@@ -378,8 +392,18 @@ TEST(OneDnnPool, MatchesReferenceOnRandomShapes) {
 TEST(OneDnnPool, ResNetStemMaxPoolAndGlobalAverage) {
   SCOPED_TRACE(seed_trace());
   std::mt19937 rng(test_seed());
-  check_pool({.kind = PoolKind::kMax, .channels = 64, .in_h = 112, .in_w = 112, .kernel_h = 3, .kernel_w = 3,
-              .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_left = 1, .pad_bottom = 1, .pad_right = 1},
+  check_pool({.kind = PoolKind::kMax,
+              .channels = 64,
+              .in_h = 112,
+              .in_w = 112,
+              .kernel_h = 3,
+              .kernel_w = 3,
+              .stride_h = 2,
+              .stride_w = 2,
+              .pad_top = 1,
+              .pad_left = 1,
+              .pad_bottom = 1,
+              .pad_right = 1},
              false, rng);
 
   for (const Shape& shape : {Shape{1, 2048, 7, 7}, Shape{2, 37, 5, 3}}) {
@@ -387,8 +411,15 @@ TEST(OneDnnPool, ResNetStemMaxPoolAndGlobalAverage) {
     const Tensor x = random_tensor(rng, shape);
     auto ref = run_op("GlobalAveragePool", {x});
     ASSERT_TRUE(ref.ok()) << ref.status().message();
-    const PoolParams p{.kind = PoolKind::kAvgExcludePad, .batch = shape[0], .channels = shape[1], .in_h = shape[2],
-                       .in_w = shape[3], .out_h = 1, .out_w = 1, .kernel_h = shape[2], .kernel_w = shape[3]};
+    const PoolParams p{.kind = PoolKind::kAvgExcludePad,
+                       .batch = shape[0],
+                       .channels = shape[1],
+                       .in_h = shape[2],
+                       .in_w = shape[3],
+                       .out_h = 1,
+                       .out_w = 1,
+                       .kernel_h = shape[2],
+                       .kernel_w = shape[3]};
     auto pool = onednn::PoolPrimitive::create(p);
     ASSERT_TRUE(pool.ok()) << pool.status().message();
     const Tensor src = to_nhwc(x);
@@ -399,12 +430,29 @@ TEST(OneDnnPool, ResNetStemMaxPoolAndGlobalAverage) {
 }
 
 TEST(OneDnnPool, RejectsUnsupportedCases) {
-  PoolParams dilated_avg{.kind = PoolKind::kAvgExcludePad, .channels = 4, .in_h = 8, .in_w = 8, .out_h = 4,
-                         .out_w = 4, .kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .dilation_h = 2};
+  PoolParams dilated_avg{.kind = PoolKind::kAvgExcludePad,
+                         .channels = 4,
+                         .in_h = 8,
+                         .in_w = 8,
+                         .out_h = 4,
+                         .out_w = 4,
+                         .kernel_h = 2,
+                         .kernel_w = 2,
+                         .stride_h = 2,
+                         .stride_w = 2,
+                         .dilation_h = 2};
   EXPECT_EQ(onednn::PoolPrimitive::create(dilated_avg).status().code(), StatusCode::kUnimplemented);
   // 3x3 stride 2 on 8x8 in ceil mode: 4 windows, the last overhangs by one.
-  PoolParams ceil_include{.kind = PoolKind::kAvgIncludePad, .channels = 4, .in_h = 8, .in_w = 8, .out_h = 4,
-                          .out_w = 4, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2};
+  PoolParams ceil_include{.kind = PoolKind::kAvgIncludePad,
+                          .channels = 4,
+                          .in_h = 8,
+                          .in_w = 8,
+                          .out_h = 4,
+                          .out_w = 4,
+                          .kernel_h = 3,
+                          .kernel_w = 3,
+                          .stride_h = 2,
+                          .stride_w = 2};
   EXPECT_EQ(onednn::PoolPrimitive::create(ceil_include).status().code(), StatusCode::kUnimplemented);
   ceil_include.kind = PoolKind::kAvgExcludePad;
   EXPECT_TRUE(onednn::PoolPrimitive::create(ceil_include).ok());
@@ -428,11 +476,22 @@ namespace kestrel::onednn {
 namespace {
 
 TEST(OneDnnConvPrepacked, UsesPackedWeightsInPlaceOrReordersForeignLayouts) {
-  const ConvParams params{.batch = 1, .in_channels = 16, .in_h = 9, .in_w = 9, .out_channels = 32, .out_h = 9,
-                          .out_w = 9, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_left = 1, .pad_bottom = 1,
+  const ConvParams params{.batch = 1,
+                          .in_channels = 16,
+                          .in_h = 9,
+                          .in_w = 9,
+                          .out_channels = 32,
+                          .out_h = 9,
+                          .out_w = 9,
+                          .kernel_h = 3,
+                          .kernel_w = 3,
+                          .pad_top = 1,
+                          .pad_left = 1,
+                          .pad_bottom = 1,
                           .pad_right = 1};
   Tensor weight(DType::kFloat32, {32, 16, 3, 3});
-  for (int64_t i = 0; i < weight.size(); ++i) weight.data<float>()[i] = static_cast<float>((i * 37) % 23) / 23.0f - 0.5f;
+  for (int64_t i = 0; i < weight.size(); ++i)
+    weight.data<float>()[i] = static_cast<float>((i * 37) % 23) / 23.0f - 0.5f;
   Tensor src(DType::kFloat32, {1, 9, 9, 16});
   for (int64_t i = 0; i < src.size(); ++i) src.data<float>()[i] = static_cast<float>((i * 13) % 17) / 17.0f - 0.5f;
   auto reference = ConvPrimitive::create(params, weight, nullptr);

@@ -165,26 +165,30 @@ TEST(OnnxHardening, FixedBatchModelCalibratesAtItsBatch) {
   EXPECT_EQ(converted.exit_code, 0) << converted.output;
   EXPECT_TRUE(std::filesystem::exists(dir + "/fixed.kestrel"));
 
-  const CliResult explicit_one =
-      run_cli("convert --model " + dir + "/fixed.onnx --output " + dir + "/one.kestrel" + calibration +
-              " --calibration-batch 1 --quiet");
+  const CliResult explicit_one = run_cli("convert --model " + dir + "/fixed.onnx --output " + dir + "/one.kestrel" +
+                                         calibration + " --calibration-batch 1 --quiet");
   EXPECT_EQ(explicit_one.exit_code, 0) << explicit_one.output;
 
-  const CliResult contradicting =
-      run_cli("convert --model " + dir + "/fixed.onnx --output " + dir + "/bad.kestrel" + calibration +
-              " --calibration-batch 16");
+  const CliResult contradicting = run_cli("convert --model " + dir + "/fixed.onnx --output " + dir + "/bad.kestrel" +
+                                          calibration + " --calibration-batch 16");
   expect_clean_error(contradicting, {"fixed.onnx", "--calibration-batch 16", "input 'x'", "fixed batch 1"});
 }
 
 TEST(OnnxHardening, FixedBatchLargerThanTheCalibrationCountIsAClearError) {
   const std::string dir = scratch_dir();
   auto model = fixed_batch_conv_relu();
-  model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(8);
+  model.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(0)
+      ->set_dim_value(8);
   save_model(model, dir + "/fixed8.onnx");
-  const CliResult result = run_cli("convert --model " + dir + "/fixed8.onnx --output " + dir + "/o.kestrel" +
-                                   " --precision int8 --calibration-data " +
-                                   fashion_mnist_path("train-images-idx3-ubyte.gz") + " --calibration-count 4" +
-                                   " --preprocess " + source_path("models/fmnist_cnn.preprocess.json"));
+  const CliResult result =
+      run_cli("convert --model " + dir + "/fixed8.onnx --output " + dir + "/o.kestrel" +
+              " --precision int8 --calibration-data " + fashion_mnist_path("train-images-idx3-ubyte.gz") +
+              " --calibration-count 4" + " --preprocess " + source_path("models/fmnist_cnn.preprocess.json"));
   expect_clean_error(result, {"fixed8.onnx", "--calibration-count 4", "fixed batch 8", "input 'x'"});
 }
 

@@ -107,8 +107,8 @@ TEST(OutputWrite, AFailedConvertLeavesThePreviousModelAndNoTemporaryFile) {
   const std::string dir = scratch_dir(), output = dir + "/m.kestrel";
   ASSERT_EQ(run_cli("convert --model " + bundled_model() + " --output " + output).exit_code, 0);
   const std::string before = read_all(output);
-  const CliResult failed = run_cli("convert --model " + bundled_model() + " --output " + output +
-                                   " --input-shape input:1,1,28");
+  const CliResult failed =
+      run_cli("convert --model " + bundled_model() + " --output " + output + " --input-shape input:1,1,28");
   EXPECT_EQ(failed.exit_code, 1) << failed.output;
   EXPECT_EQ(read_all(output), before);
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
@@ -116,8 +116,8 @@ TEST(OutputWrite, AFailedConvertLeavesThePreviousModelAndNoTemporaryFile) {
 
 TEST(OutputWrite, RunWritesEveryOutputOnce) {
   const std::string dir = scratch_dir();
-  const CliResult result = run_cli("run --model " + bundled_model() + " --input input=" +
-                                   write_input(dir + "/x.npy") + " --output-dir " + dir + "/out");
+  const CliResult result = run_cli("run --model " + bundled_model() + " --input input=" + write_input(dir + "/x.npy") +
+                                   " --output-dir " + dir + "/out");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(std::filesystem::is_regular_file(dir + "/out/logits.npy"));
   EXPECT_TRUE(std::filesystem::is_regular_file(dir + "/out/logits.pb"));

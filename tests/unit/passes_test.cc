@@ -25,8 +25,8 @@ std::vector<float> random_values(size_t count, uint32_t seed, float low = -1.0f,
   return values;
 }
 
-void add_conv(onnx::ModelProto& model, const std::string& name, const std::string& x, const std::string& y,
-              int64_t cin, int64_t cout, int64_t kernel, uint32_t seed) {
+void add_conv(onnx::ModelProto& model, const std::string& name, const std::string& x, const std::string& y, int64_t cin,
+              int64_t cout, int64_t kernel, uint32_t seed) {
   add_float_initializer(model, name + ".w", {cout, cin, kernel, kernel},
                         random_values(static_cast<size_t>(cout * cin * kernel * kernel), seed));
   add_float_initializer(model, name + ".b", {cout}, random_values(static_cast<size_t>(cout), seed + 1));
@@ -39,10 +39,12 @@ void add_conv(onnx::ModelProto& model, const std::string& name, const std::strin
 
 void add_batch_norm(onnx::ModelProto& model, const std::string& name, const std::string& x, const std::string& y,
                     int64_t channels, uint32_t seed) {
-  add_float_initializer(model, name + ".scale", {channels}, random_values(static_cast<size_t>(channels), seed, 0.5f, 2.0f));
+  add_float_initializer(model, name + ".scale", {channels},
+                        random_values(static_cast<size_t>(channels), seed, 0.5f, 2.0f));
   add_float_initializer(model, name + ".bias", {channels}, random_values(static_cast<size_t>(channels), seed + 1));
   add_float_initializer(model, name + ".mean", {channels}, random_values(static_cast<size_t>(channels), seed + 2));
-  add_float_initializer(model, name + ".var", {channels}, random_values(static_cast<size_t>(channels), seed + 3, 0.1f, 2.0f));
+  add_float_initializer(model, name + ".var", {channels},
+                        random_values(static_cast<size_t>(channels), seed + 3, 0.1f, 2.0f));
   add_node(model, "BatchNormalization", {x, name + ".scale", name + ".bias", name + ".mean", name + ".var"}, {y}, name);
 }
 
@@ -70,7 +72,8 @@ void expect_same_outputs(const Graph& before, const Graph& after, float toleranc
   uint32_t seed = kSeed;
   for (ValueId id : before.inputs) {
     const Value& value = before.value(id);
-    inputs[value.name] = Tensor::from_vector<float>(value.shape, random_values(static_cast<size_t>(shape_size(value.shape)), seed++));
+    inputs[value.name] =
+        Tensor::from_vector<float>(value.shape, random_values(static_cast<size_t>(shape_size(value.shape)), seed++));
   }
   auto run = [&](const Graph& graph) {
     auto interpreter = Interpreter::create(std::make_shared<const Graph>(graph));
@@ -130,7 +133,7 @@ TEST(Passes, BatchNormFoldsIntoConvOrBecomesMulAdd) {
   auto model = make_model();
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 6, 6});
   add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 6, 6});
-  add_batch_norm(model, "bn_input", "x", "xn", 3, kSeed);       // standalone: no conv before it
+  add_batch_norm(model, "bn_input", "x", "xn", 3, kSeed);  // standalone: no conv before it
   add_conv(model, "conv", "xn", "c", 3, 4, 3, kSeed + 10);
   add_batch_norm(model, "bn_conv", "c", "y", 4, kSeed + 20);  // folds into conv
   const Graph before = import_model(model);

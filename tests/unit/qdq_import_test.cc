@@ -91,7 +91,8 @@ void check_prequantized(const std::string& quantized_model, const std::string& f
     const float* q = &int8[b * 10];
     agree += std::max_element(f, f + 10) - f == std::max_element(q, q + 10) - q;
   }
-  for (size_t i = 0; i < fp32.size(); ++i) dot += fp32[i] * int8[i], norm_a += fp32[i] * fp32[i], norm_b += int8[i] * int8[i];
+  for (size_t i = 0; i < fp32.size(); ++i)
+    dot += fp32[i] * int8[i], norm_a += fp32[i] * fp32[i], norm_b += int8[i] * int8[i];
   EXPECT_GT(dot / std::sqrt(norm_a * norm_b), 0.98);
   EXPECT_GE(agree, kImages - 1);
 }

@@ -284,9 +284,9 @@ TEST(QuantConfigErrors, WrongJsonTypes) {
   EXPECT_NE(parse_error(with_override(R"({"node": 3, "precision": "fp32"})"))
                 .find("override 0: 'node' must be a string, not number"),
             std::string::npos);
-  EXPECT_NE(parse_error(with_override(R"({"glob": "", "precision": "fp32"})"))
-                .find("override 0: 'glob' must not be empty"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error(with_override(R"({"glob": "", "precision": "fp32"})")).find("override 0: 'glob' must not be empty"),
+      std::string::npos);
 }
 
 TEST(QuantConfigErrors, CalibrationCountMustBeAPositiveInteger) {
@@ -374,8 +374,7 @@ TEST(QuantConfigCheck, UnmatchedOpTypeAndGlobOverridesAreNamed) {
   const Status glob =
       check_overrides_match(parse_ok(with_override(R"({"glob": "layer4.*", "weights": "per_tensor"})")), kResnetNodes);
   ASSERT_FALSE(glob.ok());
-  EXPECT_NE(glob.message().find("override 0 (glob \"layer4.*\") matches no node"), std::string::npos)
-      << glob.message();
+  EXPECT_NE(glob.message().find("override 0 (glob \"layer4.*\") matches no node"), std::string::npos) << glob.message();
 
   const Status empty_model = check_overrides_match(parse_ok(kFullConfig), {});
   ASSERT_FALSE(empty_model.ok());

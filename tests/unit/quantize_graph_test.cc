@@ -169,14 +169,16 @@ TEST_P(QuantizeGraphMethod, Int8PredictionsFollowFloat) {
     const std::vector<float> fp32 = run_session(float_graph, input, false);
     const std::vector<float> int8 = run_session(graph, input, true);
     double dot = 0, norm_a = 0, norm_b = 0;
-    for (size_t i = 0; i < fp32.size(); ++i) dot += fp32[i] * int8[i], norm_a += fp32[i] * fp32[i], norm_b += int8[i] * int8[i];
+    for (size_t i = 0; i < fp32.size(); ++i)
+      dot += fp32[i] * int8[i], norm_a += fp32[i] * fp32[i], norm_b += int8[i] * int8[i];
     EXPECT_GT(dot / std::sqrt(norm_a * norm_b), min_cosine(GetParam())) << "cosine similarity of the logits";
     for (int64_t b = 0; b < kBatch; ++b) {
       agree += argmax(&fp32[b * 10], 10) == argmax(&int8[b * 10], 10);
       ++total;
     }
   }
-  EXPECT_GE(agree, total - max_disagreements(GetParam())) << "int8 top-1 differs from FP32 on " << total - agree << " of " << total << " images";
+  EXPECT_GE(agree, total - max_disagreements(GetParam()))
+      << "int8 top-1 differs from FP32 on " << total - agree << " of " << total << " images";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllMethods, QuantizeGraphMethod,
@@ -187,8 +189,8 @@ INSTANTIATE_TEST_SUITE_P(AllMethods, QuantizeGraphMethod,
 TEST(QuantizeGraph, ConfigKeepsALayerInFloat) {
   KESTREL_REQUIRE_FILE(model_path());
   Graph graph = optimized_model();
-  auto config = parse_quant_config(R"({"overrides": [{"node": "/stage2/stage2.2/conv2/conv2.0/Conv", "precision": "fp32"}]})",
-                                   "test.json");
+  auto config = parse_quant_config(
+      R"({"overrides": [{"node": "/stage2/stage2.2/conv2/conv2.0/Conv", "precision": "fp32"}]})", "test.json");
   ASSERT_TRUE(config.ok()) << config.status().message();
   const auto stats = calibrate_on_train_images(graph, *config);
   auto summary = quantize_graph(graph, stats, *config);

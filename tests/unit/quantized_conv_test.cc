@@ -84,7 +84,8 @@ ConvParams random_int8_conv(std::mt19937& rng) {
   if (activation == 2) p.activation = {ActivationKind::kClip, 0.0f, static_cast<float>(uniform_int(rng, 20, 200))};
   // Scales that make outputs span (and saturate) the 8-bit range.
   const int64_t taps = p.kernel_h * p.kernel_w * (p.in_channels / p.groups);
-  std::uniform_real_distribution<float> scale(0.2f / static_cast<float>(taps * 64), 3.0f / static_cast<float>(taps * 64));
+  std::uniform_real_distribution<float> scale(0.2f / static_cast<float>(taps * 64),
+                                              3.0f / static_cast<float>(taps * 64));
   const int64_t scales = uniform_int(rng, 0, 1) ? p.out_channels : 1;
   for (int64_t i = 0; i < scales; ++i) p.output_scales.push_back(scale(rng));
   return p;
@@ -140,8 +141,8 @@ Mismatch compare(const ConvParams& p, std::mt19937& rng) {
 }
 
 std::string describe(const ConvParams& p) {
-  return str_cat("int8 conv N", p.batch, " C", p.in_channels, " ", p.in_h, "x", p.in_w, " -> M", p.out_channels,
-                 " k", p.kernel_h, " s", p.stride_h, " g", p.groups, " src ", static_cast<int>(p.src_type), " dst ",
+  return str_cat("int8 conv N", p.batch, " C", p.in_channels, " ", p.in_h, "x", p.in_w, " -> M", p.out_channels, " k",
+                 p.kernel_h, " s", p.stride_h, " g", p.groups, " src ", static_cast<int>(p.src_type), " dst ",
                  static_cast<int>(p.dst_type), " sum ", p.sum, "/", static_cast<int>(p.sum_type), " act ",
                  activation_name(p.activation.kind), " scales ", p.output_scales.size());
 }

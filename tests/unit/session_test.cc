@@ -76,7 +76,8 @@ TEST(Session, BundledCnnMatchesReference) {
 }
 
 TEST(Session, BundledCnnWithPackedWeightsMatchesReference) {
-  expect_session_matches_interpreter(source_path("models/fmnist_cnn.onnx"), {2, 1, 28, 28}, 1, 2, /*pack_weights=*/true);
+  expect_session_matches_interpreter(source_path("models/fmnist_cnn.onnx"), {2, 1, 28, 28}, 1, 2,
+                                     /*pack_weights=*/true);
 }
 
 TEST(Session, ResNet50MatchesReference) {

@@ -7,13 +7,15 @@
 namespace kestrel {
 namespace {
 
-using testing::expect_near;
 using testing::expect_error;
+using testing::expect_near;
 using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) {
+  return Tensor::from_vector<float>(std::move(shape), values);
+}
 Tensor floats(const std::vector<float>& values) { return f32({static_cast<int64_t>(values.size())}, values); }
 
 Attributes resize_attrs(const std::string& mode, const std::string& coord = "half_pixel") {
@@ -99,8 +101,8 @@ TEST(Resize, TfCropAndResizeScalesApplyToRoiExtent) {
 }
 
 TEST(Resize, Opset11EmptyScalesWithSizes) {
-  auto out = run_op("Resize", {kRow, floats({}), floats({}), ints({1, 2})}, resize_attrs("nearest", "asymmetric"),
-                    1, 11);
+  auto out =
+      run_op("Resize", {kRow, floats({}), floats({}), ints({1, 2})}, resize_attrs("nearest", "asymmetric"), 1, 11);
   ASSERT_TRUE(out.ok()) << out.status().message();
   expect_near((*out)[0], {1, 2}, {0, 20});
 }

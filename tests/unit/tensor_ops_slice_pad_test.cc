@@ -13,7 +13,9 @@ using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) {
+  return Tensor::from_vector<float>(std::move(shape), values);
+}
 
 std::vector<float> iota(int n) {
   std::vector<float> v(static_cast<size_t>(n));
@@ -45,7 +47,9 @@ TEST(Slice, NegativeStepsAndAxes) {
   EXPECT_EQ((*out)[0].shape(), (Shape{3, 2}));
   EXPECT_EQ(values_of<float>((*out)[0]), (std::vector<float>{3, 1, 7, 5, 11, 9}));
   // Reverse everything along axis 0 with int32 arguments.
-  auto i32 = [](const std::vector<int32_t>& v) { return Tensor::from_vector<int32_t>({static_cast<int64_t>(v.size())}, v); };
+  auto i32 = [](const std::vector<int32_t>& v) {
+    return Tensor::from_vector<int32_t>({static_cast<int64_t>(v.size())}, v);
+  };
   out = run_op("Slice", {x, i32({10}), i32({-10}), i32({0}), i32({-1})});
   ASSERT_TRUE(out.ok()) << out.status().message();
   EXPECT_EQ((*out)[0].shape(), (Shape{3, 4}));
@@ -120,8 +124,7 @@ TEST(Tile, RepeatsEachAxis) {
   auto out = run_op("Tile", {x, ints({2, 2})});
   ASSERT_TRUE(out.ok()) << out.status().message();
   EXPECT_EQ((*out)[0].shape(), (Shape{4, 4}));
-  EXPECT_EQ(values_of<uint8_t>((*out)[0]),
-            (std::vector<uint8_t>{1, 2, 1, 2, 3, 4, 3, 4, 1, 2, 1, 2, 3, 4, 3, 4}));
+  EXPECT_EQ(values_of<uint8_t>((*out)[0]), (std::vector<uint8_t>{1, 2, 1, 2, 3, 4, 3, 4, 1, 2, 1, 2, 3, 4, 3, 4}));
   expect_error(run_op("Tile", {x, ints({2})}), "Tile");
   expect_error(run_op("Tile", {x, ints({1, -1})}), "Tile");
 }

@@ -13,8 +13,12 @@ using testing::ints;
 using testing::run_op;
 using testing::values_of;
 
-Tensor f32(Shape shape, const std::vector<float>& values) { return Tensor::from_vector<float>(std::move(shape), values); }
-Tensor i64(Shape shape, const std::vector<int64_t>& values) { return Tensor::from_vector<int64_t>(std::move(shape), values); }
+Tensor f32(Shape shape, const std::vector<float>& values) {
+  return Tensor::from_vector<float>(std::move(shape), values);
+}
+Tensor i64(Shape shape, const std::vector<int64_t>& values) {
+  return Tensor::from_vector<int64_t>(std::move(shape), values);
+}
 
 std::vector<float> iota(int n) {
   std::vector<float> v(static_cast<size_t>(n));
@@ -174,8 +178,7 @@ TEST(SpaceToDepth, InvertsDepthToSpace) {
   ASSERT_TRUE(out.ok()) << out.status().message();
   EXPECT_EQ((*out)[0].shape(), (Shape{1, 4, 1, 2}));
   EXPECT_EQ(values_of<float>((*out)[0]), iota(8));
-  expect_error(run_op("SpaceToDepth", {f32({1, 1, 3, 4}, iota(12))}, attr("blocksize", int64_t{2})),
-               "SpaceToDepth");
+  expect_error(run_op("SpaceToDepth", {f32({1, 1, 3, 4}, iota(12))}, attr("blocksize", int64_t{2})), "SpaceToDepth");
   expect_error(run_op("SpaceToDepth", {f32({2, 4}, iota(8))}, attr("blocksize", int64_t{2})), "SpaceToDepth");
 }
 

@@ -24,7 +24,9 @@ inline std::string trained_model_path(const std::string& file) {
 // Models the test suite makes itself (scripts/make_test_models.py, run by the
 // test_models CTest fixture): torchvision's resnet50 and mobilenet_v2 with
 // seeded weights, as NAME.onnx, and PyTorch's logits as NAME.torch_logits.npy.
-inline std::string test_model_path(const std::string& file) { return std::string(KESTREL_TEST_MODELS_DIR) + "/" + file; }
+inline std::string test_model_path(const std::string& file) {
+  return std::string(KESTREL_TEST_MODELS_DIR) + "/" + file;
+}
 
 inline std::string fashion_mnist_path(const std::string& file) { return "/usr/share/datasets/fashion-mnist/" + file; }
 
@@ -32,8 +34,8 @@ inline std::string fashion_mnist_path(const std::string& file) { return "/usr/sh
 // runs from different build trees at the same time apart.
 inline std::string scratch_dir() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string name = std::string("kestrel_test_") + info->test_suite_name() + "_" + info->name() + "_" +
-                     std::to_string(::getpid());
+  std::string name =
+      std::string("kestrel_test_") + info->test_suite_name() + "_" + info->name() + "_" + std::to_string(::getpid());
   for (char& c : name) {
     if (c == '/') c = '_';  // parameterized test names hold '/'
   }
@@ -47,12 +49,12 @@ inline std::string scratch_dir() {
 // error fails the test with its message and leaves the helper by an
 // exception (which gtest reports), instead of reading a value that is not
 // there.
-#define KESTREL_CHECK_OK(status_or)                                                   \
-  do {                                                                                \
-    if (!(status_or).ok()) {                                                          \
-      ADD_FAILURE() << (status_or).status().message();                                \
-      throw std::runtime_error("test stopped: " + (status_or).status().message());   \
-    }                                                                                 \
+#define KESTREL_CHECK_OK(status_or)                                                \
+  do {                                                                             \
+    if (!(status_or).ok()) {                                                       \
+      ADD_FAILURE() << (status_or).status().message();                             \
+      throw std::runtime_error("test stopped: " + (status_or).status().message()); \
+    }                                                                              \
   } while (0)
 
 #define KESTREL_REQUIRE_FILE(path) \

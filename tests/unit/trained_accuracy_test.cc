@@ -17,8 +17,8 @@ constexpr double kMaxTop1DropPoints = 1.0;
 
 double top1(const std::string& model) {
   const CliResult result =
-      run_cli("eval --model " + model + " --dataset " + fashion_mnist_path("t10k-images-idx3-ubyte.gz") +
-              " --labels " + fashion_mnist_path("t10k-labels-idx1-ubyte.gz") + " --preprocess " +
+      run_cli("eval --model " + model + " --dataset " + fashion_mnist_path("t10k-images-idx3-ubyte.gz") + " --labels " +
+              fashion_mnist_path("t10k-labels-idx1-ubyte.gz") + " --preprocess " +
               source_path("models/rgb224.preprocess.json") + " --limit " + std::to_string(kTestImages) + " --json");
   EXPECT_EQ(result.exit_code, 0) << result.output;
   const auto json = nlohmann::json::parse(result.output, nullptr, false);
@@ -36,15 +36,14 @@ void expect_int8_close_to_fp32(const std::string& file, double min_fp32_top1) {
   const std::string dir = scratch_dir();
   const CliResult fp32 = run_cli("convert --quiet --model " + onnx + " --output " + dir + "/fp32.kestrel");
   ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
-  const CliResult int8 = run_cli("convert --quiet --model " + onnx + " --output " + dir +
-                                 "/int8.kestrel --precision int8 --calibration-data " +
-                                 fashion_mnist_path("train-images-idx3-ubyte.gz") +
-                                 " --calibration-count 512 --preprocess " +
-                                 source_path("models/rgb224.preprocess.json"));
+  const CliResult int8 =
+      run_cli("convert --quiet --model " + onnx + " --output " + dir +
+              "/int8.kestrel --precision int8 --calibration-data " + fashion_mnist_path("train-images-idx3-ubyte.gz") +
+              " --calibration-count 512 --preprocess " + source_path("models/rgb224.preprocess.json"));
   ASSERT_EQ(int8.exit_code, 0) << int8.output;
   const double fp32_top1 = top1(dir + "/fp32.kestrel"), int8_top1 = top1(dir + "/int8.kestrel");
-  std::printf("%s, first %d test images: FP32 top-1 %.2f %%, INT8 %.2f %% (%+.2f points)\n", file.c_str(),
-              kTestImages, fp32_top1, int8_top1, int8_top1 - fp32_top1);
+  std::printf("%s, first %d test images: FP32 top-1 %.2f %%, INT8 %.2f %% (%+.2f points)\n", file.c_str(), kTestImages,
+              fp32_top1, int8_top1, int8_top1 - fp32_top1);
   EXPECT_GE(fp32_top1, min_fp32_top1) << "the trained model itself is off";
   EXPECT_GE(int8_top1, fp32_top1 - kMaxTop1DropPoints);
 }

@@ -67,8 +67,8 @@ void print_per_layer(const Session& session, double median_ms) {
 
 Status bench(const BenchOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(InputShapes shapes, bench_shapes(options));
-  KESTREL_ASSIGN_OR_RETURN(OpenedModel opened,
-                           open_model(options.model, shapes, {.threads = options.threads, .profile = options.per_layer}));
+  KESTREL_ASSIGN_OR_RETURN(OpenedModel opened, open_model(options.model, shapes,
+                                                          {.threads = options.threads, .profile = options.per_layer}));
   Session& session = *opened.session;
   const int64_t batch = session.input(0).rank() > 0 ? session.input(0).dim(0) : 1;
   if (is_kestrel_file(options.model) && options.input_shape.empty() && batch != options.batch) {
@@ -89,16 +89,23 @@ Status bench(const BenchOptions& options) {
   std::sort(times.begin(), times.end());
   const double median = percentile(times, 0.5);
   const double gflops = 2.0 * static_cast<double>(macs) / (median * 1e6);
-  nlohmann::json out = {{"model", options.model}, {"load_ms", opened.load_ms}, {"batch", batch},
-                        {"threads", options.threads}, {"iterations", options.iterations},
-                        {"latency_ms", {{"min", times.front()}, {"median", median}, {"p90", percentile(times, 0.9)},
-                                        {"p99", percentile(times, 0.99)}}},
-                        {"throughput_ips", 1000.0 * static_cast<double>(batch) / median}, {"gflops", gflops},
-                        {"macs", macs}};
+  nlohmann::json out = {
+      {"model", options.model},
+      {"load_ms", opened.load_ms},
+      {"batch", batch},
+      {"threads", options.threads},
+      {"iterations", options.iterations},
+      {"latency_ms",
+       {{"min", times.front()}, {"median", median}, {"p90", percentile(times, 0.9)}, {"p99", percentile(times, 0.99)}}},
+      {"throughput_ips", 1000.0 * static_cast<double>(batch) / median},
+      {"gflops", gflops},
+      {"macs", macs}};
   if (options.json) {
     if (options.per_layer) {
       for (const NodeProfile& p : session.profile()) {
-        out["layers"].push_back({{"name", p.name}, {"op", p.op}, {"kernel", p.implementation},
+        out["layers"].push_back({{"name", p.name},
+                                 {"op", p.op},
+                                 {"kernel", p.implementation},
                                  {"ms", p.runs ? p.total_ms / static_cast<double>(p.runs) : 0.0}});
       }
     }

@@ -28,9 +28,10 @@ struct CliConvertOptions {
 
 void print_layer_errors(const std::vector<LayerError>& errors, size_t rows) {
   if (errors.empty() || rows == 0) return;
-  std::printf("per-layer error vs FP32 on the first calibration images, worst %zu of %zu by own SQNR\n"
-              "(own: this tensor's rounding and clipping alone; network: accumulated up to here)\n",
-              std::min(rows, errors.size()), errors.size());
+  std::printf(
+      "per-layer error vs FP32 on the first calibration images, worst %zu of %zu by own SQNR\n"
+      "(own: this tensor's rounding and clipping alone; network: accumulated up to here)\n",
+      std::min(rows, errors.size()), errors.size());
   std::printf("  %-48s %-8s %13s %10s %16s %14s\n", "node", "output", "own SQNR dB", "clipped", "network SQNR dB",
               "network cos");
   for (size_t i = 0; i < errors.size() && i < rows; ++i) {
@@ -41,11 +42,17 @@ void print_layer_errors(const std::vector<LayerError>& errors, size_t rows) {
 }
 
 Status convert(const CliConvertOptions& cli) {
-  ConvertOptions options{.model = cli.model, .output = cli.output, .calibration_data = cli.calibration_data,
-                         .preprocess = cli.preprocess, .calibration_count = cli.calibration_count,
-                         .calibration_batch = cli.calibration_batch, .workers = cli.workers,
-                         .calibration_method = cli.calibration_method, .percentile = cli.percentile,
-                         .quant_config = cli.quant_config, .threads = cli.threads,
+  ConvertOptions options{.model = cli.model,
+                         .output = cli.output,
+                         .calibration_data = cli.calibration_data,
+                         .preprocess = cli.preprocess,
+                         .calibration_count = cli.calibration_count,
+                         .calibration_batch = cli.calibration_batch,
+                         .workers = cli.workers,
+                         .calibration_method = cli.calibration_method,
+                         .percentile = cli.percentile,
+                         .quant_config = cli.quant_config,
+                         .threads = cli.threads,
                          .progress = !cli.quiet && ProgressBar::stderr_is_terminal(),
                          .error_report = !cli.quiet && cli.error_report_rows > 0,
                          .max_arena_bytes = cli.max_arena_bytes};
@@ -80,20 +87,23 @@ Command add_convert_command(CLI::App& app) {
   cmd->add_option("--calibration-method", options->calibration_method,
                   "int8: activation range method (default percentile)")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));
-  cmd->add_option("--percentile", options->percentile, "int8: percentile for --calibration-method percentile (default 99.99)")
+  cmd->add_option("--percentile", options->percentile,
+                  "int8: percentile for --calibration-method percentile (default 99.99)")
       ->check(CLI::Range(1e-9, 100.0));
   cmd->add_option("--calibration-batch", options->calibration_batch,
                   "int8: images per calibration run (default: the model's batch when the model fixes it, else 16)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--preprocess", options->preprocess, "int8: preprocessing spec (JSON) for calibration images");
   cmd->add_option("--quant-config", options->quant_config, "int8: quantization config (JSON, docs/quantization.md)");
-  cmd->add_option("--threads", options->threads, "Threads for calibration (default: all cores)")->check(CLI::Range(1, kMaxSessionThreads));
+  cmd->add_option("--threads", options->threads, "Threads for calibration (default: all cores)")
+      ->check(CLI::Range(1, kMaxSessionThreads));
   cmd->add_option("--workers", options->workers, "Image decoding threads for calibration")->check(CLI::Range(1, 64));
   cmd->add_option("--error-report", options->error_report_rows,
                   "int8: print the N layers that drift most from FP32 (0: skip the measurement; default 5)");
   cmd->add_option("--max-arena-bytes", options->max_arena_bytes,
                   str_cat("Refuse a model whose activation arena needs more than N bytes (default: half of this "
-                          "machine's physical memory, here ", default_max_arena_bytes(), ")"))
+                          "machine's physical memory, here ",
+                          default_max_arena_bytes(), ")"))
       ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
   cmd->add_flag("--quiet", options->quiet, "No progress bar, notes or quantization summary");
   return [options] { return convert(*options); };

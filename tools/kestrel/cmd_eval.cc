@@ -46,7 +46,8 @@ std::vector<int64_t> ranking(const float* logits, int64_t classes) {
 }
 
 std::string class_label(const std::vector<std::string>& names, int64_t index) {
-  if (index >= 0 && static_cast<size_t>(index) < names.size()) return str_cat(index, " (", names[static_cast<size_t>(index)], ")");
+  if (index >= 0 && static_cast<size_t>(index) < names.size())
+    return str_cat(index, " (", names[static_cast<size_t>(index)], ")");
   return std::to_string(index);
 }
 
@@ -86,7 +87,8 @@ Status check_classes(const EvalOptions& options, const Tensor& logits, const Dat
                             shape_string(logits.shape()));
   }
   const int64_t classes = logits.dim(1);
-  KESTREL_RETURN_IF_ERROR(check_labels_fit(dataset, classes, options.labels.empty() ? options.dataset : options.labels));
+  KESTREL_RETURN_IF_ERROR(
+      check_labels_fit(dataset, classes, options.labels.empty() ? options.dataset : options.labels));
   if (!options.class_names.empty() && static_cast<int64_t>(names.size()) != classes) {
     return invalid_argument(options.class_names, ": has ", names.size(), " class names but the model has ", classes,
                             " classes");
@@ -156,8 +158,11 @@ Status eval(const EvalOptions& options) {
   const double top1 = tally.images ? static_cast<double>(tally.top1) / tally.images : 0.0;
   const double top5 = tally.images ? static_cast<double>(tally.top5) / tally.images : 0.0;
   if (options.json) {
-    nlohmann::json out = {{"top1", top1}, {"top5", top5}, {"images", tally.images},
-                          {"images_per_s", tally.images / seconds}, {"model", options.model}};
+    nlohmann::json out = {{"top1", top1},
+                          {"top5", top5},
+                          {"images", tally.images},
+                          {"images_per_s", tally.images / seconds},
+                          {"model", options.model}};
     std::cout << out.dump() << "\n";
   } else {
     std::printf("%s: %lld images, top-1 %.2f %%, top-5 %.2f %%, %.1f images/s\n", options.model.c_str(),
@@ -187,7 +192,8 @@ Command add_eval_command(CLI::App& app) {
             return std::string();
           },
           "N>=1"));
-  cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--show", options->show, "Print the prediction for the first N images");
   cmd->add_option("--class-names", options->class_names, "Text file with one class name per line");
   cmd->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, kMaxThreads));

@@ -8,12 +8,12 @@
 
 #include "base/checked_math.h"
 #include "commands.h"
-#include "kernels/activation.h"
 #include "format/model_file.h"
+#include "kernels/activation.h"
 #include "passes/cost_model.h"
 #include "passes/passes.h"
-#include "planner/memory_planner.h"
 #include "passes/shape_inference.h"
+#include "planner/memory_planner.h"
 
 namespace kestrel::cli {
 namespace {
@@ -29,7 +29,7 @@ struct NodeRow {
   std::string name, op, shapes, fused;
   std::string precision;  // "int8" when the node computes on int8/uint8 data, else "fp32"
   std::string output_type;
-  float scale = 0;        // of the first output, when quantized
+  float scale = 0;  // of the first output, when quantized
   int64_t zero_point = 0;
   int64_t params = 0;
   int64_t macs = 0;
@@ -112,8 +112,8 @@ void print_text(const Graph& graph, const std::string& path, const std::vector<N
   std::vector<std::string> float_nodes;
   for (size_t i = 0; i < rows.size(); ++i) {
     const NodeRow& row = rows[i];
-    const std::string type = row.scale > 0 ? str_cat(row.output_type, " (", row.scale, ", ", row.zero_point, ")")
-                                           : row.output_type;
+    const std::string type =
+        row.scale > 0 ? str_cat(row.output_type, " (", row.scale, ", ", row.zero_point, ")") : row.output_type;
     std::printf("%5zu  %-36s %-26s %-22s %-8s %-24s %12lld %14lld  %s\n", i, row.name.c_str(), row.op.c_str(),
                 row.shapes.c_str(), row.precision.c_str(), type.c_str(), static_cast<long long>(row.params),
                 static_cast<long long>(row.macs), row.fused.c_str());
@@ -135,17 +135,24 @@ void print_json(const Graph& graph, const std::vector<NodeRow>& rows, int64_t pa
   nlohmann::json out;
   int64_t macs = 0;
   for (const NodeRow& row : rows) {
-    out["nodes"].push_back({{"name", row.name}, {"op", row.op}, {"output_shapes", row.shapes},
-                            {"params", row.params}, {"macs", row.macs}, {"fused", row.fused},
-                            {"precision", row.precision}, {"output_dtype", row.output_type}});
+    out["nodes"].push_back({{"name", row.name},
+                            {"op", row.op},
+                            {"output_shapes", row.shapes},
+                            {"params", row.params},
+                            {"macs", row.macs},
+                            {"fused", row.fused},
+                            {"precision", row.precision},
+                            {"output_dtype", row.output_type}});
     if (row.scale > 0) {
       out["nodes"].back()["output_scale"] = row.scale;
       out["nodes"].back()["output_zero_point"] = row.zero_point;
     }
     macs = add_saturating(macs, row.macs);
   }
-  for (ValueId in : graph.inputs) out["inputs"].push_back({{"name", graph.value(in).name}, {"shape", graph.value(in).shape}});
-  for (ValueId o : graph.outputs) out["outputs"].push_back({{"name", graph.value(o).name}, {"shape", graph.value(o).shape}});
+  for (ValueId in : graph.inputs)
+    out["inputs"].push_back({{"name", graph.value(in).name}, {"shape", graph.value(in).shape}});
+  for (ValueId o : graph.outputs)
+    out["outputs"].push_back({{"name", graph.value(o).name}, {"shape", graph.value(o).shape}});
   out["opset"] = graph.opset;
   out["params"] = params;
   out["macs"] = macs;
@@ -161,8 +168,8 @@ int64_t parameter_count(const Graph& graph) {
       const ValueId in = node.inputs[i];
       if (in == kNoValue || !graph.value(in).constant) continue;
       const bool packed_weight = i == 1 && node.attrs.has("weight_shape");
-      params = add_saturating(params, packed_weight ? shape_size(node.attrs.get_ints("weight_shape"))
-                                                    : graph.value(in).constant->size());
+      params = add_saturating(
+          params, packed_weight ? shape_size(node.attrs.get_ints("weight_shape")) : graph.value(in).constant->size());
     }
   }
   return params;

@@ -7,12 +7,12 @@
 #include <map>
 
 #include "commands.h"
+#include "format/model_file.h"
 #include "frontend/onnx/onnx_tensor.h"
 #include "io/dataset.h"
 #include "io/image.h"
 #include "io/npy.h"
 #include "io/preprocess.h"
-#include "format/model_file.h"
 #include "runtime/interpreter.h"
 
 namespace kestrel::cli {
@@ -28,7 +28,6 @@ struct RunOptions {
   int threads = 1;
   bool reference = false;
 };
-
 
 StatusOr<Tensor> read_tensor_file(const std::string& path) {
   const std::string extension = std::filesystem::path(path).extension().string();
@@ -92,8 +91,8 @@ StatusOr<Tensor> image_batch(const RunOptions& options) {
                               " (add a resize or center_crop to the spec)");
     }
     const int64_t per_image = batch.size() / batch.dim(0);
-    KESTREL_RETURN_IF_ERROR(preprocess_image(spec, image, batch.data<float>() + static_cast<int64_t>(i) * per_image)
-                                .with_context(path));
+    KESTREL_RETURN_IF_ERROR(
+        preprocess_image(spec, image, batch.data<float>() + static_cast<int64_t>(i) * per_image).with_context(path));
   }
   return batch;
 }
@@ -202,7 +201,8 @@ Status run(const RunOptions& options) {
   std::vector<std::string> read_files = {options.model};
   for (const auto& [name, path] : files) read_files.push_back(path);
   read_files.insert(read_files.end(), options.images.begin(), options.images.end());
-  KESTREL_ASSIGN_OR_RETURN(const std::vector<std::string> stems, output_stems(options.output_dir, output_names, read_files));
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<std::string> stems,
+                           output_stems(options.output_dir, output_names, read_files));
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string& name = output_names[i];
     const std::string& stem = stems[i];

@@ -37,7 +37,8 @@ StatusOr<Value> graph_input_value(const onnx::ValueInfoProto& info) {
   Value value;
   value.name = info.name();
   if (!info.type().has_tensor_type()) {
-    return unimplemented("graph input '", info.name(), "' is not a tensor (sequences, maps and optionals are not supported)");
+    return unimplemented("graph input '", info.name(),
+                         "' is not a tensor (sequences, maps and optionals are not supported)");
   }
   const auto& tensor_type = info.type().tensor_type();
   value.dtype = dtype_from_int(tensor_type.elem_type());
@@ -186,14 +187,15 @@ Status run_onnx_checker(const onnx::ModelProto& model, const std::string& base_d
 StatusOr<Graph> import_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& label) {
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes)) {
-    return data_loss(label, ": not an ONNX model (protobuf parsing failed; the file is truncated or of another format)");
+    return data_loss(label,
+                     ": not an ONNX model (protobuf parsing failed; the file is truncated or of another format)");
   }
   if (model.ir_version() == 0 || !model.has_graph()) {
     return data_loss(label, ": not an ONNX model (no IR version or no graph)");
   }
   if (model.ir_version() < kMinOnnxIrVersion || model.ir_version() > kMaxOnnxIrVersion) {
-    return unimplemented(label, ": ONNX IR version ", model.ir_version(), " is not supported (supported: ",
-                         kMinOnnxIrVersion, " to ", kMaxOnnxIrVersion, ")");
+    return unimplemented(label, ": ONNX IR version ", model.ir_version(),
+                         " is not supported (supported: ", kMinOnnxIrVersion, " to ", kMaxOnnxIrVersion, ")");
   }
   auto graph = Importer(model, base_dir, label).run();
   if (!graph.ok()) return graph.status().with_context(label);

@@ -28,8 +28,8 @@ std::string tensor_label(const onnx::TensorProto& proto) {
 template <typename Field>
 Status copy_field(const Field& field, Tensor& tensor, const std::string& label) {
   if (static_cast<int64_t>(field.size()) != tensor.size()) {
-    return data_loss(label, ": holds ", field.size(), " values but its shape ", shape_string(tensor.shape()),
-                     " needs ", tensor.size());
+    return data_loss(label, ": holds ", field.size(), " values but its shape ", shape_string(tensor.shape()), " needs ",
+                     tensor.size());
   }
   auto fill = [&](auto tag) {
     using T = decltype(tag);
@@ -133,8 +133,7 @@ StatusOr<std::filesystem::path> resolve_external_location(const std::string& loc
 // tensor's bytes) before the tensor is allocated.
 class ExternalFile {
  public:
-  ExternalFile(std::filesystem::path path, int fd, int64_t offset)
-      : path_(std::move(path)), fd_(fd), offset_(offset) {}
+  ExternalFile(std::filesystem::path path, int fd, int64_t offset) : path_(std::move(path)), fd_(fd), offset_(offset) {}
   ExternalFile(ExternalFile&& other) noexcept
       : path_(std::move(other.path_)), fd_(std::exchange(other.fd_, -1)), offset_(other.offset_) {}
   ExternalFile(const ExternalFile&) = delete;
@@ -148,13 +147,15 @@ class ExternalFile {
     char* out = static_cast<char*>(dst);
     int64_t done = 0;
     while (done < nbytes) {
-      const ssize_t n = ::pread(fd_, out + done, static_cast<size_t>(nbytes - done), static_cast<off_t>(offset_ + done));
+      const ssize_t n =
+          ::pread(fd_, out + done, static_cast<size_t>(nbytes - done), static_cast<off_t>(offset_ + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       done += n;
     }
     if (done != nbytes) {
-      return data_loss(label, ": external data file '", path_.string(), "' ended after ", done, " of ", nbytes, " bytes");
+      return data_loss(label, ": external data file '", path_.string(), "' ended after ", done, " of ", nbytes,
+                       " bytes");
     }
     return {};
   }
@@ -165,8 +166,8 @@ class ExternalFile {
   int64_t offset_;
 };
 
-StatusOr<ExternalFile> open_external_data(const onnx::TensorProto& proto, const std::string& base_dir,
-                                          int64_t nbytes, const std::string& label) {
+StatusOr<ExternalFile> open_external_data(const onnx::TensorProto& proto, const std::string& base_dir, int64_t nbytes,
+                                          const std::string& label) {
   KESTREL_ASSIGN_OR_RETURN(const ExternalData data, parse_external_data(proto, label));
   KESTREL_ASSIGN_OR_RETURN(std::filesystem::path path, resolve_external_location(data.location, base_dir, label));
   if (data.length >= 0 && data.length != nbytes) {
@@ -202,9 +203,9 @@ StatusOr<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::str
   const std::string label = tensor_label(proto);
   const DType dtype = dtype_from_int(proto.data_type());
   if (!dtype_is_supported(dtype)) {
-    return unimplemented(label, ": element type ", dtype == DType::kUndefined
-                                                       ? str_cat("#", proto.data_type())
-                                                       : dtype_name(dtype), " is not supported");
+    return unimplemented(label, ": element type ",
+                         dtype == DType::kUndefined ? str_cat("#", proto.data_type()) : dtype_name(dtype),
+                         " is not supported");
   }
   if (proto.has_segment()) return unimplemented(label, ": segmented tensors are not supported");
   Shape shape(proto.dims().begin(), proto.dims().end());
@@ -214,7 +215,8 @@ StatusOr<Tensor> tensor_from_onnx(const onnx::TensorProto& proto, const std::str
   // Sizes come from the file: checked for overflow and against the bytes
   // actually present before anything is allocated.
   const auto elements = checked_element_count(shape);
-  const auto checked_nbytes = elements ? checked_bytes(*elements, static_cast<int64_t>(dtype_size(dtype))) : std::nullopt;
+  const auto checked_nbytes =
+      elements ? checked_bytes(*elements, static_cast<int64_t>(dtype_size(dtype))) : std::nullopt;
   if (!checked_nbytes) {
     return data_loss(label, ": shape ", shape_string(shape), " of ", dtype_name(dtype),
                      " has more elements or bytes than 64-bit sizes can count");

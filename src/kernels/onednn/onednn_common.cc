@@ -45,12 +45,9 @@ Engine& Engine::instance() {
 
 Status status_from_error(const dnnl::error& error, const std::string& what) {
   switch (error.status) {
-    case dnnl_unimplemented:
-      return unimplemented(what, ": oneDNN has no implementation (", error.what(), ")");
-    case dnnl_invalid_arguments:
-      return invalid_argument(what, ": oneDNN rejected the arguments (", error.what(), ")");
-    default:
-      return internal_error(what, ": oneDNN error ", static_cast<int>(error.status), " (", error.what(), ")");
+    case dnnl_unimplemented: return unimplemented(what, ": oneDNN has no implementation (", error.what(), ")");
+    case dnnl_invalid_arguments: return invalid_argument(what, ": oneDNN rejected the arguments (", error.what(), ")");
+    default: return internal_error(what, ": oneDNN error ", static_cast<int>(error.status), " (", error.what(), ")");
   }
 }
 

@@ -10,16 +10,15 @@ namespace kestrel::onednn {
 namespace {
 
 std::string describe(const ConvParams& p) {
-  return str_cat("oneDNN Conv ", p.kernel_h, "x", p.kernel_w, " ", p.in_channels, "->", p.out_channels, " on ",
-                 p.in_h, "x", p.in_w, " (stride ", p.stride_h, "x", p.stride_w, ", groups ", p.groups, ")");
+  return str_cat("oneDNN Conv ", p.kernel_h, "x", p.kernel_w, " ", p.in_channels, "->", p.out_channels, " on ", p.in_h,
+                 "x", p.in_w, " (stride ", p.stride_h, "x", p.stride_w, ", groups ", p.groups, ")");
 }
 
 bool is_int8(const ConvParams& p) { return p.src_type != ElementType::kF32; }
 
 DType weight_dtype(const ConvParams& p) { return is_int8(p) ? DType::kInt8 : DType::kFloat32; }
 
-int64_t expected_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin,
-                     int64_t pad_end) {
+int64_t expected_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilation, int64_t pad_begin, int64_t pad_end) {
   const int64_t extent = (kernel - 1) * dilation + 1;
   return (in + pad_begin + pad_end - extent) / stride + 1;
 }
@@ -122,8 +121,8 @@ std::string layout_key(const dnnl::convolution_forward::primitive_desc& pd) {
   const dnnl_version_t* version = dnnl_version();
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(print.value()));
-  return str_cat("onednn ", version->major, ".", version->minor, ".", version->patch, " ", pd.impl_info_str(),
-                 " ", hex);
+  return str_cat("onednn ", version->major, ".", version->minor, ".", version->patch, " ", pd.impl_info_str(), " ",
+                 hex);
 }
 
 StatusOr<memory::desc> layout_from_bytes(const std::string& bytes, const std::string& what) {
@@ -250,7 +249,8 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_prepacked(const C
     auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
     const bool in_place = stored == pd.weights_desc();
     // Another CPU (or thread count) may want another layout: reorder from the packed one.
-    const memory packed = in_place ? wrap_const(stored, weights.data) : repack(wrap_const(stored, weights.data), pd, params);
+    const memory packed =
+        in_place ? wrap_const(stored, weights.data) : repack(wrap_const(stored, weights.data), pd, params);
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
     std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));

@@ -17,8 +17,8 @@ const char* kind_name(PoolKind kind) {
 }
 
 std::string describe(const PoolParams& p) {
-  return str_cat("oneDNN ", kind_name(p.kind), " ", p.kernel_h, "x", p.kernel_w, " on ", p.channels, "x", p.in_h,
-                 "x", p.in_w, " (stride ", p.stride_h, "x", p.stride_w, ")");
+  return str_cat("oneDNN ", kind_name(p.kind), " ", p.kernel_h, "x", p.kernel_w, " on ", p.channels, "x", p.in_h, "x",
+                 p.in_w, " (stride ", p.stride_h, "x", p.stride_w, ")");
 }
 
 // One spatial dim of the window.
@@ -91,14 +91,14 @@ StatusOr<std::unique_ptr<PoolPrimitive>> PoolPrimitive::create(const PoolParams&
   const std::string what = describe(params);
   KESTREL_RETURN_IF_ERROR(check_params(params, what));
   const bool include_pad = params.kind == PoolKind::kAvgIncludePad;
-  KESTREL_ASSIGN_OR_RETURN(
-      const int64_t pad_bottom,
-      effective_pad_end({params.in_h, params.out_h, params.kernel_h, params.stride_h, params.dilation_h,
-                         params.pad_top, params.pad_bottom}, include_pad, what));
-  KESTREL_ASSIGN_OR_RETURN(
-      const int64_t pad_right,
-      effective_pad_end({params.in_w, params.out_w, params.kernel_w, params.stride_w, params.dilation_w,
-                         params.pad_left, params.pad_right}, include_pad, what));
+  KESTREL_ASSIGN_OR_RETURN(const int64_t pad_bottom,
+                           effective_pad_end({params.in_h, params.out_h, params.kernel_h, params.stride_h,
+                                              params.dilation_h, params.pad_top, params.pad_bottom},
+                                             include_pad, what));
+  KESTREL_ASSIGN_OR_RETURN(const int64_t pad_right,
+                           effective_pad_end({params.in_w, params.out_w, params.kernel_w, params.stride_w,
+                                              params.dilation_w, params.pad_left, params.pad_right},
+                                             include_pad, what));
   return guarded(what, [&]() -> StatusOr<std::unique_ptr<PoolPrimitive>> {
     const auto pd = make_pd(params, {pad_bottom, pad_right});
     auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);

@@ -26,7 +26,8 @@ StatusOr<std::unique_ptr<ScalePrimitive>> ScalePrimitive::create(int64_t count, 
 StatusOr<std::unique_ptr<ScalePrimitive>> ScalePrimitive::create_reorder(const Shape& nchw_dims, ElementType type,
                                                                          bool to_nhwc) {
   const std::string what = str_cat("oneDNN reorder of ", shape_string(nchw_dims));
-  if (nchw_dims.size() != 4 || shape_size(nchw_dims) <= 0) return invalid_argument(what, ": needs a non-empty 4-D shape");
+  if (nchw_dims.size() != 4 || shape_size(nchw_dims) <= 0)
+    return invalid_argument(what, ": needs a non-empty 4-D shape");
   return guarded(what, [&]() -> StatusOr<std::unique_ptr<ScalePrimitive>> {
     const dnnl::engine& engine = Engine::instance().engine;
     const Dims dims(nchw_dims.begin(), nchw_dims.end());

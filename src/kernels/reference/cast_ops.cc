@@ -99,9 +99,7 @@ Status run_copy(KernelContext& ctx) {
 
 // ---- Dropout: inference only, so Y = X and the mask is all true. The ratio
 // was an attribute before opset 12 and is an input (with training_mode) since.
-Status training_mode_error(const Node& node) {
-  return unimplemented(node.label(), ": training mode is not supported");
-}
+Status training_mode_error(const Node& node) { return unimplemented(node.label(), ": training mode is not supported"); }
 
 Status check_dropout_inputs(const InferContext& ctx) {
   if (ctx.has_input(1)) {

@@ -36,7 +36,7 @@ Status constant_value(const InferContext& ctx, const std::string& name, Tensor* 
 
 Status infer_constant(InferContext& ctx) {
   KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(0, 0));
-  static const char* const kNames[] = {"value",     "value_float",  "value_floats",  "value_int",
+  static const char* const kNames[] = {"value",      "value_float",  "value_floats",  "value_int",
                                        "value_ints", "value_string", "value_strings", "sparse_value"};
   std::string found;
   for (const char* name : kNames) {
@@ -121,7 +121,8 @@ Status run_constant_of_shape(KernelContext& ctx) {
 template <typename T>
 int64_t range_count(T start, T limit, T delta) {
   if constexpr (std::is_floating_point_v<T>) {
-    const double count = std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
+    const double count =
+        std::ceil((static_cast<double>(limit) - static_cast<double>(start)) / static_cast<double>(delta));
     if (count <= 0) return 0;
     if (!(count < 4611686018427387904.0)) return kOverflowedDim;  // 2^62, or NaN
     return static_cast<int64_t>(count);

@@ -26,8 +26,9 @@ Status conv_geometry(const Node& node, const Shape& x, const Shape& w, Window* w
   }
   const auto expected_channels = checked_mul(w[1], group);
   if (x[1] >= 0 && w[1] >= 0 && (!expected_channels || x[1] != *expected_channels)) {
-    return node_error(node, "X has ", x[1], " channels but W ", shape_string(w), " with group ", group, " expects ",
-                      expected_channels ? str_cat(*expected_channels) : std::string("more than 64-bit sizes can count"));
+    return node_error(
+        node, "X has ", x[1], " channels but W ", shape_string(w), " with group ", group, " expects ",
+        expected_channels ? str_cat(*expected_channels) : std::string("more than 64-bit sizes can count"));
   }
   const std::vector<int64_t> w_kernel(w.begin() + 2, w.end());
   std::vector<int64_t> kernel = node.attrs.get_ints("kernel_shape", w_kernel);

@@ -13,26 +13,26 @@
 
 namespace kestrel::elementwise {
 
-void register_activation_ops(OpRegistry& registry);   // Relu, LeakyRelu, PRelu, Clip, Sigmoid, ...
-void register_unary_math_ops(OpRegistry& registry);   // Sqrt, Exp, Log, Neg, Abs, ...
-void register_binary_ops(OpRegistry& registry);       // Add, Sub, Mul, Div, Pow, Equal
-void register_variadic_ops(OpRegistry& registry);     // Min, Max, Sum, Where
-void register_cast_ops(OpRegistry& registry);         // Cast, Identity, Dropout
-void register_quantize_ops(OpRegistry& registry);     // QuantizeLinear, DequantizeLinear
+void register_activation_ops(OpRegistry& registry);  // Relu, LeakyRelu, PRelu, Clip, Sigmoid, ...
+void register_unary_math_ops(OpRegistry& registry);  // Sqrt, Exp, Log, Neg, Abs, ...
+void register_binary_ops(OpRegistry& registry);      // Add, Sub, Mul, Div, Pow, Equal
+void register_variadic_ops(OpRegistry& registry);    // Min, Max, Sum, Where
+void register_cast_ops(OpRegistry& registry);        // Cast, Identity, Dropout
+void register_quantize_ops(OpRegistry& registry);    // QuantizeLinear, DequantizeLinear
 
 // A set of element types, one bit per DType.
 using DTypeSet = uint32_t;
 constexpr DTypeSet dtype_bit(DType dtype) { return DTypeSet{1} << static_cast<int>(dtype); }
 inline constexpr DTypeSet kFloatTypes = dtype_bit(DType::kFloat32) | dtype_bit(DType::kFloat64);
-inline constexpr DTypeSet kSignedIntTypes = dtype_bit(DType::kInt8) | dtype_bit(DType::kInt16) |
-                                            dtype_bit(DType::kInt32) | dtype_bit(DType::kInt64);
-inline constexpr DTypeSet kUnsignedIntTypes = dtype_bit(DType::kUInt8) | dtype_bit(DType::kUInt16) |
-                                              dtype_bit(DType::kUInt32) | dtype_bit(DType::kUInt64);
+inline constexpr DTypeSet kSignedIntTypes =
+    dtype_bit(DType::kInt8) | dtype_bit(DType::kInt16) | dtype_bit(DType::kInt32) | dtype_bit(DType::kInt64);
+inline constexpr DTypeSet kUnsignedIntTypes =
+    dtype_bit(DType::kUInt8) | dtype_bit(DType::kUInt16) | dtype_bit(DType::kUInt32) | dtype_bit(DType::kUInt64);
 inline constexpr DTypeSet kIntTypes = kSignedIntTypes | kUnsignedIntTypes;
 inline constexpr DTypeSet kNumericTypes = kFloatTypes | kIntTypes;
 // The integer types ONNX allowed in arithmetic before opset 14.
-inline constexpr DTypeSet kWideIntTypes = dtype_bit(DType::kInt32) | dtype_bit(DType::kInt64) |
-                                          dtype_bit(DType::kUInt32) | dtype_bit(DType::kUInt64);
+inline constexpr DTypeSet kWideIntTypes =
+    dtype_bit(DType::kInt32) | dtype_bit(DType::kInt64) | dtype_bit(DType::kUInt32) | dtype_bit(DType::kUInt64);
 
 // "float32, float64, int32".
 std::string dtype_set_string(DTypeSet set);

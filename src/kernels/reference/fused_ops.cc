@@ -22,7 +22,8 @@ Node base_node(const Node& fused, std::string_view op_type) {
   Node node = fused;
   node.op_type = std::string(op_type);
   node.domain.clear();
-  for (const char* name : {"activation", "activation_alpha", "activation_beta", "flatten_axis", "fused_nodes"}) node.attrs.erase(name);
+  for (const char* name : {"activation", "activation_alpha", "activation_beta", "flatten_axis", "fused_nodes"})
+    node.attrs.erase(name);
   if (node.inputs.size() > kSumInput) node.inputs.resize(kSumInput);
   return node;
 }
@@ -82,7 +83,8 @@ Status run_fused(KernelContext& ctx) {
   // Sum before writing dst: the memory plan may put dst over the Sum input (a residual summed in place).
   if (ctx.has_input(kSumInput)) {
     const Tensor& sum = ctx.input(kSumInput);
-    if (sum.dtype() != DType::kFloat32 || sum.size() != dst.size()) return ctx.error("sum input does not match the output");
+    if (sum.dtype() != DType::kFloat32 || sum.size() != dst.size())
+      return ctx.error("sum input does not match the output");
     for (int64_t i = 0; i < dst.size(); ++i) results[0].data<float>()[i] += sum.data<float>()[i];
   }
   std::copy_n(results[0].data<float>(), dst.size(), dst.data<float>());

@@ -53,8 +53,8 @@ Status run_gather(KernelContext& ctx) {
   if (!status.ok()) return ctx.error(status.message());
   const auto k = static_cast<size_t>(axis);
   const int64_t outer = dims_product(src.shape(), 0, k);
-  const size_t block = static_cast<size_t>(dims_product(src.shape(), k + 1, src.shape().size())) *
-                       dtype_size(src.dtype());
+  const size_t block =
+      static_cast<size_t>(dims_product(src.shape(), k + 1, src.shape().size())) * dtype_size(src.dtype());
   if (block == 0) return {};
   const auto* s = static_cast<const uint8_t*>(src.raw_data());
   auto* d = static_cast<uint8_t*>(ctx.output(0).raw_data());

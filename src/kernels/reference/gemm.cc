@@ -12,8 +12,12 @@ using nn::node_error;
 // The element types ONNX allows for Gemm and MatMul (float16/bfloat16 aside).
 bool is_gemm_type(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: case DType::kFloat64: case DType::kInt32:
-    case DType::kInt64: case DType::kUInt32: case DType::kUInt64: return true;
+    case DType::kFloat32:
+    case DType::kFloat64:
+    case DType::kInt32:
+    case DType::kInt64:
+    case DType::kUInt32:
+    case DType::kUInt64: return true;
     default: return false;
   }
 }
@@ -127,9 +131,9 @@ Status run_gemm(KernelContext& ctx) {
 
 // Operand shapes as matrices: a 1-D A is [1, K], a 1-D B is [K, 1].
 struct MatMulShapes {
-  Shape a, b;     // at least 2-D
-  Shape batch;    // broadcast batch dims
-  Shape output;   // batch + [M] + [N], without the dims of 1-D operands
+  Shape a, b;    // at least 2-D
+  Shape batch;   // broadcast batch dims
+  Shape output;  // batch + [M] + [N], without the dims of 1-D operands
 };
 
 Status matmul_shapes(const Node& node, const Shape& a_in, const Shape& b_in, MatMulShapes* s) {
@@ -211,8 +215,7 @@ Status matmul_kernel(KernelContext& ctx, const MatMulShapes& s) {
 Status run_matmul(KernelContext& ctx) {
   MatMulShapes shapes;
   KESTREL_RETURN_IF_ERROR(matmul_shapes(ctx.node(), ctx.input(0).shape(), ctx.input(1).shape(), &shapes));
-  return dispatch_numeric(ctx.input(0).dtype(),
-                          [&](auto tag) { return matmul_kernel<decltype(tag)>(ctx, shapes); });
+  return dispatch_numeric(ctx.input(0).dtype(), [&](auto tag) { return matmul_kernel<decltype(tag)>(ctx, shapes); });
 }
 
 }  // namespace

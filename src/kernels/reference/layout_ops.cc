@@ -51,8 +51,8 @@ Status run_reorder(KernelContext& ctx) {
   if (ctx.input(0).dtype() == DType::kFloat32) {
     reorder_4d(ctx.input(0).data<float>(), ctx.output(0).data<float>(), ctx.input(0).shape(), to_nhwc);
   } else {  // int8 and uint8 move as bytes
-    reorder_elements(static_cast<const uint8_t*>(ctx.input(0).raw_data()), static_cast<uint8_t*>(ctx.output(0).raw_data()),
-                     ctx.input(0).shape(), to_nhwc);
+    reorder_elements(static_cast<const uint8_t*>(ctx.input(0).raw_data()),
+                     static_cast<uint8_t*>(ctx.output(0).raw_data()), ctx.input(0).shape(), to_nhwc);
   }
   return {};
 }

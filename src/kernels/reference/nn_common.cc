@@ -10,8 +10,8 @@ namespace kestrel::nn {
 
 Status normalize_axis(const Node& node, int64_t axis, int64_t rank, int64_t* result) {
   if (axis < -rank || axis >= rank) {
-    return node_error(node, "axis ", axis, " is out of range for rank ", rank, " (expected [", -rank, ", ",
-                      rank - 1, "])");
+    return node_error(node, "axis ", axis, " is out of range for rank ", rank, " (expected [", -rank, ", ", rank - 1,
+                      "])");
   }
   *result = axis < 0 ? axis + rank : axis;
   return {};
@@ -53,8 +53,8 @@ int64_t explicit_output_dim(int64_t in, int64_t pad_begin, int64_t pad_end, int6
 
 }  // namespace
 
-Status compute_window(const Node& node, const std::vector<int64_t>& input_spatial,
-                      const std::vector<int64_t>& kernel, const WindowOptions& options, Window* window) {
+Status compute_window(const Node& node, const std::vector<int64_t>& input_spatial, const std::vector<int64_t>& kernel,
+                      const WindowOptions& options, Window* window) {
   const size_t rank = kernel.size();
   if (input_spatial.size() != rank) {
     return node_error(node, "kernel has ", rank, " spatial dims but the input has ", input_spatial.size());
@@ -112,8 +112,7 @@ Status compute_window(const Node& node, const std::vector<int64_t>& input_spatia
       w.pads_end[i] = total - w.pads_begin[i];
       continue;
     }
-    w.out[i] = explicit_output_dim(in, w.pads_begin[i], w.pads_end[i], extent, stride,
-                                   ceil_mode && explicit_pads);
+    w.out[i] = explicit_output_dim(in, w.pads_begin[i], w.pads_end[i], extent, stride, ceil_mode && explicit_pads);
     if (w.out[i] == kOverflowedDim) {
       return node_error(node, "pads ", w.pads_begin[i], "+", w.pads_end[i], " on spatial dim ", i, " of size ", in,
                         " make it larger than 64-bit sizes can count");

@@ -34,9 +34,7 @@ Status normalize_axis(const Node& node, int64_t axis, int64_t rank, int64_t* res
 
 // True when output `i` of the node exists and is consumed by name (ONNX
 // marks skipped optional outputs with an empty name, imported as kNoValue).
-inline bool has_output(const Node& node, size_t i) {
-  return i < node.outputs.size() && node.outputs[i] != kNoValue;
-}
+inline bool has_output(const Node& node, size_t i) { return i < node.outputs.size() && node.outputs[i] != kNoValue; }
 
 // Geometry of a sliding window over the spatial dims of an [N, C, D1, ...]
 // tensor. Unknown input dims (-1) give unknown output dims.
@@ -57,8 +55,8 @@ struct WindowOptions {
 
 // Reads strides, dilations, pads, auto_pad (and ceil_mode when allowed) from
 // the node and computes pads and output dims for the given kernel.
-Status compute_window(const Node& node, const std::vector<int64_t>& input_spatial,
-                      const std::vector<int64_t>& kernel, const WindowOptions& options, Window* window);
+Status compute_window(const Node& node, const std::vector<int64_t>& input_spatial, const std::vector<int64_t>& kernel,
+                      const WindowOptions& options, Window* window);
 
 // The same window with leading unit dims added so it has exactly 3 spatial
 // dims: 1-D and 2-D kernels then share the 3-D loop nest.

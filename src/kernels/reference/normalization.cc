@@ -38,8 +38,8 @@ Status infer_batch_norm(InferContext& ctx) {
     }
     const Shape& s = ctx.input_shape(i);
     if (s.size() != 1 || (s[0] >= 0 && x[1] >= 0 && s[0] != x[1])) {
-      return ctx.error("input ", kNames[i], " ", shape_string(s), " must be 1-D with ", x[1], " elements (channels of X ",
-                       shape_string(x), ")");
+      return ctx.error("input ", kNames[i], " ", shape_string(s), " must be 1-D with ", x[1],
+                       " elements (channels of X ", shape_string(x), ")");
     }
   }
   ctx.set_output(0, dtype, x);

@@ -88,7 +88,8 @@ void max_pool_plane(const T* src, const Window& w, int64_t index_base, bool colu
         }
         *dst++ = best;
         if (indices == nullptr) continue;
-        const int64_t flat = column_major ? best_z + in_d * (best_y + in_h * best_x) : (best_z * in_h + best_y) * in_w + best_x;
+        const int64_t flat =
+            column_major ? best_z + in_d * (best_y + in_h * best_x) : (best_z * in_h + best_y) * in_w + best_x;
         *indices++ = index_base + flat;
       }
     }
@@ -210,8 +211,7 @@ Status global_pool_kernel(KernelContext& ctx) {
 
 template <bool kIsMax>
 Status run_global_pool(KernelContext& ctx) {
-  return dispatch_float(ctx.input(0).dtype(),
-                        [&](auto tag) { return global_pool_kernel<decltype(tag), kIsMax>(ctx); });
+  return dispatch_float(ctx.input(0).dtype(), [&](auto tag) { return global_pool_kernel<decltype(tag), kIsMax>(ctx); });
 }
 
 }  // namespace

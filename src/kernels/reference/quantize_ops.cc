@@ -121,8 +121,8 @@ Status run_quantize(KernelContext& ctx) {
 Status infer_dequantize(InferContext& ctx) {
   KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(2, 3));
   KESTREL_RETURN_IF_ERROR(expect_outputs(ctx, 1, 1));
-  KESTREL_RETURN_IF_ERROR(check_input_dtype(
-      ctx, 0, dtype_bit(DType::kUInt8) | dtype_bit(DType::kInt8) | dtype_bit(DType::kInt32)));
+  KESTREL_RETURN_IF_ERROR(
+      check_input_dtype(ctx, 0, dtype_bit(DType::kUInt8) | dtype_bit(DType::kInt8) | dtype_bit(DType::kInt32)));
   if (ctx.has_input(2)) KESTREL_RETURN_IF_ERROR(check_same_dtype(ctx, 0, 2));
   KESTREL_RETURN_IF_ERROR(check_quant_params(ctx));
   ctx.set_output(0, DType::kFloat32, ctx.input_shape(0));

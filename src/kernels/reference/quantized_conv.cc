@@ -30,7 +30,8 @@ bool is_byte_type(DType dtype) { return dtype == DType::kInt8 || dtype == DType:
 
 Status infer_qconv(InferContext& ctx) {
   KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(2, 4));
-  if (!is_byte_type(ctx.input_dtype(0))) return ctx.error("X must be int8 or uint8, got ", dtype_name(ctx.input_dtype(0)));
+  if (!is_byte_type(ctx.input_dtype(0)))
+    return ctx.error("X must be int8 or uint8, got ", dtype_name(ctx.input_dtype(0)));
   if (ctx.input_dtype(kWeightInput) != DType::kInt8 && ctx.input_dtype(kWeightInput) != DType::kUInt8) {
     return ctx.error("W must be int8 (or a packed uint8 blob), got ", dtype_name(ctx.input_dtype(kWeightInput)));
   }
@@ -55,8 +56,9 @@ Status infer_qconv(InferContext& ctx) {
   const Shape out = {x[0], w[0], window.out[0], window.out[1]};
   if (ctx.has_input(kSumInput)) {
     if (ctx.input_shape(kSumInput) != out || dtype_size(ctx.input_dtype(kSumInput)) != dtype_size(output_type)) {
-      return ctx.error("sum input ", dtype_name(ctx.input_dtype(kSumInput)), " ", shape_string(ctx.input_shape(kSumInput)),
-                       " does not match the output ", dtype_name(output_type), " ", shape_string(out));
+      return ctx.error("sum input ", dtype_name(ctx.input_dtype(kSumInput)), " ",
+                       shape_string(ctx.input_shape(kSumInput)), " does not match the output ", dtype_name(output_type),
+                       " ", shape_string(out));
     }
   }
   ctx.set_output(0, output_type, out);
@@ -126,7 +128,7 @@ Status run_qconv(KernelContext& ctx) {
   KESTREL_RETURN_IF_ERROR(nn::compute_window(ctx.node(), {x.dim(2), x.dim(3)}, {w.dim(2), w.dim(3)}, {}, &window));
   const int64_t groups = ctx.attrs().get_int("group", 1);
   const std::vector<int32_t> acc = x.dtype() == DType::kUInt8 ? accumulate<uint8_t>(x, w, window, groups, dst.shape())
-                                                               : accumulate<int8_t>(x, w, window, groups, dst.shape());
+                                                              : accumulate<int8_t>(x, w, window, groups, dst.shape());
   const auto scales = ctx.attrs().get_floats(kOutputScalesAttr);
   const float sum_scale = ctx.attrs().get_float(kSumScaleAttr, 1.0f);
   KESTREL_ASSIGN_OR_RETURN(const Activation activation, activation_from_attributes(ctx.attrs()));

@@ -25,7 +25,8 @@ Status reduced_dims(const Node& node, Reduce kind, int64_t opset, int64_t rank, 
     noop_if_empty = node.attrs.get_int("noop_with_empty_axes", 0) != 0;
     if (has_axes_input) {
       if (axes_data == nullptr) {
-        return unimplemented(node.label(), ": output shape depends on the value of input 1 (axes), which is not a constant");
+        return unimplemented(node.label(),
+                             ": output shape depends on the value of input 1 (axes), which is not a constant");
       }
       if (axes_data->rank() != 1 || (axes_data->dtype() != DType::kInt64)) {
         return nn::node_error(node, "input axes must be a 1-D int64 tensor, got ", dtype_name(axes_data->dtype()),
@@ -59,8 +60,8 @@ Status infer_reduce(InferContext& ctx) {
   if (keepdims != 0 && keepdims != 1) return ctx.error("attribute keepdims must be 0 or 1, got ", keepdims);
   const Shape& x = ctx.input_shape(0);
   std::vector<bool> reduced;
-  KESTREL_RETURN_IF_ERROR(reduced_dims(ctx.node(), kKind, ctx.opset(), static_cast<int64_t>(x.size()),
-                                       ctx.has_input(1), ctx.input_data(1), &reduced));
+  KESTREL_RETURN_IF_ERROR(reduced_dims(ctx.node(), kKind, ctx.opset(), static_cast<int64_t>(x.size()), ctx.has_input(1),
+                                       ctx.input_data(1), &reduced));
   Shape y;
   for (size_t i = 0; i < x.size(); ++i) {
     if (!reduced[i]) y.push_back(x[i]);

@@ -24,8 +24,8 @@ Status infer_flatten(InferContext& ctx) {
 }
 
 // Resolves 0 (copy the input dim) and -1 (infer) entries of Reshape's shape.
-Status resolve_reshape(const InferContext& ctx, const Shape& in, const std::vector<int64_t>& target,
-                       bool allow_zero, Shape* out) {
+Status resolve_reshape(const InferContext& ctx, const Shape& in, const std::vector<int64_t>& target, bool allow_zero,
+                       Shape* out) {
   out->assign(target.size(), 0);
   int64_t infer_at = -1;
   bool has_zero = false;

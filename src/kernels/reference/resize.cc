@@ -155,8 +155,8 @@ Status infer_resize(InferContext& ctx) {
   const DType dtype = ctx.input_dtype(0);
   if (params.interp != Interp::kNearest && dtype != DType::kFloat32 && dtype != DType::kFloat64 &&
       dtype != DType::kFloat16) {
-    return unimplemented(ctx.node().label(), ": ", ctx.attrs().get_string("mode", ""),
-                         " Resize of element type ", dtype_name(dtype), " is not supported (float types only)");
+    return unimplemented(ctx.node().label(), ": ", ctx.attrs().get_string("mode", ""), " Resize of element type ",
+                         dtype_name(dtype), " is not supported (float types only)");
   }
   const size_t rank = ctx.input_shape(0).size();
   if (params.coord == Coord::kTfCropAndResize) {
@@ -206,10 +206,8 @@ int64_t round_nearest(Rounding rounding, double x) {
   switch (rounding) {
     case Rounding::kFloor: return static_cast<int64_t>(below);
     case Rounding::kCeil: return static_cast<int64_t>(std::ceil(x));
-    case Rounding::kRoundPreferFloor:
-      return static_cast<int64_t>(x - below == 0.5 ? below : std::round(x));
-    case Rounding::kRoundPreferCeil:
-      return static_cast<int64_t>(x - below == 0.5 ? below + 1 : std::round(x));
+    case Rounding::kRoundPreferFloor: return static_cast<int64_t>(x - below == 0.5 ? below : std::round(x));
+    case Rounding::kRoundPreferCeil: return static_cast<int64_t>(x - below == 0.5 ? below + 1 : std::round(x));
   }
   return 0;
 }

@@ -23,11 +23,21 @@ Status infer_float_unary(InferContext& ctx) { return infer_same_as_input(ctx, kF
 Status infer_neg(InferContext& ctx) { return infer_same_as_input(ctx, kFloatTypes | kSignedIntTypes); }
 Status infer_abs(InferContext& ctx) { return infer_same_as_input(ctx, kNumericTypes); }
 
-Status run_sqrt(KernelContext& ctx) { return run_float_map(ctx, [](auto x) { return std::sqrt(x); }); }
-Status run_exp(KernelContext& ctx) { return run_float_map(ctx, [](auto x) { return std::exp(x); }); }
-Status run_log(KernelContext& ctx) { return run_float_map(ctx, [](auto x) { return std::log(x); }); }
-Status run_floor(KernelContext& ctx) { return run_float_map(ctx, [](auto x) { return std::floor(x); }); }
-Status run_ceil(KernelContext& ctx) { return run_float_map(ctx, [](auto x) { return std::ceil(x); }); }
+Status run_sqrt(KernelContext& ctx) {
+  return run_float_map(ctx, [](auto x) { return std::sqrt(x); });
+}
+Status run_exp(KernelContext& ctx) {
+  return run_float_map(ctx, [](auto x) { return std::exp(x); });
+}
+Status run_log(KernelContext& ctx) {
+  return run_float_map(ctx, [](auto x) { return std::log(x); });
+}
+Status run_floor(KernelContext& ctx) {
+  return run_float_map(ctx, [](auto x) { return std::floor(x); });
+}
+Status run_ceil(KernelContext& ctx) {
+  return run_float_map(ctx, [](auto x) { return std::ceil(x); });
+}
 Status run_reciprocal(KernelContext& ctx) {
   return run_float_map(ctx, [](auto x) { return decltype(x)(1) / x; });
 }

@@ -32,7 +32,9 @@ struct MaxOp {
 
 struct SumOp {
   template <typename T>
-  T operator()(T a, T b) const { return a + b; }
+  T operator()(T a, T b) const {
+    return a + b;
+  }
 };
 
 Status infer_variadic(InferContext& ctx, DTypeSet supported) {
