@@ -6,6 +6,11 @@
 #                              (HEAD~1 when there is no origin/main), committed or not
 #   scripts/lint.sh --all      every tracked C/C++ file
 #   scripts/lint.sh FILES...   these files
+#   scripts/lint.sh --ci       what CI runs: clang-format on every tracked file,
+#                              clang-tidy on the files changed since the commit
+#                              named in .ci/lint-base (the last one at which
+#                              `scripts/lint.sh --all` was clean), and on the
+#                              .cc files that include a changed header
 #
 # clang-tidy reads the compile commands of build/compile_commands.json
 # (CMAKE_EXPORT_COMPILE_COMMANDS is on; KESTREL_LINT_BUILD_DIR names another
@@ -32,8 +37,23 @@ done
 is_source() { [[ $1 =~ \.(cc|h|hpp|c)$ && $1 != build*/* ]]; }
 
 files=()
+tidy_files=()  # --ci: clang-tidy's own list (clang-format takes every file)
 if [[ ${1:-} == --all ]]; then
   mapfile -t files < <(git ls-files '*.cc' '*.h' '*.hpp' '*.c')
+elif [[ ${1:-} == --ci ]]; then
+  mapfile -t files < <(git ls-files '*.cc' '*.h' '*.hpp' '*.c')
+  base=$(tr -d '[:space:]' <.ci/lint-base)
+  git cat-file -e "$base^{commit}" 2>/dev/null || { echo "lint.sh: .ci/lint-base names no commit: $base" >&2; exit 2; }
+  mapfile -t changed < <(git diff --name-only --diff-filter=d "$base" -- '*.cc' '*.h' '*.hpp' '*.c' | sort -u)
+  tidy_files=("${changed[@]}")
+  for header in "${changed[@]}"; do
+    [[ $header == *.h || $header == *.hpp ]] || continue
+    # A unit that includes the header by its path below src/, include/, tests/ or tools/.
+    suffix=${header#*/}
+    mapfile -t -O "${#tidy_files[@]}" tidy_files < <(git grep -l -F "#include \"$suffix\"" -- '*.cc' || true)
+  done
+  mapfile -t tidy_files < <(printf '%s\n' "${tidy_files[@]}" | sed '/^$/d' | sort -u)
+  echo "lint.sh: clang-format on every file; clang-tidy on ${#tidy_files[@]} files changed since $(git rev-parse --short "$base") (.ci/lint-base) or including a changed header"
 elif [[ $# -gt 0 ]]; then
   for file in "$@"; do
     [[ -f $file ]] || { echo "lint.sh: no such file: $file" >&2; exit 2; }
@@ -62,7 +82,8 @@ if [[ ${LINT_TIDY:-1} != 0 ]]; then
   fi
   # The translation units: the .cc files the compile database knows.
   units=()
-  for file in "${sources[@]}"; do
+  [[ ${1:-} == --ci ]] && tidy_candidates=("${tidy_files[@]}") || tidy_candidates=("${sources[@]}")
+  for file in "${tidy_candidates[@]}"; do
     [[ $file == *.cc || $file == *.c ]] || continue
     grep -q "\"file\": \"$PWD/$file\"" "$build_dir/compile_commands.json" && units+=("$file")
   done
