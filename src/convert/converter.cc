@@ -10,6 +10,7 @@
 #include "frontend/onnx/onnx_importer.h"
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
+#include "passes/graph_edit.h"
 #include "passes/passes.h"
 #include "planner/arena_limit.h"
 #include "planner/memory_planner.h"
@@ -188,6 +189,9 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   KESTREL_RETURN_IF_ERROR(check_arena(compiled.plan.arena_bytes, options));
   KESTREL_RETURN_IF_ERROR(pack_weights_for_cpu(compiled.graph));
   compiled.plan.value_offsets.resize(compiled.graph.values.size(), -1);  // packed weights are constants
+  // The float weights a quantized conv replaced, and any other constant no
+  // node reads, stay out of the file.
+  drop_unused_values(compiled.graph, &compiled.plan);
   ModelFile file{.graph = std::move(compiled.graph), .plan = std::move(compiled.plan)};
   // Conv weights are stored packed for this CPU's kernels, so the file
   // records the ISA it needs; a CPU lacking it is refused at load.

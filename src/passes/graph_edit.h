@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "format/memory_plan.h"
 #include "ir/graph.h"
 
 namespace kestrel {
@@ -32,5 +33,12 @@ ValueId add_constant(Graph& graph, const std::string& base, Tensor tensor);
 
 // Appends `name` to the node's "fused_nodes" list (what inspect reports).
 void record_fused(Node& node, const std::string& name);
+
+// Removes the values nothing refers to (no node reads or writes them, and
+// they are neither a graph input nor an output): the constants a pass
+// replaced, such as the float weights of a quantized conv. Every reference
+// is renumbered, the plan's per-value offsets too (when `plan` is given and
+// sized to the graph). Returns the bytes of constant data dropped.
+int64_t drop_unused_values(Graph& graph, MemoryPlan* plan);
 
 }  // namespace kestrel

@@ -36,6 +36,35 @@ ModelFile load_fmnist(bool int8) {
   return std::move(loaded).value();
 }
 
+// Every value a converted file holds is read or written by a node, or is a
+// graph input or output: the float weights that quantization replaced (and
+// any other constant no layer reads) are not written.
+TEST(ConvertedFile, HoldsNoUnreferencedValues) {
+  for (const bool int8 : {false, true}) {
+    SCOPED_TRACE(int8 ? "int8" : "fp32");
+    const ModelFile model = load_fmnist(int8);
+    std::vector<char> referenced(model.graph.values.size(), 0);
+    for (const Node& node : model.graph.nodes) {
+      for (ValueId id : node.inputs)
+        if (id != kNoValue) referenced[static_cast<size_t>(id)] = 1;
+      for (ValueId id : node.outputs) referenced[static_cast<size_t>(id)] = 1;
+    }
+    for (ValueId id : model.graph.inputs) referenced[static_cast<size_t>(id)] = 1;
+    for (ValueId id : model.graph.outputs) referenced[static_cast<size_t>(id)] = 1;
+    int64_t float_weight_bytes = 0;
+    for (size_t id = 0; id < referenced.size(); ++id) {
+      const Value& value = model.graph.values[id];
+      EXPECT_TRUE(referenced[id]) << "value #" << id << " '" << value.name << "' is referenced by nothing";
+      if (value.constant && value.constant->dtype() == DType::kFloat32 && value.shape.size() == 4) {
+        float_weight_bytes += static_cast<int64_t>(value.constant->nbytes());
+      }
+    }
+    // INT8: the convs' weights are int8, so no 4-D float constant is left.
+    if (int8) EXPECT_EQ(float_weight_bytes, 0);
+    else EXPECT_GT(float_weight_bytes, 0);
+  }
+}
+
 Node* find_op(Graph& graph, const std::string& op_type) {
   for (Node& node : graph.nodes) {
     if (node.op_type == op_type) return &node;
