@@ -56,8 +56,10 @@ py::dict tensor_info_dict(const api::TensorInfo& info) {
 // to its own inputs.
 class PySession {
  public:
-  PySession(const api::Model& model, int threads, bool pin_threads)
-      : model_(&model), session_(model, api::SessionOptions{threads, pin_threads}) {}
+  PySession(const api::Model& model, int threads, bool pin_threads, int64_t max_arena_bytes)
+      : model_(&model),
+        session_(model, api::SessionOptions{
+                            .threads = threads, .pin_threads = pin_threads, .max_arena_bytes = max_arena_bytes}) {}
 
   // Inputs by name (all of them); returns {output name: new array}.
   py::dict run(const py::dict& feeds) {
@@ -164,8 +166,8 @@ PYBIND11_MODULE(kestrel, m) {
   m.def("load", &api::Model::load, py::arg("path"), "Load a .kestrel model (memory-mapped)");
 
   py::class_<PySession>(m, "Session")
-      .def(py::init<const api::Model&, int, bool>(), py::arg("model"), py::arg("threads") = 0,
-           py::arg("pin_threads") = false, py::keep_alive<1, 2>())
+      .def(py::init<const api::Model&, int, bool, int64_t>(), py::arg("model"), py::arg("threads") = 0,
+           py::arg("pin_threads") = false, py::arg("max_arena_bytes") = 0, py::keep_alive<1, 2>())
       .def("run", &PySession::run, py::arg("inputs"),
            "Run on {input name: numpy array}; returns {output name: numpy array}");
 

@@ -245,6 +245,13 @@ KESTREL_API kestrel_status_t kestrel_session_options_set_threads(kestrel_session
  * same thread. Off by default for that reason; measured in docs/api.md. */
 KESTREL_API kestrel_status_t kestrel_session_options_set_pin_threads(kestrel_session_options_t* options,
                                                                      int pin_threads);
+/* The largest activation arena a session may allocate, in bytes: a model
+ * whose memory plan needs more is refused by kestrel_session_create
+ * (KESTREL_INVALID_ARGUMENT, naming both sizes) instead of exhausting memory.
+ * 0 (the default): half the machine's physical memory, at least 1 GiB, as
+ * `kestrel convert --max-arena-bytes` (docs/api.md). Negative: refused. */
+KESTREL_API kestrel_status_t kestrel_session_options_set_max_arena_bytes(kestrel_session_options_t* options,
+                                                                         int64_t max_arena_bytes);
 
 /* One execution context of a model: its own activation arena and its own
  * input and output buffers. Creating one compiles the model's kernels. */

@@ -140,8 +140,9 @@ struct TensorInfo {
 };
 
 struct SessionOptions {
-  int threads = 0;           // 0: the OpenMP default (all cores)
-  bool pin_threads = false;  // see kestrel_session_options_set_pin_threads
+  int threads = 0;              // 0: the OpenMP default (all cores)
+  bool pin_threads = false;     // see kestrel_session_options_set_pin_threads
+  int64_t max_arena_bytes = 0;  // 0: the default limit; see kestrel_session_options_set_max_arena_bytes
 };
 
 namespace detail {
@@ -306,6 +307,7 @@ class Session {
     const std::unique_ptr<kestrel_session_options_t, detail::SessionOptionsDeleter> owned(raw_options);
     check(kestrel_session_options_set_threads(raw_options, options.threads));
     check(kestrel_session_options_set_pin_threads(raw_options, options.pin_threads ? 1 : 0));
+    check(kestrel_session_options_set_max_arena_bytes(raw_options, options.max_arena_bytes));
     kestrel_session_t* session = nullptr;
     check(kestrel_session_create(model.get(), raw_options, &session));
     handle_.reset(session);

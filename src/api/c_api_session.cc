@@ -206,6 +206,20 @@ kestrel_status_t kestrel_session_options_set_pin_threads(kestrel_session_options
   });
 }
 
+kestrel_status_t kestrel_session_options_set_max_arena_bytes(kestrel_session_options_t* options,
+                                                             int64_t max_arena_bytes) {
+  return guarded([&]() -> kestrel::Status {
+    KESTREL_RETURN_IF_ERROR(require(options, "kestrel_session_options_set_max_arena_bytes", "options"));
+    if (max_arena_bytes < 0) {
+      return kestrel::invalid_argument(
+          "kestrel_session_options_set_max_arena_bytes: must be 0 (the default limit) or a byte count, got ",
+          max_arena_bytes);
+    }
+    options->options.max_arena_bytes = max_arena_bytes;
+    return {};
+  });
+}
+
 kestrel_status_t kestrel_session_create(const kestrel_model_t* model, const kestrel_session_options_t* options,
                                         kestrel_session_t** out) {
   return guarded([&]() -> kestrel::Status {

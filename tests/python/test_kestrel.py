@@ -102,6 +102,14 @@ class KestrelModuleTest(unittest.TestCase):
         with self.assertRaisesRegex(kestrel.Error, "256"):
             kestrel.Session(model, threads=-1)
 
+    def test_arena_limit_is_checked_at_session_creation(self):
+        model = kestrel.load(self.fp32)
+        with self.assertRaisesRegex(kestrel.Error, "more than the limit of 8192 bytes"):
+            kestrel.Session(model, max_arena_bytes=8192)
+        with self.assertRaisesRegex(kestrel.Error, "max_arena_bytes"):
+            kestrel.Session(model, max_arena_bytes=-1)
+        self.assertIsNotNone(kestrel.Session(model, max_arena_bytes=0))  # the default limit
+
     def test_calibration_batches_and_data_together_are_an_error(self):
         with self.assertRaisesRegex(ValueError, "calibration_batches and calibration_data are both given"):
             kestrel.convert(model=CNN, output=os.path.join(self.dir.name, "both.kestrel"),

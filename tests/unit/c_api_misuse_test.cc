@@ -177,6 +177,18 @@ TEST_F(CApiMisuse, BadIndicesKeysFilesAndOptions) {
   kestrel_session_options_t* options = nullptr;
   ASSERT_KESTREL_OK(kestrel_session_options_create(&options));
   expect_error(kestrel_session_options_set_threads(options, -2), KESTREL_INVALID_ARGUMENT, {"threads", "-2"});
+  expect_error(kestrel_session_options_set_max_arena_bytes(options, -1), KESTREL_INVALID_ARGUMENT,
+               {"max_arena_bytes", "-1"});
+  // The CNN's arena is 0.2 MB, its inputs and outputs 3 KB: a limit of 8 KB refuses the session with both sizes, 0 is
+  // the default limit.
+  ASSERT_KESTREL_OK(kestrel_session_options_set_max_arena_bytes(options, 8192));
+  kestrel_session_t* session = nullptr;
+  expect_error(kestrel_session_create(model_, options, &session), KESTREL_INVALID_ARGUMENT,
+               {"activation arena needs", "more than the limit of 8192 bytes", "max_arena_bytes"});
+  EXPECT_EQ(session, nullptr);
+  ASSERT_KESTREL_OK(kestrel_session_options_set_max_arena_bytes(options, 0));
+  ASSERT_KESTREL_OK(kestrel_session_create(model_, options, &session));
+  kestrel_session_destroy(session);
   kestrel_session_options_destroy(options);
 
   EXPECT_STREQ(kestrel_status_string(KESTREL_NOT_FOUND), "NOT_FOUND");

@@ -469,13 +469,14 @@ TEST(OneDnnThreads, SetNumThreads) {
 }  // namespace
 }  // namespace kestrel::testing
 
-// Weights packed on another CPU may come in a layout this CPU's kernel does
-// not want: create_prepacked must then reorder them, with the same results.
+// Weights packed on another CPU (or damaged in the file) come with a key this
+// CPU's kernel does not know: create_cached must then pack the plain weights
+// itself, with the same results, and use a matching cache in place.
 
 namespace kestrel::onednn {
 namespace {
 
-TEST(OneDnnConvPrepacked, UsesPackedWeightsInPlaceOrReordersForeignLayouts) {
+TEST(OneDnnConvCached, UsesAMatchingCacheInPlaceAndPacksOtherwise) {
   const ConvParams params{.batch = 1,
                           .in_channels = 16,
                           .in_h = 9,
@@ -499,28 +500,29 @@ TEST(OneDnnConvPrepacked, UsesPackedWeightsInPlaceOrReordersForeignLayouts) {
   Tensor expected(DType::kFloat32, {1, 9, 9, 32});
   (*reference)->run(src.data<float>(), expected.data<float>());
 
-  auto in_place = ConvPrimitive::create_prepacked(params, (*reference)->packed_weights(), nullptr);
+  const PackedWeights cache = (*reference)->packed_weights();
+  auto in_place = ConvPrimitive::create_cached(params, weight, cache, nullptr);
   ASSERT_TRUE(in_place.ok()) << in_place.status().message();
   EXPECT_TRUE((*in_place)->weights_used_in_place());
 
-  // Plain OIHW described as "packed": a layout the kernel does not use.
-  const dnnl::memory::desc plain({32, 16, 3, 3}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::oihw);
-  const PackedWeights foreign{weight.raw_data(), weight.nbytes(),
-                              std::string(reinterpret_cast<const char*>(&plain.data), sizeof(plain.data))};
-  auto reordered = ConvPrimitive::create_prepacked(params, foreign, nullptr);
-  ASSERT_TRUE(reordered.ok()) << reordered.status().message();
-  EXPECT_FALSE((*reordered)->weights_used_in_place());
-
-  for (auto* conv : {in_place->get(), reordered->get()}) {
+  // Another CPU's key, a truncated blob, a key that is not one: each is
+  // ignored and the plain weights are packed again.
+  const PackedWeights foreign{cache.data, cache.bytes, "onednn 0.0 other:isa 0"};
+  const PackedWeights truncated{cache.data, cache.bytes - 4, cache.key};
+  const PackedWeights garbage{cache.data, cache.bytes, "not a layout"};
+  std::vector<std::unique_ptr<ConvPrimitive>> convs;
+  for (const PackedWeights* cached : {&foreign, &truncated, &garbage}) {
+    auto conv = ConvPrimitive::create_cached(params, weight, *cached, nullptr);
+    ASSERT_TRUE(conv.ok()) << conv.status().message();
+    EXPECT_FALSE((*conv)->weights_used_in_place()) << cached->key;
+    convs.push_back(std::move(conv).value());
+  }
+  convs.push_back(std::move(in_place).value());
+  for (const auto& conv : convs) {
     Tensor actual(DType::kFloat32, {1, 9, 9, 32});
-    conv->run(src.data<float>(), actual.data<float>());
+    ASSERT_TRUE(conv->run(src.data<float>(), actual.data<float>()));
     for (int64_t i = 0; i < actual.size(); ++i) ASSERT_EQ(actual.data<float>()[i], expected.data<float>()[i]) << i;
   }
-
-  const PackedWeights truncated{weight.raw_data(), weight.nbytes() - 4, foreign.layout};
-  EXPECT_FALSE(ConvPrimitive::create_prepacked(params, truncated, nullptr).ok());
-  const PackedWeights garbage{weight.raw_data(), weight.nbytes(), "not a layout"};
-  EXPECT_FALSE(ConvPrimitive::create_prepacked(params, garbage, nullptr).ok());
 }
 
 }  // namespace

@@ -243,7 +243,7 @@ TEST(QuantizedConv, WeightsPackedForAnotherThreadCountStillLoad) {
   ASSERT_TRUE(packed_for_two.ok()) << packed_for_two.status().message();
   const onednn::PackedWeights packed = packed_for_two.value()->packed_weights();
   onednn::set_num_threads(1);
-  auto loaded = onednn::ConvPrimitive::create_prepacked(p, packed, &b);
+  auto loaded = onednn::ConvPrimitive::create_cached(p, w, packed, &b);
   auto direct = onednn::ConvPrimitive::create(p, w, &b);
   onednn::set_num_threads(threads);
   ASSERT_TRUE(loaded.ok()) << loaded.status().message();

@@ -65,12 +65,6 @@ Status check_params(const ConvParams& p, const Tensor& weight, const Tensor* bia
   return check_geometry(p, bias, what);
 }
 
-// oneDNN 2.x memory descriptors are plain C structs: their bytes describe the
-// layout completely, and equal bytes mean the same layout.
-std::string layout_bytes(const memory::desc& desc) {
-  return std::string(reinterpret_cast<const char*>(&desc.data), sizeof(desc.data));
-}
-
 // FNV-1a over the fields that define a layout, so padding bytes inside
 // oneDNN's struct never make two equal layouts differ.
 class Fingerprint {
@@ -125,16 +119,6 @@ std::string layout_key(const dnnl::convolution_forward::primitive_desc& pd) {
                  hex);
 }
 
-StatusOr<memory::desc> layout_from_bytes(const std::string& bytes, const std::string& what) {
-  if (bytes.size() != sizeof(dnnl_memory_desc_t)) {
-    return invalid_argument(what, ": packed weight layout has ", bytes.size(), " bytes, expected ",
-                            sizeof(dnnl_memory_desc_t), " (packed by another oneDNN version?)");
-  }
-  dnnl_memory_desc_t desc;
-  std::memcpy(&desc, bytes.data(), sizeof(desc));
-  return memory::desc(desc);
-}
-
 void bind_bias(detail::CompiledPrimitive& compiled, const ConvParams& params, const Tensor* bias,
                const dnnl::convolution_forward::primitive_desc& pd) {
   if (bias == nullptr) return;
@@ -147,20 +131,6 @@ void bind_bias(detail::CompiledPrimitive& compiled, const ConvParams& params, co
 Dims weight_dims(const ConvParams& p) {
   if (p.groups == 1) return {p.out_channels, p.in_channels, p.kernel_h, p.kernel_w};
   return {p.groups, p.out_channels / p.groups, p.in_channels / p.groups, p.kernel_h, p.kernel_w};
-}
-
-// Packed weights in the layout `pd` wants. oneDNN 2.6 has no direct reorder
-// between two int8 layouts that carry the s8 compensation (the kernel choice,
-// hence the layout, can change with the thread count): those go through the
-// plain layout, which recomputes the compensation.
-memory repack(const memory& stored, const dnnl::convolution_forward::primitive_desc& pd, const ConvParams& p) {
-  try {
-    return reorder_to(stored, pd.weights_desc());
-  } catch (const dnnl::error&) {
-    const auto type = is_int8(p) ? memory::data_type::s8 : kF32;
-    const memory plain = reorder_to(stored, memory::desc(weight_dims(p), type, p.groups == 1 ? Tag::oihw : Tag::goihw));
-    return reorder_to(plain, pd.weights_desc());
-  }
 }
 
 // OIHW (GOIHW when grouped) user weights reordered into the layout `pd` wants.
@@ -201,8 +171,7 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create(const ConvParams&
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
     std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
-    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc()),
-                      layout_key(pd)};
+    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_key(pd)};
     return conv;
   });
 }
@@ -229,33 +198,7 @@ StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_cached(const Conv
     compiled->bind(DNNL_ARG_WEIGHTS, packed);
     bind_bias(*compiled, params, bias, pd);
     std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
-    conv->weights_ = {packed.get_data_handle(), wanted.get_size(), layout_bytes(wanted), key};
-    conv->weights_in_place_ = in_place;
-    return conv;
-  });
-}
-
-StatusOr<std::unique_ptr<ConvPrimitive>> ConvPrimitive::create_prepacked(const ConvParams& params,
-                                                                         const PackedWeights& weights,
-                                                                         const Tensor* bias) {
-  const std::string what = describe(params);
-  KESTREL_RETURN_IF_ERROR(check_geometry(params, bias, what));
-  KESTREL_ASSIGN_OR_RETURN(const memory::desc stored, layout_from_bytes(weights.layout, what));
-  if (stored.get_size() != weights.bytes || stored.dims() != weight_dims(params)) {
-    return invalid_argument(what, ": packed weights do not fit this layer (", weights.bytes, " bytes)");
-  }
-  return guarded(what, [&]() -> StatusOr<std::unique_ptr<ConvPrimitive>> {
-    const auto pd = make_pd(params, bias != nullptr);
-    auto compiled = std::make_unique<detail::CompiledPrimitive>(pd);
-    const bool in_place = stored == pd.weights_desc();
-    // Another CPU (or thread count) may want another layout: reorder from the packed one.
-    const memory packed =
-        in_place ? wrap_const(stored, weights.data) : repack(wrap_const(stored, weights.data), pd, params);
-    compiled->bind(DNNL_ARG_WEIGHTS, packed);
-    bind_bias(*compiled, params, bias, pd);
-    std::unique_ptr<ConvPrimitive> conv(new ConvPrimitive(params, std::move(compiled)));
-    conv->weights_ = {packed.get_data_handle(), pd.weights_desc().get_size(), layout_bytes(pd.weights_desc()),
-                      layout_key(pd)};
+    conv->weights_ = {packed.get_data_handle(), wanted.get_size(), key};
     conv->weights_in_place_ = in_place;
     return conv;
   });

@@ -71,12 +71,10 @@ struct ConvParams {
 // `key` is Kestrel's name for that layout (implementation, oneDNN version and
 // a fingerprint of the layout, see layout_key below): the only thing a model
 // file stores about it. It is compared as a string, never parsed, so no file
-// byte ever reaches oneDNN as a descriptor. `layout` is oneDNN's own
-// description, for create_prepacked within one process only.
+// byte ever reaches oneDNN as a descriptor.
 struct PackedWeights {
   const void* data = nullptr;
   size_t bytes = 0;
-  std::string layout;
   std::string key;
 };
 
@@ -95,17 +93,11 @@ class ConvPrimitive {
   // create does). `cached` may hold anything: it is never interpreted.
   static StatusOr<std::unique_ptr<ConvPrimitive>> create_cached(const ConvParams& params, const Tensor& weight_oihw,
                                                                 const PackedWeights& cached, const Tensor* bias);
-  // In-process only: `weights` must come from packed_weights() of a
-  // primitive of this process (its `layout` is a raw oneDNN descriptor).
-  // Used in place when this kernel wants the same layout, reordered
-  // otherwise. Never pass bytes read from a file: use create_cached.
-  static StatusOr<std::unique_ptr<ConvPrimitive>> create_prepacked(const ConvParams& params,
-                                                                   const PackedWeights& weights, const Tensor* bias);
   ~ConvPrimitive();
 
   // The weights as this primitive holds them (valid while it lives).
   PackedWeights packed_weights() const;
-  // False when create_prepacked / create_cached had to pack or reorder.
+  // False when create_cached had to pack the plain weights.
   bool weights_used_in_place() const { return weights_in_place_; }
 
   // Buffers are 64-byte aligned, caller-owned, sized as in ConvParams.
