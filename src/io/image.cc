@@ -71,19 +71,19 @@ Status check_huffman_tables(const uint8_t* table, size_t length, size_t offset, 
   return {};
 }
 
-// Walks a JPEG's marker segments (those between scans too), checking the
+// Walks a JPEG's marker segments from `start`, just after SOI (those between scans too), checking the
 // Huffman tables; true when it reaches the end-of-image marker, false when
 // the data ends first (stb_image decodes a JPEG cut short as if the missing
 // data were zeros). Between segments it skips what stb_image skips:
 // entropy-coded data (its 0xFF bytes are stuffed as 0xFF 0x00), restart
 // markers, fill bytes and padding. Whatever follows EOI (some cameras
 // append data) is allowed.
-StatusOr<bool> walk_jpeg(const uint8_t* data, size_t size, const std::string& label) {
+StatusOr<bool> walk_jpeg(const uint8_t* data, size_t size, size_t start, const std::string& label) {
   const auto is_marker = [&](size_t at) {
     const uint8_t next = data[at + 1];
     return data[at] == kJpegMarker && next != 0 && next != kJpegMarker && !is_jpeg_restart(next);
   };
-  size_t at = 2;  // after SOI
+  size_t at = start;  // after SOI
   for (;;) {
     while (at + 1 < size && !is_marker(at)) ++at;
     if (at + 1 >= size) return false;
@@ -111,10 +111,14 @@ Status check_before_decoding(const uint8_t* data, int length, const std::string&
     KESTREL_RETURN_IF_ERROR(check_image_size(header.width, header.height, label));
     return check_png_integrity(data, static_cast<size_t>(length), header, label);
   }
-  const bool jpeg = length >= 2 && data[0] == kJpegMarker && data[1] == 0xd8;
+  // stb_image takes a JPEG to start with 0xFF, any number of 0xFF fill
+  // bytes, then SOI (0xD8): so does this check.
+  size_t soi = 1;
+  while (soi < static_cast<size_t>(length) && data[soi] == kJpegMarker) ++soi;
+  const bool jpeg = length >= 2 && data[0] == kJpegMarker && soi < static_cast<size_t>(length) && data[soi] == 0xd8;
   bool complete = true;
   if (jpeg) {
-    KESTREL_ASSIGN_OR_RETURN(complete, walk_jpeg(data, static_cast<size_t>(length), label));
+    KESTREL_ASSIGN_OR_RETURN(complete, walk_jpeg(data, static_cast<size_t>(length), soi + 1, label));
   }
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, length, &width, &height, &channels)) {
