@@ -469,64 +469,9 @@ TEST(OneDnnThreads, SetNumThreads) {
 }  // namespace
 }  // namespace kestrel::testing
 
-// Weights packed on another CPU (or damaged in the file) come with a key this
-// CPU's kernel does not know: create_cached must then pack the plain weights
-// itself, with the same results, and use a matching cache in place.
-
-namespace kestrel::onednn {
-namespace {
-
-TEST(OneDnnConvCached, UsesAMatchingCacheInPlaceAndPacksOtherwise) {
-  const ConvParams params{.batch = 1,
-                          .in_channels = 16,
-                          .in_h = 9,
-                          .in_w = 9,
-                          .out_channels = 32,
-                          .out_h = 9,
-                          .out_w = 9,
-                          .kernel_h = 3,
-                          .kernel_w = 3,
-                          .pad_top = 1,
-                          .pad_left = 1,
-                          .pad_bottom = 1,
-                          .pad_right = 1};
-  Tensor weight(DType::kFloat32, {32, 16, 3, 3});
-  for (int64_t i = 0; i < weight.size(); ++i)
-    weight.data<float>()[i] = static_cast<float>((i * 37) % 23) / 23.0f - 0.5f;
-  Tensor src(DType::kFloat32, {1, 9, 9, 16});
-  for (int64_t i = 0; i < src.size(); ++i) src.data<float>()[i] = static_cast<float>((i * 13) % 17) / 17.0f - 0.5f;
-  auto reference = ConvPrimitive::create(params, weight, nullptr);
-  ASSERT_TRUE(reference.ok()) << reference.status().message();
-  Tensor expected(DType::kFloat32, {1, 9, 9, 32});
-  (*reference)->run(src.data<float>(), expected.data<float>());
-
-  const PackedWeights cache = (*reference)->packed_weights();
-  auto in_place = ConvPrimitive::create_cached(params, weight, cache, nullptr);
-  ASSERT_TRUE(in_place.ok()) << in_place.status().message();
-  EXPECT_TRUE((*in_place)->weights_used_in_place());
-
-  // Another CPU's key, a truncated blob, a key that is not one: each is
-  // ignored and the plain weights are packed again.
-  const PackedWeights foreign{cache.data, cache.bytes, "onednn 0.0 other:isa 0"};
-  const PackedWeights truncated{cache.data, cache.bytes - 4, cache.key};
-  const PackedWeights garbage{cache.data, cache.bytes, "not a layout"};
-  std::vector<std::unique_ptr<ConvPrimitive>> convs;
-  for (const PackedWeights* cached : {&foreign, &truncated, &garbage}) {
-    auto conv = ConvPrimitive::create_cached(params, weight, *cached, nullptr);
-    ASSERT_TRUE(conv.ok()) << conv.status().message();
-    EXPECT_FALSE((*conv)->weights_used_in_place()) << cached->key;
-    convs.push_back(std::move(conv).value());
-  }
-  convs.push_back(std::move(in_place).value());
-  for (const auto& conv : convs) {
-    Tensor actual(DType::kFloat32, {1, 9, 9, 32});
-    ASSERT_TRUE(conv->run(src.data<float>(), actual.data<float>()));
-    for (int64_t i = 0; i < actual.size(); ++i) ASSERT_EQ(actual.data<float>()[i], expected.data<float>()[i]) << i;
-  }
-}
-
-}  // namespace
-}  // namespace kestrel::onednn
+// create_cached (a matching cache used in place; foreign, truncated or
+// binary keys packed again, same results) is tested in
+// model_file_hardening_test.cc, PackedWeightsCache.
 
 namespace kestrel::onednn {
 namespace {
