@@ -188,10 +188,10 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(std::move(graph)));
   KESTREL_RETURN_IF_ERROR(check_arena(compiled.plan.arena_bytes, options));
   KESTREL_RETURN_IF_ERROR(pack_weights_for_cpu(compiled.graph));
-  compiled.plan.value_offsets.resize(compiled.graph.values.size(), -1);  // packed weights are constants
   // The float weights a quantized conv replaced, and any other constant no
-  // node reads, stay out of the file.
-  drop_unused_values(compiled.graph, &compiled.plan);
+  // node reads, stay out of the file; the packed weights added above are
+  // constants, outside the arena.
+  drop_unused_values(compiled.graph, compiled.plan);
   ModelFile file{.graph = std::move(compiled.graph), .plan = std::move(compiled.plan)};
   // Conv weights are stored packed for this CPU's kernels, so the file
   // records the ISA it needs; a CPU lacking it is refused at load.

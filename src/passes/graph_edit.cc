@@ -63,7 +63,8 @@ void record_fused(Node& node, const std::string& name) {
   node.attrs.set("fused_nodes", fused);
 }
 
-int64_t drop_unused_values(Graph& graph, MemoryPlan* plan) {
+void drop_unused_values(Graph& graph, MemoryPlan& plan) {
+  plan.value_offsets.resize(graph.values.size(), -1);
   std::vector<char> used(graph.values.size(), 0);
   auto mark = [&](ValueId id) {
     if (id != kNoValue) used[static_cast<size_t>(id)] = 1;
@@ -74,23 +75,17 @@ int64_t drop_unused_values(Graph& graph, MemoryPlan* plan) {
   }
   for (ValueId id : graph.inputs) mark(id);
   for (ValueId id : graph.outputs) mark(id);
-  if (std::find(used.begin(), used.end(), 0) == used.end()) return 0;
+  if (std::find(used.begin(), used.end(), 0) == used.end()) return;
 
   std::vector<ValueId> new_id(graph.values.size(), kNoValue);
   Graph kept;
   kept.name = std::move(graph.name);
   kept.opset = graph.opset;
-  int64_t dropped_bytes = 0;
   std::vector<int64_t> offsets;
-  const bool renumber_plan = plan != nullptr && plan->value_offsets.size() == graph.values.size();
   for (size_t id = 0; id < graph.values.size(); ++id) {
-    Value& value = graph.values[id];
-    if (!used[id]) {
-      if (value.constant) dropped_bytes += static_cast<int64_t>(value.constant->nbytes());
-      continue;
-    }
-    new_id[id] = kept.add_value(std::move(value));
-    if (renumber_plan) offsets.push_back(plan->value_offsets[id]);
+    if (!used[id]) continue;
+    new_id[id] = kept.add_value(std::move(graph.values[id]));
+    offsets.push_back(plan.value_offsets[id]);
   }
   auto renumber = [&](std::vector<ValueId>& ids) {
     for (ValueId& id : ids) {
@@ -107,8 +102,7 @@ int64_t drop_unused_values(Graph& graph, MemoryPlan* plan) {
   renumber(kept.inputs);
   renumber(kept.outputs);
   graph = std::move(kept);
-  if (renumber_plan) plan->value_offsets = std::move(offsets);
-  return dropped_bytes;
+  plan.value_offsets = std::move(offsets);
 }
 
 }  // namespace kestrel

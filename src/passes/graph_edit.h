@@ -37,8 +37,9 @@ void record_fused(Node& node, const std::string& name);
 // Removes the values nothing refers to (no node reads or writes them, and
 // they are neither a graph input nor an output): the constants a pass
 // replaced, such as the float weights of a quantized conv. Every reference
-// is renumbered, the plan's per-value offsets too (when `plan` is given and
-// sized to the graph). Returns the bytes of constant data dropped.
-int64_t drop_unused_values(Graph& graph, MemoryPlan* plan);
+// is renumbered, the plan's per-value offsets too; a value the plan does
+// not cover (a constant added after planning, such as packed weights) is
+// outside the arena (-1).
+void drop_unused_values(Graph& graph, MemoryPlan& plan);
 
 }  // namespace kestrel
