@@ -42,6 +42,7 @@ const OpRegistry& OpRegistry::global() {
     register_fused_ops(r);
     register_quantized_ops(r);
     register_layout_ops(r);
+    register_channel_ops(r);
     return r;
   }();
   return registry;

@@ -138,6 +138,7 @@ void register_tensor_ops(OpRegistry& registry);
 void register_fused_ops(OpRegistry& registry);
 void register_quantized_ops(OpRegistry& registry);
 void register_layout_ops(OpRegistry& registry);
+void register_channel_ops(OpRegistry& registry);
 
 // One error listing every node whose op has no kernel; OK when all are known.
 Status check_supported_ops(const Graph& graph);

@@ -10,9 +10,12 @@
 namespace kestrel {
 namespace {
 
+// A 4-D activation whose bytes depend on the layout. One pixel per image
+// ([N, C, 1, 1], a squeeze-excitation vector) is the same in NCHW and NHWC:
+// it is never reordered.
 bool is_activation_4d(const Value& value) {
   const bool reorderable = value.dtype == DType::kFloat32 || dtype_size(value.dtype) == 1;
-  return !value.constant && reorderable && value.shape.size() == 4;
+  return !value.constant && reorderable && value.shape.size() == 4 && !(value.shape[2] == 1 && value.shape[3] == 1);
 }
 
 // Pure elementwise ops give the same result in any layout when no input

@@ -1,5 +1,6 @@
 // An activation right after Conv/Gemm (fused or not) runs inside it
 // (oneDNN's eltwise post-op), so its input never goes to memory.
+#include <cmath>
 #include <limits>
 
 #include "kernels/activation.h"
@@ -44,19 +45,41 @@ std::optional<Activation> activation_of(const Graph& graph, const Node& node) {
   return std::nullopt;
 }
 
-// x * Sigmoid(x), the SiLU/Swish that EfficientNet-style models export:
-// returns the Mul's index when `x`'s two readers are exactly that pair.
-std::optional<size_t> silu_mul(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId x) {
+// HardSigmoid with HardSwish's constants: x * HardSigmoid(x) is HardSwish,
+// as models exported below opset 14 write it.
+bool is_hardswish_gate(const Node& node) {
+  constexpr float kAlpha = 1.0f / 6.0f, kBeta = 0.5f, kTolerance = 1e-6f;
+  return std::fabs(node.attrs.get_float("alpha", 0.2f) - kAlpha) < kTolerance &&
+         std::fabs(node.attrs.get_float("beta", 0.5f) - kBeta) < kTolerance;
+}
+
+// The activation x * gate(x) computes when the gate is Sigmoid (SiLU/Swish,
+// as EfficientNet-style models export it) or HardSwish's HardSigmoid.
+std::optional<Activation> gated_activation(const Node& gate) {
+  if (!gate.domain.empty()) return std::nullopt;
+  if (gate.op_type == "Sigmoid") return Activation{ActivationKind::kSiLU};
+  if (gate.op_type == "HardSigmoid" && is_hardswish_gate(gate)) return Activation{ActivationKind::kHardSwish};
+  return std::nullopt;
+}
+
+struct GatedMul {
+  Activation activation;
+  size_t mul = 0;
+};
+
+// x * gate(x): the Mul's index and the activation, when `x`'s two readers
+// are exactly that pair.
+std::optional<GatedMul> gated_mul(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId x) {
   const auto& readers = consumers[static_cast<size_t>(x)];
   if (readers.size() != 2 || is_graph_output(graph, x)) return std::nullopt;
   for (size_t k = 0; k < 2; ++k) {
-    const Node& sigmoid = graph.nodes[readers[k]];
+    const Node& gate = graph.nodes[readers[k]];
     const Node& mul = graph.nodes[readers[1 - k]];
-    if (sigmoid.op_type != "Sigmoid" || mul.op_type != "Mul" || !sigmoid.domain.empty() || !mul.domain.empty())
-      continue;
-    const ValueId s = sigmoid.outputs[0];
+    const std::optional<Activation> activation = gated_activation(gate);
+    if (!activation || mul.op_type != "Mul" || !mul.domain.empty() || gate.inputs.size() != 1) continue;
+    const ValueId s = gate.outputs[0];
     const bool pairs = (mul.inputs[0] == x && mul.inputs[1] == s) || (mul.inputs[1] == x && mul.inputs[0] == s);
-    if (pairs && has_single_consumer(graph, consumers, s)) return readers[1 - k];
+    if (pairs && has_single_consumer(graph, consumers, s)) return GatedMul{*activation, readers[1 - k]};
   }
   return std::nullopt;
 }
@@ -72,11 +95,11 @@ Status fuse_activation(Graph& graph) {
     const ValueId out = producer.outputs[0];
     std::optional<Activation> activation;
     size_t consumer = 0;
-    if (auto mul = silu_mul(graph, consumers, out)) {
-      activation = Activation{ActivationKind::kSiLU};
-      consumer = *mul;
+    if (auto gated = gated_mul(graph, consumers, out)) {
+      activation = gated->activation;
+      consumer = gated->mul;
       for (size_t reader : consumers[static_cast<size_t>(out)]) {
-        if (reader != consumer) dead[reader] = 1;  // the Sigmoid
+        if (reader != consumer) dead[reader] = 1;  // the gate
       }
     } else if (has_single_consumer(graph, consumers, out)) {
       consumer = consumers[static_cast<size_t>(out)][0];

@@ -8,7 +8,8 @@ const std::vector<Pass>& default_passes() {
       {"eliminate_identity", eliminate_identity},     {"fold_constants", fold_constants},
       {"eliminate_dead_nodes", eliminate_dead_nodes}, {"fold_batch_norm", fold_batch_norm},
       {"fuse_flatten_gemm", fuse_flatten_gemm},       {"fuse_residual_add", fuse_residual_add},
-      {"fuse_activation", fuse_activation},           {"eliminate_dead_nodes", eliminate_dead_nodes},
+      {"fuse_activation", fuse_activation},           {"fuse_channel_scale", fuse_channel_scale},
+      {"eliminate_dead_nodes", eliminate_dead_nodes},
   };
   return passes;
 }

@@ -32,6 +32,8 @@ Status fuse_residual_add(Graph& graph);
 // Relu/Clip/LeakyRelu/Sigmoid/HardSigmoid/HardSwish/SiLU after Conv/Gemm fuse into it.
 Status fuse_activation(Graph& graph);
 
+// Mul(X [N,C,H,W], S [N,C,1,1]) (squeeze-excitation) becomes ChannelScale(X, S).
+Status fuse_channel_scale(Graph& graph);
 // The default pipeline, in order.
 const std::vector<Pass>& default_passes();
 

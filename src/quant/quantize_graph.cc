@@ -5,6 +5,7 @@
 #include <set>
 
 #include "kernels/activation.h"
+#include "kernels/channel_ops.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
 #include "passes/graph_edit.h"
@@ -23,6 +24,17 @@ bool is_conv(const Node& node) {
 
 bool is_float_activation(const Graph& graph, ValueId id) {
   return id != kNoValue && !graph.value(id).constant && graph.value(id).dtype == DType::kFloat32;
+}
+
+// GlobalAveragePool and ChannelScale (squeeze-excitation) on a float 4-D
+// activation: they have int8 kernels that requantize to their output's scale.
+bool is_int8_capable_channel_op(const Graph& graph, const Node& node) {
+  if (node.outputs.size() != 1 || node.inputs.empty() || !is_float_activation(graph, node.inputs[0]) ||
+      graph.value(node.inputs[0]).shape.size() != 4) {
+    return false;
+  }
+  if (node.domain.empty()) return node.op_type == "GlobalAveragePool";
+  return node.domain == kKestrelDomain && node.op_type == kChannelScaleOp;
 }
 
 bool is_int8_activation(const Graph& graph, ValueId id) {
@@ -63,7 +75,7 @@ std::vector<ValueId> conv_activations(const Node& node) {
 }
 
 // Activations that commute with the output's rescaling (bounds rescaled)
-// can run on the int8 grid; the others need a float32 output.
+// run on the int8 grid; the others run on real values before a post-scale.
 bool int8_friendly(const Activation& activation) {
   return activation.kind == ActivationKind::kNone || activation.kind == ActivationKind::kRelu ||
          activation.kind == ActivationKind::kLeakyRelu || activation.kind == ActivationKind::kClip;
@@ -82,6 +94,8 @@ class GraphQuantizer {
     for (Node& node : nodes) {
       if (settings_.count(&node - nodes.data())) {
         KESTREL_RETURN_IF_ERROR(emit_quantized_conv(node, settings_.at(&node - nodes.data())));
+      } else if (int8_channel_ops_.count(&node - nodes.data())) {
+        KESTREL_RETURN_IF_ERROR(emit_int8_channel_op(std::move(node)));
       } else if (passes_int8_through(node)) {
         Value& out = graph_.value(node.outputs[0]);
         out.dtype = graph_.value(node.inputs[0]).dtype;
@@ -133,7 +147,20 @@ class GraphQuantizer {
       }
     }
     for (ValueId out : graph_.outputs) graph_outputs_.insert(out);
+    // A squeeze-excitation op whose output an int8 reader wants runs in int8
+    // too, so its input becomes an int8 reader; walking backwards carries
+    // that up a chain (conv -> pool -> conv, conv -> scale -> conv).
+    for (size_t i = graph_.nodes.size(); i-- > 0;) {
+      const Node& node = graph_.nodes[i];
+      if (!is_int8_capable_channel_op(graph_, node)) continue;
+      const ValueId x = node.inputs[0], y = node.outputs[0];
+      if (!int8_readers_.count(y) || graph_outputs_.count(y) || !has_stats(x) || !has_stats(y)) continue;
+      int8_channel_ops_.insert(static_cast<int64_t>(i));
+      int8_readers_.insert(x);
+    }
   }
+
+  bool has_stats(ValueId id) const { return stats_.count(graph_.value(id).name) != 0; }
 
   // "no range for tensor 'x'" when a tensor the conv needs has no statistics.
   std::string missing_stats(const Node& node) const {
@@ -224,6 +251,30 @@ class GraphQuantizer {
     return q;
   }
 
+  // GlobalAveragePool -> QGlobalAveragePool, ChannelScale on int8: the
+  // input's int8 form in, requantized to the output's own scale.
+  Status emit_int8_channel_op(Node node) {
+    KESTREL_ASSIGN_OR_RETURN(const ValueId x, quantized(node.inputs[0]));
+    const float x_scale = graph_.value(x).quant->scales[0];
+    const ValueId y = node.outputs[0];
+    KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(y));
+    graph_.value(y).dtype = params.dtype;
+    graph_.value(y).quant = QuantParams{{params.scale}, {0}, 0};
+    node.inputs[0] = x;
+    for (size_t i = 1; i < node.inputs.size(); ++i) {
+      if (node.inputs[i] != kNoValue && is_int8_activation(graph_, node.inputs[i]))
+        node.inputs[i] = dequantized(node.inputs[i]);
+    }
+    if (node.domain.empty()) {
+      node.op_type = kQuantizedGlobalAveragePoolOp;
+      node.domain = std::string(kKestrelDomain);
+    }
+    node.attrs.set(kRequantScaleAttr, x_scale / params.scale);
+    node.attrs.set(kOutputTypeAttr, dtype_name(params.dtype));
+    graph_.nodes.push_back(std::move(node));
+    return {};
+  }
+
   Status emit_quantized_conv(Node node, const LayerQuantSettings& settings) {
     const std::string what = node.label();
     KESTREL_ASSIGN_OR_RETURN(const ValueId x, quantized(node.inputs[0]));
@@ -251,27 +302,31 @@ class GraphQuantizer {
 
     KESTREL_ASSIGN_OR_RETURN(Activation activation, activation_from_attributes(node.attrs));
     const ValueId y = node.outputs[0];
-    const bool int8_output = int8_friendly(activation) && int8_readers_.count(y) && !graph_outputs_.count(y);
+    const bool int8_output = int8_readers_.count(y) && !graph_outputs_.count(y);
+    // An activation that does not commute with scaling runs on real values:
+    // output and sum scales give real units, post_scale maps to the output's.
+    const bool real_units = int8_output && !int8_friendly(activation);
     float y_scale = 1.0f;
     if (int8_output) {
       KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(y));
       y_scale = params.scale;
       graph_.value(y).dtype = params.dtype;
       graph_.value(y).quant = QuantParams{{params.scale}, {0}, 0};
-      if (activation.kind == ActivationKind::kClip) {  // bounds in output units
+      if (activation.kind == ActivationKind::kClip && !real_units) {  // bounds in output units
         activation.alpha /= y_scale;
         activation.beta /= y_scale;
       }
     }
+    const float requant = real_units ? 1.0f : y_scale;
     std::vector<float> output_scales(weights->scales.size());
-    for (size_t o = 0; o < output_scales.size(); ++o) output_scales[o] = x_scale * weights->scales[o] / y_scale;
+    for (size_t o = 0; o < output_scales.size(); ++o) output_scales[o] = x_scale * weights->scales[o] / requant;
 
     float sum_scale = 1.0f;
     if (node.inputs.size() > kSumInput && node.inputs[kSumInput] != kNoValue) {
       ValueId& sum = node.inputs[kSumInput];
       if (int8_output) {
         KESTREL_ASSIGN_OR_RETURN(sum, quantized(sum));
-        sum_scale = graph_.value(sum).quant->scales[0] / y_scale;
+        sum_scale = graph_.value(sum).quant->scales[0] / requant;
       } else if (is_int8_activation(graph_, sum)) {
         sum = dequantized(sum);
       }
@@ -282,6 +337,7 @@ class GraphQuantizer {
     node.attrs.set(kOutputScalesAttr, output_scales);
     node.attrs.set(kSumScaleAttr, sum_scale);
     node.attrs.set(kOutputTypeAttr, dtype_name(graph_.value(y).dtype));
+    if (real_units) node.attrs.set(kPostScaleAttr, 1.0f / y_scale);
     set_activation_attributes(activation, node.attrs);
     summary_.quantized.push_back(node.name);
     graph_.nodes.push_back(std::move(node));
@@ -295,6 +351,7 @@ class GraphQuantizer {
   std::map<int64_t, LayerQuantSettings> settings_;  // node index -> settings, for quantized convs
   std::map<ValueId, LayerQuantSettings> method_of_;
   std::set<ValueId> int8_readers_, graph_outputs_;
+  std::set<int64_t> int8_channel_ops_;  // node indices of squeeze-excitation ops run in int8
   std::map<ValueId, ValueId> quantized_, dequantized_;
   QuantizationSummary summary_;
 };

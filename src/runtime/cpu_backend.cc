@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "kernels/activation.h"
+#include "kernels/channel_ops.h"
+#include "kernels/cpu/channel_kernels.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
@@ -140,6 +142,7 @@ StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
     if (params.sum) params.sum_type = element_type(graph.value(node.inputs[3]).dtype);
     params.output_scales = node.attrs.get_floats(kOutputScalesAttr);
     params.sum_scale = node.attrs.get_float(kSumScaleAttr, 1.0f);
+    params.post_scale = node.attrs.get_float(kPostScaleAttr, 1.0f);
   }
   return params;
 }
@@ -320,10 +323,92 @@ std::unique_ptr<FastKernel> make_concat(const Graph& graph, const Node& node) {
   return std::make_unique<ConcatNhwcKernel>(std::move(run_bytes), out[0] * out[2] * out[3]);
 }
 
+// Squeeze-excitation's channel scaling and the int8 global average pool:
+// Kestrel's own NHWC kernels (kernels/cpu/channel_kernels.h).
+bool channel_op_supported(const Graph& graph, const Node& node) {
+  if (node.domain != kKestrelDomain || node.outputs.size() != 1) return false;
+  if (node.op_type == kChannelScaleOp) {
+    return float_4d(graph, node.inputs[0]) || byte_4d(graph, node.inputs[0]);
+  }
+  return node.op_type == kQuantizedGlobalAveragePoolOp && byte_4d(graph, node.inputs[0]);
+}
+
+// NHWC bytes: laid out so, or with one pixel per image (both layouts agree).
+bool has_nhwc_memory(const Value& value) {
+  return value.layout == Layout::kNhwc || (value.shape.size() == 4 && value.shape[2] == 1 && value.shape[3] == 1);
+}
+
+cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
+
+class ChannelScaleKernel final : public FastKernel {
+ public:
+  ChannelScaleKernel(const Graph& graph, const Node& node) {
+    const Value& x = graph.value(node.inputs[0]);
+    batch_ = x.shape[0], channels_ = x.shape[1], pixels_ = x.shape[2] * x.shape[3];
+    is_float_ = x.dtype == DType::kFloat32;
+    src_type_ = byte_type(x.dtype);
+    dst_type_ = byte_type(graph.value(node.outputs[0]).dtype);
+    requant_ = node.attrs.get_float(kRequantScaleAttr, 1.0f);
+    multiplier_.resize(static_cast<size_t>(batch_ * channels_));
+  }
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    const auto* scale = static_cast<const float*>(inputs[1]);
+    if (is_float_) {
+      cpu::channel_scale_f32(static_cast<const float*>(inputs[0]), scale, static_cast<float*>(outputs[0]), batch_,
+                             pixels_, channels_);
+      return {};
+    }
+    for (size_t i = 0; i < multiplier_.size(); ++i) multiplier_[i] = scale[i] * requant_;
+    cpu::channel_scale_int8(inputs[0], src_type_, multiplier_.data(), outputs[0], dst_type_, batch_, pixels_,
+                            channels_);
+    return {};
+  }
+  std::string implementation() const override { return "kestrel channel_scale:" + cpu::channel_kernels_isa(); }
+
+ private:
+  int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
+  bool is_float_ = true;
+  cpu::ByteType src_type_ = cpu::ByteType::kS8, dst_type_ = cpu::ByteType::kS8;
+  float requant_ = 1.0f;
+  std::vector<float> multiplier_;  // scale * requant per (n, c), refilled each run
+};
+
+class QuantizedAverageKernel final : public FastKernel {
+ public:
+  QuantizedAverageKernel(const Graph& graph, const Node& node) {
+    const Value& x = graph.value(node.inputs[0]);
+    batch_ = x.shape[0], channels_ = x.shape[1], pixels_ = x.shape[2] * x.shape[3];
+    src_type_ = byte_type(x.dtype);
+    dst_type_ = byte_type(graph.value(node.outputs[0]).dtype);
+    multiplier_ = average_multiplier(node.attrs.get_float(kRequantScaleAttr, 1.0f), pixels_);
+    sums_.resize(static_cast<size_t>(channels_));
+  }
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    cpu::global_average_int8(inputs[0], src_type_, multiplier_, sums_.data(), outputs[0], dst_type_, batch_, pixels_,
+                             channels_);
+    return {};
+  }
+  std::string implementation() const override { return "kestrel global_average_int8:" + cpu::channel_kernels_isa(); }
+
+ private:
+  int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
+  cpu::ByteType src_type_ = cpu::ByteType::kS8, dst_type_ = cpu::ByteType::kS8;
+  float multiplier_ = 1.0f;
+  std::vector<int32_t> sums_;
+};
+
+std::unique_ptr<FastKernel> make_channel_op(const Graph& graph, const Node& node) {
+  if (node.op_type == kChannelScaleOp) return std::make_unique<ChannelScaleKernel>(graph, node);
+  return std::make_unique<QuantizedAverageKernel>(graph, node);
+}
+
 }  // namespace
 
 bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
-  if (conv_supported(graph, node) || pool_supported(graph, node) || concat_supported(graph, node)) return true;
+  if (conv_supported(graph, node) || pool_supported(graph, node) || concat_supported(graph, node) ||
+      channel_op_supported(graph, node)) {
+    return true;
+  }
   // Per-tensor (de)quantization at the edge of an int8 region runs in the
   // region's layout, so the float side is reordered, once, as float.
   if ((is_op(node, "QuantizeLinear", nullptr) || is_op(node, "DequantizeLinear", nullptr)) &&
@@ -361,6 +446,8 @@ StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const 
   if (conv_supported(graph, node)) return make_conv(graph, node);
   if (pool_supported(graph, node)) return make_pool(graph, node);
   if (scale_supported(graph, node)) return make_scale(graph, node);
+  if (channel_op_supported(graph, node) && has_nhwc_memory(graph.value(node.inputs[0])))
+    return make_channel_op(graph, node);
   if (concat_supported(graph, node) && graph.value(node.outputs[0]).layout == Layout::kNhwc)
     return make_concat(graph, node);
   if (node.domain == kKestrelDomain && node.op_type == "Reorder" && graph.value(node.inputs[0]).shape.size() == 4) {

@@ -102,9 +102,11 @@ constexpr OpEntry kOps[] = {
     // Kestrel's own ops (domain "kestrel").
     {"FusedConv", KESTREL_CONV_ATTRS KESTREL_FUSED_ATTRS KESTREL_PACKED_ATTRS},
     {"FusedGemm", "alpha:f beta:f transA:i transB:i flatten_axis:i " KESTREL_FUSED_ATTRS},
-    {"QFusedConv",
-     KESTREL_CONV_ATTRS KESTREL_FUSED_ATTRS KESTREL_PACKED_ATTRS "output_scales:fs sum_scale:f output_type:s"},
+    {"QFusedConv", KESTREL_CONV_ATTRS KESTREL_FUSED_ATTRS KESTREL_PACKED_ATTRS
+     "output_scales:fs sum_scale:f output_type:s post_scale:f"},
     {"Reorder", "to:s"},
+    {"ChannelScale", "output_scale:f output_type:s"},
+    {"QGlobalAveragePool", "output_scale:f output_type:s"},
 };
 
 AttributeKind parse_kind(const std::string& code) {

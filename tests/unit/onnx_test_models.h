@@ -3,6 +3,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -58,6 +59,61 @@ inline onnx::ModelProto make_relu_model() {
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 2});
   add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 2});
   add_node(model, "Relu", {"x"}, {"y"}, "relu");
+  return model;
+}
+
+// A conv with deterministic pseudo-random weights (sin pattern), pads k/2.
+inline void add_pattern_conv(onnx::ModelProto& model, const std::string& name, const std::string& x,
+                             const std::string& y, int64_t cin, int64_t cout, int64_t kernel, float seed) {
+  std::vector<float> w(static_cast<size_t>(cout * cin * kernel * kernel)), b(static_cast<size_t>(cout));
+  const float fan_in = static_cast<float>(cin * kernel * kernel);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = std::sin(seed + 0.77f * static_cast<float>(i)) * 1.7f / std::sqrt(fan_in);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = 0.1f * std::cos(seed + static_cast<float>(i));
+  add_float_initializer(model, name + ".w", {cout, cin, kernel, kernel}, w);
+  add_float_initializer(model, name + ".b", {cout}, b);
+  auto* node = add_node(model, "Conv", {x, name + ".w", name + ".b"}, {y}, name);
+  auto* pads = node->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int i = 0; i < 4; ++i) pads->add_ints(kernel / 2);
+}
+
+// An inverted-residual block with squeeze-excitation, as MobileNetV3 and
+// EfficientNet export it at opset 13, then a classifier:
+//   x [N,8,6,6] -> conv 1x1 -> x * HardSigmoid(x) (HardSwish)
+//     -> conv 3x3 -> a = y * Sigmoid(y) (SiLU)
+//     -> s = Sigmoid(conv(Relu(conv(GlobalAveragePool(a)))))   [N,16,1,1]
+//     -> conv 1x1 (a * s) + x -> GlobalAveragePool -> Flatten -> Gemm -> logits [N,5]
+inline onnx::ModelProto make_squeeze_excitation_model() {
+  auto model = make_model(13);
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 6, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "logits", {-1, 5});
+  add_pattern_conv(model, "expand", "x", "e", 8, 16, 1, 0.1f);
+  auto* gate = add_node(model, "HardSigmoid", {"e"}, {"e_gate"}, "hardswish_gate");
+  auto* alpha = gate->add_attribute();
+  alpha->set_name("alpha");
+  alpha->set_type(onnx::AttributeProto::FLOAT);
+  alpha->set_f(1.0f / 6.0f);
+  add_node(model, "Mul", {"e", "e_gate"}, {"h"}, "hardswish");
+  add_pattern_conv(model, "spatial", "h", "d", 16, 16, 3, 0.2f);
+  add_node(model, "Sigmoid", {"d"}, {"d_gate"}, "silu_gate");
+  add_node(model, "Mul", {"d", "d_gate"}, {"a"}, "silu");
+  add_node(model, "GlobalAveragePool", {"a"}, {"pooled"}, "se_pool");
+  add_pattern_conv(model, "se_reduce", "pooled", "r", 16, 4, 1, 0.3f);
+  add_node(model, "Relu", {"r"}, {"r_relu"}, "se_relu");
+  add_pattern_conv(model, "se_expand", "r_relu", "g", 4, 16, 1, 0.4f);
+  add_node(model, "Sigmoid", {"g"}, {"s"}, "se_gate");
+  add_node(model, "Mul", {"a", "s"}, {"scaled"}, "se_scale");
+  add_pattern_conv(model, "project", "scaled", "p", 16, 8, 1, 0.5f);
+  add_node(model, "Add", {"p", "x"}, {"block"}, "residual");
+  add_node(model, "GlobalAveragePool", {"block"}, {"features"}, "head_pool");
+  add_node(model, "Flatten", {"features"}, {"flat"}, "flatten");
+  std::vector<float> fc(40);
+  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
+  add_float_initializer(model, "fc.w", {8, 5}, fc);
+  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
+  add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
   return model;
 }
 

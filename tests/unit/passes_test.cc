@@ -221,6 +221,35 @@ TEST(Passes, ClipSiluAndGemmActivationsFuse) {
   expect_same_outputs(before, after);
 }
 
+TEST(Passes, SqueezeExcitationBecomesGatedActivationsAndChannelScale) {
+  const Graph before = import_model(make_squeeze_excitation_model());
+  const Graph after = optimized(before, default_passes());
+  ASSERT_EQ(op_types(after),
+            (std::vector<std::string>{"FusedConv", "FusedConv", "GlobalAveragePool", "FusedConv", "FusedConv",
+                                      "ChannelScale", "FusedConv", "GlobalAveragePool", "FusedGemm"}));
+  EXPECT_EQ(after.nodes[0].attrs.get_string("activation", ""), "HardSwish");  // x * HardSigmoid(x), 1/6 and 1/2
+  EXPECT_EQ(after.nodes[1].attrs.get_string("activation", ""), "SiLU");
+  EXPECT_EQ(after.nodes[3].attrs.get_string("activation", ""), "Relu");
+  EXPECT_EQ(after.nodes[4].attrs.get_string("activation", ""), "Sigmoid");
+  // ChannelScale reads the full tensor first, the [N,C,1,1] gate second.
+  EXPECT_EQ(after.value(after.nodes[5].inputs[0]).shape, (Shape{2, 16, 6, 6}));
+  EXPECT_EQ(after.value(after.nodes[5].inputs[1]).shape, (Shape{2, 16, 1, 1}));
+  expect_same_outputs(before, after);
+}
+
+TEST(Passes, HardSigmoidWithOtherConstantsIsNotHardSwish) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 4, 4});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 8, 4, 4});
+  add_conv(model, "conv", "x", "c", 3, 8, 1, kSeed);
+  add_node(model, "HardSigmoid", {"c"}, {"gate"}, "gate");  // ONNX defaults: alpha 0.2, beta 0.5
+  add_node(model, "Mul", {"c", "gate"}, {"y"}, "mul");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"Conv", "HardSigmoid", "Mul"}));
+  expect_same_outputs(before, after);
+}
+
 TEST(Passes, ActivationIsNotFusedWhenTheConvOutputHasOtherReaders) {
   auto model = make_model();
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 2, 3, 3});

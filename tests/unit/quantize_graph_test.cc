@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <random>
 
 #include <set>
 
@@ -13,6 +14,10 @@
 #include "frontend/onnx/onnx_importer.h"
 #include "io/dataset.h"
 #include "io/preprocess.h"
+#include "kernels/channel_ops.h"
+#include "kernels/quantized_conv.h"
+#include "onnx_test_models.h"
+#include "passes/assign_layout.h"
 #include "passes/compile.h"
 #include "passes/passes.h"
 #include "passes/shape_inference.h"
@@ -253,6 +258,83 @@ TEST(QuantizeGraph, MissingStatisticsIsAnError) {
   ASSERT_FALSE(summary.ok());
   EXPECT_NE(summary.status().message().find("no calibration statistics for tensor 'input'"), std::string::npos)
       << summary.status().message();
+}
+
+// Random normal inputs of the squeeze-excitation model, batch 2.
+Tensor se_input(uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Tensor x(DType::kFloat32, {2, 8, 6, 6});
+  for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = normal(rng);
+  return x;
+}
+
+Graph optimized_se_model() {
+  std::string bytes;
+  make_squeeze_excitation_model().SerializeToString(&bytes);
+  auto imported = import_onnx_bytes(bytes, ".", "squeeze-excitation model");
+  EXPECT_TRUE(imported.ok()) << imported.status().message();
+  Graph graph = std::move(imported).value();
+  EXPECT_TRUE(set_input_shapes(graph, {{"x", {2, 8, 6, 6}}}).ok());
+  EXPECT_TRUE(optimize_graph(graph).ok());
+  return graph;
+}
+
+// The whole squeeze-excitation block stays channels-last (FP32) and int8
+// (INT8): the input's Reorder and QuantizeLinear are the only conversions.
+TEST(QuantizeGraph, SqueezeExcitationHasNoIslands) {
+  Graph graph = optimized_se_model();
+  auto fp32 = lower_for_cpu(graph);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  EXPECT_EQ(count_reorders(fp32->graph), 1);
+
+  auto calibrator = Calibrator::create(graph, tensors_to_calibrate(graph, {}), 1);
+  ASSERT_TRUE(calibrator.ok()) << calibrator.status().message();
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
+    const Tensor batch = se_input(seed);
+    std::memcpy((*calibrator)->input().raw_data(), batch.raw_data(), batch.nbytes());
+    ASSERT_TRUE((*calibrator)->run(2).ok());
+  }
+  ASSERT_TRUE(quantize_graph(graph, (*calibrator)->stats(), {}).ok());
+  EXPECT_EQ(count_ops(graph, "QFusedConv"), 5);
+  EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 1);
+  EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 0);
+  EXPECT_EQ(count_ops(graph, kQuantizedGlobalAveragePoolOp), 1);  // the head's pool reads the float block output
+  for (const Node& node : graph.nodes) {
+    if (node.op_type == kChannelScaleOp) {
+      EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kInt8);  // SiLU's output is signed
+      EXPECT_EQ(graph.value(node.outputs[0]).dtype, DType::kInt8);
+    }
+    if (node.op_type == kQuantizedConvOp && node.name == "spatial") {
+      EXPECT_EQ(graph.value(node.outputs[0]).dtype, DType::kInt8) << "SiLU runs in the conv's epilogue";
+      EXPECT_GT(node.attrs.get_float(kPostScaleAttr, 0.0f), 1.0f);
+    }
+  }
+  auto int8 = lower_for_cpu(graph);
+  ASSERT_TRUE(int8.ok()) << int8.status().message();
+  EXPECT_EQ(count_reorders(int8->graph), 1);
+
+  // Fast kernels against the reference ones on a fresh input.
+  const Tensor input = se_input(99);
+  auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
+  ASSERT_TRUE(reference.ok()) << reference.status().message();
+  auto expected = reference->run({{"x", input}});
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+  auto session = Session::create(std::make_shared<const Graph>(int8->graph), int8->plan, {.threads = 1});
+  ASSERT_TRUE(session.ok()) << session.status().message();
+  auto actual = (*session)->run({{"x", input}});
+  ASSERT_TRUE(actual.ok()) << actual.status().message();
+  const Tensor& want = expected->at(0);
+  const Tensor& got = actual->at(0);
+  ASSERT_EQ(want.shape(), got.shape());
+  float max_ref = 0, max_diff = 0;
+  for (int64_t i = 0; i < want.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(want.data<float>()[i]));
+    max_diff = std::max(max_diff, std::fabs(want.data<float>()[i] - got.data<float>()[i]));
+  }
+  // oneDNN's exp (SiLU, Sigmoid) differs from std::exp by ulps: a rare int8
+  // value one step away, far below 2 % of the logits' range.
+  EXPECT_LE(max_diff, 0.02f * max_ref) << "max |ref| " << max_ref;
 }
 
 }  // namespace

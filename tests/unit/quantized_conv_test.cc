@@ -35,6 +35,10 @@ Tensor random_bytes(std::mt19937& rng, DType dtype, Shape shape) {
   const int64_t lo = dtype == DType::kUInt8 ? 0 : -128, hi = dtype == DType::kUInt8 ? 255 : 127;
   for (int64_t i = 0; i < t.size(); ++i) {
     const int64_t v = uniform_int(rng, lo, hi);
+    if (dtype == DType::kFloat32) {  // a float residual, in the same range
+      t.data<float>()[i] = static_cast<float>(v) * 0.5f;
+      continue;
+    }
     if (dtype == DType::kUInt8) t.data<uint8_t>()[i] = static_cast<uint8_t>(v);
     else t.data<int8_t>()[i] = static_cast<int8_t>(v);
   }
@@ -76,8 +80,11 @@ ConvParams random_int8_conv(std::mt19937& rng) {
   p.src_type = uniform_int(rng, 0, 1) ? ElementType::kU8 : ElementType::kS8;
   const ElementType outputs[] = {ElementType::kU8, ElementType::kS8, ElementType::kF32};
   p.dst_type = outputs[uniform_int(rng, 0, 2)];
-  p.sum = p.dst_type != ElementType::kF32 && uniform_int(rng, 0, 1);
-  p.sum_type = p.sum ? (uniform_int(rng, 0, 1) ? ElementType::kU8 : ElementType::kS8) : ElementType::kF32;
+  // A float32 output takes a float32 residual (a block whose output leaves
+  // the int8 region), an int8 one a byte residual.
+  p.sum = uniform_int(rng, 0, 1);
+  p.sum_type = p.sum && p.dst_type != ElementType::kF32 ? (uniform_int(rng, 0, 1) ? ElementType::kU8 : ElementType::kS8)
+                                                        : ElementType::kF32;
   p.sum_scale = std::uniform_real_distribution<float>(0.2f, 1.5f)(rng);
   const int64_t activation = uniform_int(rng, 0, 2);
   if (activation == 1) p.activation.kind = ActivationKind::kRelu;
@@ -111,6 +118,7 @@ Mismatch compare(const ConvParams& p, std::mt19937& rng) {
   attrs.set(kOutputScalesAttr, p.output_scales);
   attrs.set(kSumScaleAttr, p.sum_scale);
   attrs.set(kOutputTypeAttr, dtype_name(dtype_of(p.dst_type)));
+  if (p.post_scale != 1.0f) attrs.set(kPostScaleAttr, p.post_scale);
   set_activation_attributes(p.activation, attrs);
   std::vector<Tensor> inputs = {x, w, b};
   if (p.sum) inputs.push_back(sum);
@@ -144,7 +152,7 @@ std::string describe(const ConvParams& p) {
   return str_cat("int8 conv N", p.batch, " C", p.in_channels, " ", p.in_h, "x", p.in_w, " -> M", p.out_channels, " k",
                  p.kernel_h, " s", p.stride_h, " g", p.groups, " src ", static_cast<int>(p.src_type), " dst ",
                  static_cast<int>(p.dst_type), " sum ", p.sum, "/", static_cast<int>(p.sum_type), " act ",
-                 activation_name(p.activation.kind), " scales ", p.output_scales.size());
+                 activation_name(p.activation.kind), " scales ", p.output_scales.size(), " post ", p.post_scale);
 }
 
 TEST(QuantizedConv, OneDnnMatchesReferenceOnRandomShapes) {
@@ -171,6 +179,37 @@ TEST(QuantizedConv, WithoutSumIsBitExact) {
     SCOPED_TRACE(describe(p));
     EXPECT_EQ(compare(p, rng).count, 0);
   }
+}
+
+// SiLU, Sigmoid, HardSwish and HardSigmoid do not commute with scaling: the
+// conv computes them on real values (output_scales in real units) and
+// post_scale maps the result to the int8 output's units.
+TEST(QuantizedConv, NonCommutingActivationsRunOnRealValues) {
+  SCOPED_TRACE(seed_trace());
+  std::mt19937 rng(test_seed());
+  const ActivationKind kinds[] = {ActivationKind::kSiLU, ActivationKind::kSigmoid, ActivationKind::kHardSwish,
+                                  ActivationKind::kHardSigmoid};
+  int64_t outputs = 0, differing = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    ConvParams p = random_int8_conv(rng);
+    if (p.dst_type == ElementType::kF32) p.dst_type = ElementType::kS8, p.sum = false;
+    p.activation = {kinds[trial % 4], 0.0f, 0.0f};
+    if (p.activation.kind == ActivationKind::kHardSigmoid) p.activation = {ActivationKind::kHardSigmoid, 0.2f, 0.5f};
+    // Real values spanning about [-4, 4] (where the activations bend), then
+    // post_scale to the 8-bit range so that outputs also saturate.
+    constexpr float kToReal = 1.0f / 30.0f;
+    for (float& scale : p.output_scales) scale *= kToReal;
+    p.sum_scale *= kToReal;
+    p.post_scale = std::uniform_real_distribution<float>(20.0f, 200.0f)(rng);
+    SCOPED_TRACE(describe(p));
+    const Mismatch mismatch = compare(p, rng);
+    EXPECT_EQ(mismatch.beyond_one, 0);
+    outputs += p.batch * p.out_channels * p.out_h * p.out_w;
+    differing += mismatch.count;
+  }
+  // oneDNN approximates exp (SiLU, Sigmoid) to a few ulps: a value within
+  // that of a rounding tie may land one step away, rarely.
+  EXPECT_LE(differing, outputs / 200) << differing << " of " << outputs << " outputs differ by one step";
 }
 
 TEST(QuantizedConv, SaturatesAtTheTypeLimits) {

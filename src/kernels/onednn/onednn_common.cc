@@ -57,28 +57,29 @@ Status status_from_exception(const std::exception& error, const std::string& wha
 
 namespace {
 
-// Appends `activation` as eltwise post-ops. oneDNN 2.6 has no hardsigmoid,
-// so HardSigmoid is linear (alpha * x + beta) then clip to [0, 1].
-// eltwise_hardswish is ONNX's HardSwish x * clamp(x / 6 + 0.5, 0, 1).
-void append_activation(const Activation& activation, dnnl::post_ops& ops) {
+// Appends `activation` as eltwise post-ops, the last one scaled by
+// `post_scale`. oneDNN 2.6 has no hardsigmoid, so HardSigmoid is linear
+// (alpha * x + beta) then clip to [0, 1]. eltwise_hardswish is ONNX's
+// HardSwish x * clamp(x / 6 + 0.5, 0, 1).
+void append_activation(const Activation& activation, float post_scale, dnnl::post_ops& ops) {
   using dnnl::algorithm;
-  constexpr float kScale = 1.0f;
+  const float scale = post_scale;
   switch (activation.kind) {
-    case ActivationKind::kNone: return;
-    case ActivationKind::kRelu: ops.append_eltwise(kScale, algorithm::eltwise_relu, 0.0f, 0.0f); return;
-    case ActivationKind::kLeakyRelu:
-      ops.append_eltwise(kScale, algorithm::eltwise_relu, activation.alpha, 0.0f);
+    case ActivationKind::kNone:
+      if (post_scale != 1.0f) ops.append_eltwise(1.0f, algorithm::eltwise_linear, post_scale, 0.0f);
       return;
+    case ActivationKind::kRelu: ops.append_eltwise(scale, algorithm::eltwise_relu, 0.0f, 0.0f); return;
+    case ActivationKind::kLeakyRelu: ops.append_eltwise(scale, algorithm::eltwise_relu, activation.alpha, 0.0f); return;
     case ActivationKind::kClip:
-      ops.append_eltwise(kScale, algorithm::eltwise_clip_v2, activation.alpha, activation.beta);
+      ops.append_eltwise(scale, algorithm::eltwise_clip_v2, activation.alpha, activation.beta);
       return;
-    case ActivationKind::kSigmoid: ops.append_eltwise(kScale, algorithm::eltwise_logistic, 0.0f, 0.0f); return;
+    case ActivationKind::kSigmoid: ops.append_eltwise(scale, algorithm::eltwise_logistic, 0.0f, 0.0f); return;
     case ActivationKind::kHardSigmoid:
-      ops.append_eltwise(kScale, algorithm::eltwise_linear, activation.alpha, activation.beta);
-      ops.append_eltwise(kScale, algorithm::eltwise_clip_v2, 0.0f, 1.0f);
+      ops.append_eltwise(1.0f, algorithm::eltwise_linear, activation.alpha, activation.beta);
+      ops.append_eltwise(scale, algorithm::eltwise_clip_v2, 0.0f, 1.0f);
       return;
-    case ActivationKind::kHardSwish: ops.append_eltwise(kScale, algorithm::eltwise_hardswish, 0.0f, 0.0f); return;
-    case ActivationKind::kSiLU: ops.append_eltwise(kScale, algorithm::eltwise_swish, 1.0f, 0.0f); return;
+    case ActivationKind::kHardSwish: ops.append_eltwise(scale, algorithm::eltwise_hardswish, 0.0f, 0.0f); return;
+    case ActivationKind::kSiLU: ops.append_eltwise(scale, algorithm::eltwise_swish, 1.0f, 0.0f); return;
   }
 }
 
@@ -112,7 +113,7 @@ dnnl::primitive_attr make_attr(const Activation& activation, bool sum, const Qua
   dnnl::post_ops ops;
   if (sum && quant.sum_type == ElementType::kF32) ops.append_sum(quant.sum_scale);
   if (sum && quant.sum_type != ElementType::kF32) ops.append_sum(quant.sum_scale, data_type(quant.sum_type));
-  append_activation(activation, ops);
+  append_activation(activation, quant.post_scale, ops);
   attr.set_post_ops(ops);
   return attr;
 }

@@ -1,6 +1,7 @@
 // ConvPrimitive: oneDNN forward-inference convolution on NHWC activations,
 // weights reordered once into the layout the chosen kernel wants.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -46,7 +47,10 @@ Status check_geometry(const ConvParams& p, const Tensor* bias, const std::string
     if (p.sum && element_size(p.sum_type) != element_size(p.dst_type)) {
       return invalid_argument(what, ": the residual's element type must have the output's size");
     }
-  } else if (p.dst_type != ElementType::kF32 || !p.output_scales.empty()) {
+    if (!(p.post_scale > 0.0f) || !std::isfinite(p.post_scale)) {
+      return invalid_argument(what, ": post_scale must be positive and finite");
+    }
+  } else if (p.dst_type != ElementType::kF32 || !p.output_scales.empty() || p.post_scale != 1.0f) {
     return invalid_argument(what, ": a float32 conv writes float32 and takes no output scales");
   }
   if (p.out_h != expected_out(p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.pad_top, p.pad_bottom) ||
@@ -154,7 +158,8 @@ dnnl::convolution_forward::primitive_desc make_pd(const ConvParams& p, bool with
   const Dims pad_l = {p.pad_top, p.pad_left}, pad_r = {p.pad_bottom, p.pad_right};
   const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                              src, weights, bias, dst, strides, dilates, pad_l, pad_r);
-  const QuantAttr quant{.output_scales = &p.output_scales, .sum_scale = p.sum_scale, .sum_type = p.sum_type};
+  const QuantAttr quant{
+      .output_scales = &p.output_scales, .sum_scale = p.sum_scale, .sum_type = p.sum_type, .post_scale = p.post_scale};
   return {desc, make_attr(p.activation, p.sum, quant), Engine::instance().engine};
 }
 

@@ -55,6 +55,7 @@ struct QuantAttr {
   const std::vector<float>* output_scales = nullptr;
   float sum_scale = 1.0f;
   ElementType sum_type = ElementType::kF32;
+  float post_scale = 1.0f;  // multiplies the activation's result
 };
 dnnl::primitive_attr make_attr(const Activation& activation, bool sum, const QuantAttr& quant = {});
 // Scratchpad-only attributes (pooling).

@@ -58,13 +58,17 @@ struct ConvParams {
   int64_t groups = 1;
   Activation activation;
   bool sum = false;
-  // Int8 convs (src_type s8/u8): dst = saturate(round(activation(
-  // output_scales[c] * (acc + bias[c]) + sum_scale * dst))), acc the int32
-  // accumulator; output_scales has one entry or one per output channel.
-  // Activation bounds (Clip) are in dst units. dst f32: no rounding.
+  // Int8 convs (src_type s8/u8): dst = saturate(round(post_scale *
+  // activation(output_scales[c] * (acc + bias[c]) + sum_scale * dst))), acc
+  // the int32 accumulator; output_scales has one entry or one per output
+  // channel. Activations that commute with scaling (ReLU, Clip with bounds in
+  // dst units) put the whole requantization in output_scales; the others
+  // (SiLU, Sigmoid, HardSwish, ...) run in real units and post_scale maps
+  // the result to dst units. dst f32: no rounding.
   ElementType src_type = ElementType::kF32, dst_type = ElementType::kF32, sum_type = ElementType::kF32;
   std::vector<float> output_scales;
   float sum_scale = 1.0f;
+  float post_scale = 1.0f;
 };
 
 // Conv weights already in the layout a primitive wants (its blocked format).

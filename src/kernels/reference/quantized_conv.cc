@@ -4,13 +4,13 @@
 //
 //   acc[n,o,y,x] = sum over (c, ky, kx) of src[n,c,...] * weight[o,c,ky,kx]   (int32)
 //   v = output_scales[o] * (float(acc) + float(bias[o])) [+ sum_scale * float(sum)]
-//   dst = saturate(round_half_even(activation(v)))   (dst int8/uint8)
-//   dst = activation(v)                               (dst float32)
+//   dst = saturate(round_half_even(post_scale * activation(v)))   (dst int8/uint8)
+//   dst = post_scale * activation(v)                               (dst float32)
 //
 // Inputs: X (int8/uint8, zero point 0), W (int8, symmetric), [B] (int32),
 // [Sum] (int8/uint8, the output's shape). Attributes: the Conv ones, the
-// activation ones (bounds in dst units), output_scales (1 or one per output
-// channel), sum_scale, output_type ("int8", "uint8" or "float32").
+// activation ones, output_scales (1 or one per output channel), sum_scale,
+// post_scale (default 1), output_type ("int8", "uint8" or "float32").
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -51,6 +51,8 @@ Status infer_qconv(InferContext& ctx) {
   if (scales.size() != 1 && static_cast<int64_t>(scales.size()) != w[0]) {
     return ctx.error("output_scales has ", scales.size(), " entries; expected 1 or ", w[0]);
   }
+  const float post_scale = ctx.attrs().get_float(kPostScaleAttr, 1.0f);
+  if (!(post_scale > 0.0f) || !std::isfinite(post_scale)) return ctx.error("post_scale must be positive and finite");
   nn::Window window;
   KESTREL_RETURN_IF_ERROR(nn::compute_window(ctx.node(), {x[2], x[3]}, {w[2], w[3]}, {}, &window));
   const Shape out = {x[0], w[0], window.out[0], window.out[1]};
@@ -115,6 +117,7 @@ void store(const std::vector<float>& values, Tensor& dst) {
 }
 
 float sum_value(const Tensor& sum, size_t i) {
+  if (sum.dtype() == DType::kFloat32) return sum.data<float>()[i];
   return sum.dtype() == DType::kUInt8 ? static_cast<float>(sum.data<uint8_t>()[i])
                                       : static_cast<float>(sum.data<int8_t>()[i]);
 }
@@ -142,6 +145,10 @@ Status run_qconv(KernelContext& ctx) {
     values[i] = v;
   }
   apply_activation(activation, values.data(), static_cast<int64_t>(values.size()));
+  const float post_scale = ctx.attrs().get_float(kPostScaleAttr, 1.0f);
+  if (post_scale != 1.0f) {
+    for (float& v : values) v *= post_scale;
+  }
   if (dst.dtype() == DType::kUInt8) store<uint8_t>(values, dst);
   else if (dst.dtype() == DType::kInt8) store<int8_t>(values, dst);
   else store<float>(values, dst);

@@ -1,0 +1,207 @@
+#include "kernels/cpu/channel_kernels.h"
+
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
+// _mm512_undefined_* placeholders (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <type_traits>
+
+#include "base/cpu_features.h"
+#include "kernels/channel_ops.h"
+
+namespace kestrel::cpu {
+namespace {
+
+constexpr int64_t kLanes = 16;
+
+bool portable_only = false;
+
+bool use_avx512() {
+  if (portable_only) return false;
+  static const bool available = [] {
+    const uint64_t need =
+        feature_bit(CpuFeature::kAvx512F) | feature_bit(CpuFeature::kAvx512BW) | feature_bit(CpuFeature::kAvx512VL);
+    return (cpu_features() & need) == need;
+  }();
+  return available;
+}
+
+template <typename T>
+T* at(void* base, int64_t i) {
+  return static_cast<T*>(base) + i;
+}
+template <typename T>
+const T* at(const void* base, int64_t i) {
+  return static_cast<const T*>(base) + i;
+}
+
+// ---- plain C++ ----
+
+template <typename Src, typename Dst>
+void scale_scalar(const Src* src, const float* multiplier, Dst* dst, int64_t batch, int64_t pixels, int64_t channels) {
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* m = multiplier + n * channels;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t row = (n * pixels + p) * channels;
+      for (int64_t c = 0; c < channels; ++c) {
+        if constexpr (std::is_same_v<Dst, float>) {
+          dst[row + c] = src[row + c] * m[c];
+        } else {
+          dst[row + c] = saturate_round<Dst>(static_cast<float>(src[row + c]) * m[c]);
+        }
+      }
+    }
+  }
+}
+
+template <typename Src, typename Dst>
+void average_scalar(const Src* src, float multiplier, int32_t* sums, Dst* dst, int64_t batch, int64_t pixels,
+                    int64_t channels) {
+  for (int64_t n = 0; n < batch; ++n) {
+    std::fill(sums, sums + channels, 0);
+    for (int64_t p = 0; p < pixels; ++p) {
+      const Src* row = src + (n * pixels + p) * channels;
+      for (int64_t c = 0; c < channels; ++c) sums[c] += row[c];
+    }
+    for (int64_t c = 0; c < channels; ++c) {
+      dst[n * channels + c] = saturate_round<Dst>(static_cast<float>(sums[c]) * multiplier);
+    }
+  }
+}
+
+// ---- AVX-512 ----
+
+#define KESTREL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+KESTREL_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
+  return remaining >= kLanes ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1);
+}
+
+template <ByteType kType>
+KESTREL_AVX512 inline __m512i load_widened(const void* src, __mmask16 mask) {
+  const __m128i bytes = _mm_maskz_loadu_epi8(mask, src);
+  return kType == ByteType::kS8 ? _mm512_cvtepi8_epi32(bytes) : _mm512_cvtepu8_epi32(bytes);
+}
+
+// Clamp in float, convert with the current rounding mode (nearest even), narrow.
+template <ByteType kType>
+KESTREL_AVX512 inline void store_rounded(__m512 v, void* dst, __mmask16 mask) {
+  const float lo = kType == ByteType::kS8 ? -128.0f : 0.0f, hi = kType == ByteType::kS8 ? 127.0f : 255.0f;
+  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+  _mm_mask_storeu_epi8(dst, mask, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
+}
+
+KESTREL_AVX512 void scale_f32_avx512(const float* src, const float* scale, float* dst, int64_t batch, int64_t pixels,
+                                     int64_t channels) {
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* m = scale + n * channels;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t row = (n * pixels + p) * channels;
+      for (int64_t c = 0; c < channels; c += kLanes) {
+        const __mmask16 mask = tail_mask(channels - c);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, src + row + c), _mm512_maskz_loadu_ps(mask, m + c));
+        _mm512_mask_storeu_ps(dst + row + c, mask, v);
+      }
+    }
+  }
+}
+
+template <ByteType kSrc, ByteType kDst>
+KESTREL_AVX512 void scale_int8_avx512(const void* src, const float* multiplier, void* dst, int64_t batch,
+                                      int64_t pixels, int64_t channels) {
+  for (int64_t n = 0; n < batch; ++n) {
+    const float* m = multiplier + n * channels;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t row = (n * pixels + p) * channels;
+      for (int64_t c = 0; c < channels; c += kLanes) {
+        const __mmask16 mask = tail_mask(channels - c);
+        const __m512 x = _mm512_cvtepi32_ps(load_widened<kSrc>(at<uint8_t>(src, row + c), mask));
+        store_rounded<kDst>(_mm512_mul_ps(x, _mm512_maskz_loadu_ps(mask, m + c)), at<uint8_t>(dst, row + c), mask);
+      }
+    }
+  }
+}
+
+template <ByteType kSrc, ByteType kDst>
+KESTREL_AVX512 void average_int8_avx512(const void* src, float multiplier, int32_t* sums, void* dst, int64_t batch,
+                                        int64_t pixels, int64_t channels) {
+  for (int64_t n = 0; n < batch; ++n) {
+    for (int64_t c = 0; c < channels; c += kLanes)
+      _mm512_mask_storeu_epi32(sums + c, tail_mask(channels - c), _mm512_setzero_si512());
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t row = (n * pixels + p) * channels;
+      for (int64_t c = 0; c < channels; c += kLanes) {
+        const __mmask16 mask = tail_mask(channels - c);
+        const __m512i sum = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mask, sums + c),
+                                             load_widened<kSrc>(at<uint8_t>(src, row + c), mask));
+        _mm512_mask_storeu_epi32(sums + c, mask, sum);
+      }
+    }
+    for (int64_t c = 0; c < channels; c += kLanes) {
+      const __mmask16 mask = tail_mask(channels - c);
+      const __m512 v =
+          _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(mask, sums + c)), _mm512_set1_ps(multiplier));
+      store_rounded<kDst>(v, at<uint8_t>(dst, n * channels + c), mask);
+    }
+  }
+}
+
+// Calls fn with the (src, dst) byte types as template arguments.
+template <template <ByteType, ByteType> class Fn, typename... Args>
+void dispatch_types(ByteType src, ByteType dst, Args... args) {
+  if (src == ByteType::kS8 && dst == ByteType::kS8) Fn<ByteType::kS8, ByteType::kS8>::run(args...);
+  if (src == ByteType::kS8 && dst == ByteType::kU8) Fn<ByteType::kS8, ByteType::kU8>::run(args...);
+  if (src == ByteType::kU8 && dst == ByteType::kS8) Fn<ByteType::kU8, ByteType::kS8>::run(args...);
+  if (src == ByteType::kU8 && dst == ByteType::kU8) Fn<ByteType::kU8, ByteType::kU8>::run(args...);
+}
+
+template <ByteType kType>
+using Byte = std::conditional_t<kType == ByteType::kS8, int8_t, uint8_t>;
+
+template <ByteType kSrc, ByteType kDst>
+struct ScaleInt8 {
+  static void run(const void* src, const float* multiplier, void* dst, int64_t batch, int64_t pixels,
+                  int64_t channels) {
+    if (use_avx512()) return scale_int8_avx512<kSrc, kDst>(src, multiplier, dst, batch, pixels, channels);
+    scale_scalar(static_cast<const Byte<kSrc>*>(src), multiplier, static_cast<Byte<kDst>*>(dst), batch, pixels,
+                 channels);
+  }
+};
+
+template <ByteType kSrc, ByteType kDst>
+struct AverageInt8 {
+  static void run(const void* src, float multiplier, int32_t* sums, void* dst, int64_t batch, int64_t pixels,
+                  int64_t channels) {
+    if (use_avx512()) return average_int8_avx512<kSrc, kDst>(src, multiplier, sums, dst, batch, pixels, channels);
+    average_scalar(static_cast<const Byte<kSrc>*>(src), multiplier, sums, static_cast<Byte<kDst>*>(dst), batch, pixels,
+                   channels);
+  }
+};
+
+}  // namespace
+
+void channel_scale_f32(const float* src, const float* scale, float* dst, int64_t batch, int64_t pixels,
+                       int64_t channels) {
+  if (use_avx512()) return scale_f32_avx512(src, scale, dst, batch, pixels, channels);
+  scale_scalar(src, scale, dst, batch, pixels, channels);
+}
+
+void channel_scale_int8(const void* src, ByteType src_type, const float* multiplier, void* dst, ByteType dst_type,
+                        int64_t batch, int64_t pixels, int64_t channels) {
+  dispatch_types<ScaleInt8>(src_type, dst_type, src, multiplier, dst, batch, pixels, channels);
+}
+
+void global_average_int8(const void* src, ByteType src_type, float multiplier, int32_t* sums, void* dst,
+                         ByteType dst_type, int64_t batch, int64_t pixels, int64_t channels) {
+  dispatch_types<AverageInt8>(src_type, dst_type, src, multiplier, sums, dst, batch, pixels, channels);
+}
+
+std::string channel_kernels_isa() { return use_avx512() ? "avx512" : "scalar"; }
+
+void force_portable_channel_kernels(bool portable) { portable_only = portable; }
+
+}  // namespace kestrel::cpu

@@ -1,0 +1,33 @@
+// Kestrel's own NHWC kernels for the squeeze-excitation ops
+// (kernels/channel_ops.h): AVX-512 where the CPU has it, plain C++
+// otherwise; both give the reference kernels' bits. Memory-bound, so one
+// thread. Nothing here allocates.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kestrel::cpu {
+
+enum class ByteType { kS8, kU8 };
+
+// dst[n, p, c] = src[n, p, c] * scale[n, c] over NHWC [batch, pixels, channels].
+void channel_scale_f32(const float* src, const float* scale, float* dst, int64_t batch, int64_t pixels,
+                       int64_t channels);
+
+// dst = saturate(round_half_even(src * multiplier[n, c])), int8/uint8 in and out.
+void channel_scale_int8(const void* src, ByteType src_type, const float* multiplier, void* dst, ByteType dst_type,
+                        int64_t batch, int64_t pixels, int64_t channels);
+
+// dst[n, c] = saturate(round_half_even(float(sum over p of src[n, p, c]) * multiplier));
+// `sums` is caller scratch of `channels` int32.
+void global_average_int8(const void* src, ByteType src_type, float multiplier, int32_t* sums, void* dst,
+                         ByteType dst_type, int64_t batch, int64_t pixels, int64_t channels);
+
+// "avx512" or "scalar": the path the functions above take on this CPU.
+std::string channel_kernels_isa();
+// Makes the functions above take the plain C++ path even where AVX-512 is
+// available (tests compare both paths on one machine). Not thread-safe.
+void force_portable_channel_kernels(bool portable);
+
+}  // namespace kestrel::cpu

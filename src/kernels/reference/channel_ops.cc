@@ -1,0 +1,128 @@
+// Reference kernels of ChannelScale and QGlobalAveragePool (see
+// kernels/channel_ops.h), on NCHW.
+#include "kernels/channel_ops.h"
+
+#include <type_traits>
+
+#include "kernels/op_registry.h"
+#include "kernels/quantized_conv.h"
+
+namespace kestrel {
+namespace {
+
+bool is_byte_type(DType dtype) { return dtype == DType::kInt8 || dtype == DType::kUInt8; }
+
+StatusOr<float> requant_scale(const InferContext& ctx) {
+  const float scale = ctx.attrs().get_float(kRequantScaleAttr, 0.0f);
+  if (!(scale > 0.0f) || !std::isfinite(scale)) return ctx.error(kRequantScaleAttr, " must be positive and finite");
+  return scale;
+}
+
+StatusOr<DType> byte_output_type(const InferContext& ctx) {
+  KESTREL_ASSIGN_OR_RETURN(const DType type, quantized_output_type(ctx.node()));
+  if (!is_byte_type(type)) return ctx.error("output_type must be int8 or uint8, got ", dtype_name(type));
+  return type;
+}
+
+Status infer_channel_scale(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(2, 2));
+  const Shape& x = ctx.input_shape(0);
+  const Shape& s = ctx.input_shape(1);
+  if (x.size() != 4 || s != Shape{x[0], x[1], 1, 1}) {
+    return ctx.error("X must be [N,C,H,W] and S [N,C,1,1], got ", shape_string(x), " and ", shape_string(s));
+  }
+  if (ctx.input_dtype(1) != DType::kFloat32) return ctx.error("S must be float32");
+  if (ctx.input_dtype(0) == DType::kFloat32) {
+    if (ctx.attrs().has(kRequantScaleAttr) || ctx.attrs().has(kOutputTypeAttr)) {
+      return ctx.error("a float32 ChannelScale takes no output_scale or output_type");
+    }
+    ctx.set_output(0, DType::kFloat32, x);
+    return {};
+  }
+  if (!is_byte_type(ctx.input_dtype(0))) return ctx.error("X must be float32, int8 or uint8");
+  KESTREL_RETURN_IF_ERROR(requant_scale(ctx).status());
+  KESTREL_ASSIGN_OR_RETURN(const DType type, byte_output_type(ctx));
+  ctx.set_output(0, type, x);
+  return {};
+}
+
+template <typename Src, typename Dst>
+void scale_channels(const Tensor& x, const Tensor& s, float requant, Tensor& y) {
+  const int64_t planes = x.dim(0) * x.dim(1), pixels = x.dim(2) * x.dim(3);
+  const Src* src = x.data<Src>();
+  const float* scale = s.data<float>();
+  Dst* dst = y.data<Dst>();
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    for (int64_t p = 0; p < pixels; ++p) {
+      const int64_t i = plane * pixels + p;
+      if constexpr (std::is_same_v<Dst, float>) {
+        dst[i] = src[i] * scale[plane];
+      } else {
+        dst[i] = saturate_round<Dst>(static_cast<float>(src[i]) * (scale[plane] * requant));
+      }
+    }
+  }
+}
+
+template <typename Src>
+void scale_channels_to(const Tensor& x, const Tensor& s, float requant, Tensor& y) {
+  if (y.dtype() == DType::kInt8) scale_channels<Src, int8_t>(x, s, requant, y);
+  else scale_channels<Src, uint8_t>(x, s, requant, y);
+}
+
+Status run_channel_scale(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& s = ctx.input(1);
+  Tensor& y = ctx.output(0);
+  const float requant = ctx.attrs().get_float(kRequantScaleAttr, 1.0f);
+  if (x.dtype() == DType::kFloat32) scale_channels<float, float>(x, s, requant, y);
+  else if (x.dtype() == DType::kInt8) scale_channels_to<int8_t>(x, s, requant, y);
+  else scale_channels_to<uint8_t>(x, s, requant, y);
+  return {};
+}
+
+Status infer_qgap(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
+  const Shape& x = ctx.input_shape(0);
+  if (x.size() != 4) return ctx.error("X must be [N,C,H,W], got ", shape_string(x));
+  if (!is_byte_type(ctx.input_dtype(0))) return ctx.error("X must be int8 or uint8");
+  KESTREL_RETURN_IF_ERROR(requant_scale(ctx).status());
+  KESTREL_ASSIGN_OR_RETURN(const DType type, byte_output_type(ctx));
+  ctx.set_output(0, type, {x[0], x[1], 1, 1});
+  return {};
+}
+
+template <typename Src, typename Dst>
+void average_planes(const Tensor& x, float requant, Tensor& y) {
+  const int64_t planes = x.dim(0) * x.dim(1), pixels = x.dim(2) * x.dim(3);
+  const float multiplier = average_multiplier(requant, pixels);
+  const Src* src = x.data<Src>();
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    int32_t sum = 0;
+    for (int64_t p = 0; p < pixels; ++p) sum += src[plane * pixels + p];
+    y.data<Dst>()[plane] = saturate_round<Dst>(static_cast<float>(sum) * multiplier);
+  }
+}
+
+template <typename Src>
+void average_planes_to(const Tensor& x, float requant, Tensor& y) {
+  if (y.dtype() == DType::kInt8) average_planes<Src, int8_t>(x, requant, y);
+  else average_planes<Src, uint8_t>(x, requant, y);
+}
+
+Status run_qgap(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const float requant = ctx.attrs().get_float(kRequantScaleAttr, 1.0f);
+  if (x.dtype() == DType::kInt8) average_planes_to<int8_t>(x, requant, ctx.output(0));
+  else average_planes_to<uint8_t>(x, requant, ctx.output(0));
+  return {};
+}
+
+}  // namespace
+
+void register_channel_ops(OpRegistry& registry) {
+  registry.add({kChannelScaleOp, infer_channel_scale, run_channel_scale});
+  registry.add({kQuantizedGlobalAveragePoolOp, infer_qgap, run_qgap});
+}
+
+}  // namespace kestrel

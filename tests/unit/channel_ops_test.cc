@@ -1,0 +1,186 @@
+// The squeeze-excitation ops: ChannelScale and QGlobalAveragePool's reference
+// kernels on golden values, and Kestrel's NHWC kernels (AVX-512 and plain
+// C++ paths) against them on random shapes, bit-exact. Replay a failure
+// with KESTREL_TEST_SEED=<seed>.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "kernels/channel_ops.h"
+#include "kernels/cpu/channel_kernels.h"
+#include "kernels/quantized_conv.h"
+#include "test_seed.h"
+#include "unit/op_test_util.h"
+
+namespace kestrel::testing {
+namespace {
+
+int64_t uniform_int(std::mt19937& rng, int64_t lo, int64_t hi) {
+  return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+}
+
+Attributes int8_attrs(float requant, DType out) {
+  Attributes attrs;
+  attrs.set(kRequantScaleAttr, requant);
+  attrs.set(kOutputTypeAttr, dtype_name(out));
+  return attrs;
+}
+
+Tensor random_tensor(std::mt19937& rng, DType dtype, Shape shape) {
+  Tensor t(dtype, std::move(shape));
+  for (int64_t i = 0; i < t.size(); ++i) {
+    if (dtype == DType::kFloat32) t.data<float>()[i] = std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
+    if (dtype == DType::kInt8) t.data<int8_t>()[i] = static_cast<int8_t>(uniform_int(rng, -128, 127));
+    if (dtype == DType::kUInt8) t.data<uint8_t>()[i] = static_cast<uint8_t>(uniform_int(rng, 0, 255));
+  }
+  return t;
+}
+
+// NCHW <-> NHWC for any element size.
+Tensor transposed(const Tensor& x, bool to_nhwc) {
+  const Shape& s = x.shape();
+  const int64_t n = s[0], c = to_nhwc ? s[1] : s[3], pixels = to_nhwc ? s[2] * s[3] : s[1] * s[2];
+  Tensor y(x.dtype(), to_nhwc ? Shape{s[0], s[2], s[3], s[1]} : Shape{s[0], s[3], s[1], s[2]});
+  const size_t size = dtype_size(x.dtype());
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t k = 0; k < c; ++k)
+      for (int64_t p = 0; p < pixels; ++p) {
+        const int64_t nchw = (b * c + k) * pixels + p, nhwc = (b * pixels + p) * c + k;
+        std::memcpy(static_cast<uint8_t*>(y.raw_data()) + (to_nhwc ? nhwc : nchw) * size,
+                    static_cast<const uint8_t*>(x.raw_data()) + (to_nhwc ? nchw : nhwc) * size, size);
+      }
+  return y;
+}
+
+// One clear refusal: invalid argument, naming the node and the reason.
+void expect_refused(const StatusOr<std::vector<Tensor>>& result, const std::string& op, const std::string& reason) {
+  expect_error(result, op);
+  if (!result.ok()) EXPECT_NE(result.status().message().find(reason), std::string::npos) << result.status().message();
+}
+
+cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
+
+int64_t differing_bytes(const Tensor& a, const Tensor& b) {
+  int64_t count = 0;
+  for (size_t i = 0; i < a.nbytes(); ++i) {
+    count += static_cast<const uint8_t*>(a.raw_data())[i] != static_cast<const uint8_t*>(b.raw_data())[i];
+  }
+  return count;
+}
+
+TEST(ChannelOps, ReferenceScaleGolden) {
+  // X [1, 2, 1, 3] int8, S = {0.5, 2}, requant 1: 2.5 rounds to 2 (half to
+  // even), 100 * 2 saturates to 127, -3 * 0.5 = -1.5 rounds to -2.
+  const Tensor x = Tensor::from_vector<int8_t>({1, 2, 1, 3}, {5, -3, 1, 100, -70, 0});
+  const Tensor s = Tensor::from_vector<float>({1, 2, 1, 1}, {0.5f, 2.0f});
+  auto y = run_op(kChannelScaleOp, {x, s}, int8_attrs(1.0f, DType::kInt8));
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  const std::vector<int8_t> expected = {2, -2, 0, 127, -128, 0};
+  EXPECT_EQ(std::vector<int8_t>(y->at(0).data<int8_t>(), y->at(0).data<int8_t>() + 6), expected);
+  // Float: a plain broadcast Mul.
+  const Tensor xf = Tensor::from_vector<float>({1, 2, 1, 2}, {1.0f, -2.0f, 3.0f, 4.0f});
+  auto yf = run_op(kChannelScaleOp, {xf, s}, {});
+  ASSERT_TRUE(yf.ok()) << yf.status().message();
+  expect_near(yf->at(0), {1, 2, 1, 2}, {0.5f, -1.0f, 6.0f, 8.0f}, 0.0f);
+}
+
+TEST(ChannelOps, ReferenceAverageGolden) {
+  // Channel sums 10 and 1020 over 4 pixels, requant 0.5: 10 / 4 * 0.5 = 1.25
+  // -> 1; 1020 / 4 * 0.5 = 127.5 -> 128 saturates to 127 for int8, 128 for uint8.
+  const Tensor x = Tensor::from_vector<uint8_t>({1, 2, 2, 2}, {1, 2, 3, 4, 255, 255, 255, 255});
+  for (DType out : {DType::kInt8, DType::kUInt8}) {
+    auto y = run_op(kQuantizedGlobalAveragePoolOp, {x}, int8_attrs(0.5f, out));
+    ASSERT_TRUE(y.ok()) << y.status().message();
+    ASSERT_EQ(y->at(0).shape(), (Shape{1, 2, 1, 1}));
+    if (out == DType::kInt8) EXPECT_EQ(y->at(0).data<int8_t>()[1], 127);
+    else EXPECT_EQ(y->at(0).data<uint8_t>()[1], 128);
+    EXPECT_EQ(out == DType::kInt8 ? y->at(0).data<int8_t>()[0] : y->at(0).data<uint8_t>()[0], 1);
+  }
+}
+
+TEST(ChannelOps, RejectsBadShapesTypesAndAttributes) {
+  const Tensor x = Tensor::from_vector<int8_t>({1, 2, 2, 1}, {1, 2, 3, 4});
+  const Tensor s = Tensor::from_vector<float>({1, 2, 1, 1}, {1.0f, 1.0f});
+  const Tensor wrong_s = Tensor::from_vector<float>({1, 3, 1, 1}, {1.0f, 1.0f, 1.0f});
+  expect_refused(run_op(kChannelScaleOp, {x, wrong_s}, int8_attrs(1.0f, DType::kInt8)), kChannelScaleOp, "S [N,C,1,1]");
+  expect_refused(run_op(kChannelScaleOp, {x, s}, int8_attrs(0.0f, DType::kInt8)), kChannelScaleOp,
+                 "output_scale must be positive");
+  expect_refused(run_op(kChannelScaleOp, {x, s}, int8_attrs(1.0f, DType::kFloat32)), kChannelScaleOp,
+                 "output_type must be int8 or uint8");
+  const Tensor xf = Tensor::from_vector<float>({1, 2, 2, 1}, {1, 2, 3, 4});
+  expect_refused(run_op(kChannelScaleOp, {xf, s}, int8_attrs(1.0f, DType::kInt8)), kChannelScaleOp,
+                 "takes no output_scale");
+  expect_refused(run_op(kQuantizedGlobalAveragePoolOp, {xf}, int8_attrs(1.0f, DType::kInt8)),
+                 kQuantizedGlobalAveragePoolOp, "X must be int8 or uint8");
+}
+
+class ChannelKernels : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { cpu::force_portable_channel_kernels(GetParam()); }
+  void TearDown() override { cpu::force_portable_channel_kernels(false); }
+};
+
+TEST_P(ChannelKernels, ScaleMatchesReferenceBitExact) {
+  SCOPED_TRACE(seed_trace());
+  SCOPED_TRACE(cpu::channel_kernels_isa());
+  std::mt19937 rng(test_seed());
+  const DType types[] = {DType::kFloat32, DType::kInt8, DType::kUInt8};
+  for (int trial = 0; trial < 60; ++trial) {
+    // Channel counts around the 16-lane vectors (tails), 1x1 up to 9x9 pixels.
+    const Shape shape = {uniform_int(rng, 1, 2), uniform_int(rng, 1, 70), uniform_int(rng, 1, 9),
+                         uniform_int(rng, 1, 9)};
+    const DType src = types[trial % 3];
+    const DType dst = src == DType::kFloat32 ? src : types[1 + uniform_int(rng, 0, 1)];
+    // Requant up to 4: products reach past the 8-bit range and saturate.
+    const float requant = std::uniform_real_distribution<float>(0.05f, 4.0f)(rng);
+    SCOPED_TRACE(str_cat(shape_string(shape), " ", dtype_name(src), " -> ", dtype_name(dst), " requant ", requant));
+    const Tensor x = random_tensor(rng, src, shape);
+    Tensor s = random_tensor(rng, DType::kFloat32, {shape[0], shape[1], 1, 1});
+    for (int64_t i = 0; i < s.size(); ++i) s.data<float>()[i] = std::fabs(s.data<float>()[i]) / 3.0f;  // a sigmoid
+    auto expected = run_op(kChannelScaleOp, {x, s}, src == DType::kFloat32 ? Attributes{} : int8_attrs(requant, dst));
+    ASSERT_TRUE(expected.ok()) << expected.status().message();
+    const Tensor x_nhwc = transposed(x, true);
+    Tensor y_nhwc(dst, x_nhwc.shape());
+    const int64_t pixels = shape[2] * shape[3];
+    if (src == DType::kFloat32) {
+      cpu::channel_scale_f32(x_nhwc.data<float>(), s.data<float>(), y_nhwc.data<float>(), shape[0], pixels, shape[1]);
+    } else {
+      std::vector<float> multiplier(static_cast<size_t>(s.size()));
+      for (size_t i = 0; i < multiplier.size(); ++i) multiplier[i] = s.data<float>()[i] * requant;
+      cpu::channel_scale_int8(x_nhwc.raw_data(), byte_type(src), multiplier.data(), y_nhwc.raw_data(), byte_type(dst),
+                              shape[0], pixels, shape[1]);
+    }
+    EXPECT_EQ(differing_bytes(transposed(y_nhwc, false), expected->at(0)), 0);
+  }
+}
+
+TEST_P(ChannelKernels, AverageMatchesReferenceBitExact) {
+  SCOPED_TRACE(seed_trace());
+  SCOPED_TRACE(cpu::channel_kernels_isa());
+  std::mt19937 rng(test_seed());
+  for (int trial = 0; trial < 60; ++trial) {
+    const Shape shape = {uniform_int(rng, 1, 2), uniform_int(rng, 1, 70), uniform_int(rng, 1, 12),
+                         uniform_int(rng, 1, 12)};
+    const DType src = uniform_int(rng, 0, 1) ? DType::kInt8 : DType::kUInt8;
+    const DType dst = uniform_int(rng, 0, 1) ? DType::kInt8 : DType::kUInt8;
+    const float requant = std::uniform_real_distribution<float>(0.2f, 3.0f)(rng);
+    SCOPED_TRACE(str_cat(shape_string(shape), " ", dtype_name(src), " -> ", dtype_name(dst), " requant ", requant));
+    const Tensor x = random_tensor(rng, src, shape);
+    auto expected = run_op(kQuantizedGlobalAveragePoolOp, {x}, int8_attrs(requant, dst));
+    ASSERT_TRUE(expected.ok()) << expected.status().message();
+    const Tensor x_nhwc = transposed(x, true);
+    Tensor y(dst, {shape[0], shape[1], 1, 1});
+    std::vector<int32_t> sums(static_cast<size_t>(shape[1]));
+    const int64_t pixels = shape[2] * shape[3];
+    cpu::global_average_int8(x_nhwc.raw_data(), byte_type(src), average_multiplier(requant, pixels), sums.data(),
+                             y.raw_data(), byte_type(dst), shape[0], pixels, shape[1]);
+    EXPECT_EQ(differing_bytes(y, expected->at(0)), 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, ChannelKernels, ::testing::Values(false, true),
+                         [](const auto& info) { return std::string(info.param ? "Portable" : "Native"); });
+
+}  // namespace
+}  // namespace kestrel::testing
