@@ -12,7 +12,7 @@
 #
 # Running it directly (`bash bench/peers.sh`) only sets up the environment.
 
-PEER_PACKAGES=(onnxruntime==1.32.0 openvino==2026.4.1 numpy==2.4.6)
+PEER_PACKAGES=(onnxruntime==1.32.0 openvino==2026.4.1 numpy==2.4.6 onnx==1.23.2)
 
 _peers_setup() {
   local root venv log pkg out missing=()
@@ -50,7 +50,7 @@ for spec in sys.argv[1:]:
       echo "peers.sh: error: pip install ${PEER_PACKAGES[*]} into $venv failed (no route to PyPI, or no wheel for this Python? see $log)" >&2
       return 1
     fi
-    for pkg in onnxruntime openvino numpy; do
+    for pkg in onnxruntime openvino numpy onnx; do
       if ! "$venv/bin/python" -c "import $pkg" >>"$log" 2>&1; then
         echo "peers.sh: error: $venv/bin/python cannot import $pkg after installing (see $log)" >&2
         return 1
