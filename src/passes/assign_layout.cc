@@ -22,8 +22,10 @@ bool is_activation_4d(const Value& value) {
 // broadcasts (scalar constants aside).
 bool is_layout_agnostic(const Graph& graph, const Node& node) {
   static const std::set<std::string_view> kElementwise = {
-      "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf",
-      "Sqrt", "Add",  "Sub",       "Mul",     "Div",         "Neg",       "Abs",  "Exp"};
+      "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Sqrt", "Add", "Sub", "Mul",
+      "Div", "Neg", "Abs", "Exp",
+      // per tensor (scalar scale and zero point), as the quantizer writes them
+      "QuantizeLinear", "DequantizeLinear"};
   if (!node.domain.empty() || !kElementwise.count(node.op_type) || node.outputs.size() != 1) return false;
   const Shape& out = graph.value(node.outputs[0]).shape;
   for (ValueId in : node.inputs) {

@@ -1,14 +1,16 @@
 #include "runtime/cpu_backend.h"
 
 #include <cstring>
+#include <functional>
+#include <unordered_map>
 
 #include "kernels/activation.h"
 #include "kernels/channel_ops.h"
-#include "kernels/cpu/channel_kernels.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
 #include "kernels/reference/nn_ops_internal.h"
+#include "runtime/kestrel_kernels.h"
 
 namespace kestrel {
 namespace {
@@ -46,40 +48,49 @@ onednn::ElementType element_type(DType dtype) {
 
 bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr) || node.attrs.has(kPackedWeightsAttr); }
 
-bool conv_supported(const Graph& graph, const Node& node) {
+std::string conv_refusal(const Graph& graph, const Node& node) {
   const bool quantized = is_quantized_conv(node);
-  if (quantized ? !byte_4d(graph, node.inputs[0])
-                : !is_op(node, "Conv", "FusedConv") || !float_4d(graph, node.inputs[0])) {
-    return false;
-  }
+  if (quantized && !byte_4d(graph, node.inputs[0])) return "input is not an int8/uint8 4-D tensor";
+  if (!quantized && !float_4d(graph, node.inputs[0])) return "input is not a float32 4-D tensor";
   const Tensor* weight = constant(graph, node, 1);
-  const bool bias_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
-  if (!weight || !bias_ok) return false;
-  return weight->dtype() == (quantized ? DType::kInt8 : DType::kFloat32) && weight->rank() == 4;
+  if (weight == nullptr) return "weights are not a constant";
+  if (has_input(node, 2) && constant(graph, node, 2) == nullptr) return "bias is not a constant";
+  if (weight->dtype() != (quantized ? DType::kInt8 : DType::kFloat32) || weight->rank() != 4)
+    return quantized ? "weights are not int8 4-D" : "weights are not float32 4-D";
+  return "";
 }
 
-bool pool_supported(const Graph& graph, const Node& node) {
-  if (node.outputs.size() > 1) return false;
+std::string pool_refusal(const Graph& graph, const Node& node) {
+  if (node.outputs.size() > 1) return "MaxPool's Indices output is not produced";
   // Max pooling commutes with quantization: int8 in, int8 out, same scale.
   if (byte_4d(graph, node.inputs[0])) {
-    return is_op(node, "MaxPool", nullptr) && node.attrs.get_int("storage_order", 0) == 0 &&
-           graph.value(node.outputs[0]).dtype == graph.value(node.inputs[0]).dtype;
+    if (!is_op(node, "MaxPool", nullptr)) return "only MaxPool runs on int8";
+    if (node.attrs.get_int("storage_order", 0) != 0) return "storage_order 1";
+    if (graph.value(node.outputs[0]).dtype != graph.value(node.inputs[0]).dtype)
+      return "output type differs from input";
+    return "";
   }
-  if (!float_4d(graph, node.inputs[0])) return false;
-  if (is_op(node, "GlobalAveragePool", nullptr)) return true;
-  if (is_op(node, "MaxPool", nullptr)) return node.attrs.get_int("storage_order", 0) == 0;
+  if (!float_4d(graph, node.inputs[0])) return "input is not a float32 or int8 4-D tensor";
+  if (is_op(node, "MaxPool", nullptr) && node.attrs.get_int("storage_order", 0) != 0) return "storage_order 1";
   // Average windows overhanging the end (ceil_mode) follow ONNX's divisor rule,
   // which oneDNN's include-pad mode does not model.
-  return is_op(node, "AveragePool", nullptr) &&
-         (node.attrs.get_int("ceil_mode", 0) == 0 || node.attrs.get_int("count_include_pad", 0) == 0);
+  if (is_op(node, "AveragePool", nullptr) && node.attrs.get_int("ceil_mode", 0) != 0 &&
+      node.attrs.get_int("count_include_pad", 0) != 0) {
+    return "ceil_mode with count_include_pad (ONNX's divisor for overhanging windows)";
+  }
+  return "";
 }
 
-bool gemm_supported(const Graph& graph, const Node& node) {
-  if (!is_op(node, "Gemm", "FusedGemm") || node.attrs.get_int("transA", 0) != 0) return false;
+std::string gemm_refusal(const Graph& graph, const Node& node) {
+  if (node.attrs.get_int("transA", 0) != 0) return "transA";
   const Tensor* b = constant(graph, node, 1);
-  const bool c_ok = !has_input(node, 2) || constant(graph, node, 2) != nullptr;
-  return b && b->dtype() == DType::kFloat32 && b->rank() == 2 && c_ok &&
-         graph.value(node.inputs[0]).dtype == DType::kFloat32;
+  if (b == nullptr || b->dtype() != DType::kFloat32 || b->rank() != 2) return "B is not a constant float32 matrix";
+  if (has_input(node, 2) && constant(graph, node, 2) == nullptr) return "C is not a constant";
+  const Value& a = graph.value(node.inputs[0]);
+  if (a.dtype != DType::kFloat32) return "A is not float32";
+  if (a.shape.size() != 2 && !(a.shape.size() == 4 && node.attrs.get_int("flatten_axis", -1) == 1))
+    return "A is neither 2-D nor a 4-D activation flattened at axis 1";
+  return "";
 }
 
 StatusOr<Activation> node_activation(const Node& node) { return activation_from_attributes(node.attrs); }
@@ -87,8 +98,8 @@ StatusOr<Activation> node_activation(const Node& node) { return activation_from_
 template <typename Primitive>
 class OneDnnKernel final : public FastKernel {
  public:
-  OneDnnKernel(std::unique_ptr<Primitive> primitive, bool sum, size_t dst_bytes)
-      : primitive_(std::move(primitive)), sum_(sum), dst_bytes_(dst_bytes) {}
+  OneDnnKernel(std::unique_ptr<Primitive> primitive, bool sum, size_t dst_bytes, bool repacked = false)
+      : primitive_(std::move(primitive)), sum_(sum), dst_bytes_(dst_bytes), repacked_(repacked) {}
 
   Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
     void* dst = outputs[0];
@@ -98,11 +109,13 @@ class OneDnnKernel final : public FastKernel {
     return {};
   }
   std::string implementation() const override { return "onednn " + primitive_->implementation(); }
+  bool repacked_weights() const override { return repacked_; }
 
  private:
   std::unique_ptr<Primitive> primitive_;
   bool sum_;
   size_t dst_bytes_;
+  bool repacked_;
 };
 
 size_t output_bytes(const Graph& graph, const Node& node) {
@@ -161,8 +174,9 @@ StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& 
   } else {
     KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
   }
+  const bool repacked = cached != nullptr && !primitive->weights_used_in_place();
   return std::unique_ptr<FastKernel>(
-      new OneDnnKernel<onednn::ConvPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
+      new OneDnnKernel<onednn::ConvPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node), repacked));
 }
 
 StatusOr<std::unique_ptr<FastKernel>> make_pool(const Graph& graph, const Node& node) {
@@ -229,18 +243,20 @@ StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& 
 
 // QuantizeLinear / DequantizeLinear per tensor with zero point 0, as the
 // quantizer emits them; others run their reference kernel.
-bool scale_supported(const Graph& graph, const Node& node) {
-  const bool quantize = is_op(node, "QuantizeLinear", nullptr), dequantize = is_op(node, "DequantizeLinear", nullptr);
-  if (!quantize && !dequantize) return false;
+std::string scale_refusal(const Graph& graph, const Node& node) {
   const Tensor* scale = constant(graph, node, 1);
+  if (scale == nullptr || scale->size() != 1 || scale->dtype() != DType::kFloat32)
+    return "scale is not one constant float32 (per-axis)";
   const Tensor* zero_point = constant(graph, node, 2);
-  if (scale == nullptr || scale->size() != 1 || scale->dtype() != DType::kFloat32) return false;
   if (zero_point == nullptr || zero_point->size() != 1 || dtype_size(zero_point->dtype()) != 1 ||
       *static_cast<const uint8_t*>(zero_point->raw_data()) != 0) {
-    return false;
+    return "zero point is not a constant 0";
   }
   const DType in = graph.value(node.inputs[0]).dtype;
-  return quantize ? in == DType::kFloat32 : (in == DType::kInt8 || in == DType::kUInt8);
+  const bool quantize = node.op_type == "QuantizeLinear";
+  if (quantize ? in != DType::kFloat32 : in != DType::kInt8 && in != DType::kUInt8)
+    return quantize ? "input is not float32" : "input is not int8/uint8";
+  return "";
 }
 
 class ScaleKernel final : public FastKernel {
@@ -268,200 +284,125 @@ StatusOr<std::unique_ptr<FastKernel>> make_scale(const Graph& graph, const Node&
   return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
 }
 
-// Concat of 4-D activations along channels: in NHWC memory each pixel's
-// channels are contiguous, so the result is, pixel by pixel, each input's
-// channel run in turn. Runs in the layout of the convs around it, so a
-// network of concatenated branches (SqueezeNet, GoogLeNet, DenseNet) needs
-// no reorders.
-bool concat_supported(const Graph& graph, const Node& node) {
-  if (!is_op(node, "Concat", nullptr) || node.outputs.size() != 1 || node.inputs.empty()) return false;
-  const Value& out = graph.value(node.outputs[0]);
-  if (out.shape.size() != 4) return false;
-  const int64_t axis = node.attrs.get_int("axis", 1);
-  if (axis != 1 && axis != -3) return false;
-  for (ValueId in : node.inputs) {
-    if (in == kNoValue) return false;
-    const Value& value = graph.value(in);
-    if (value.constant || value.dtype != out.dtype || value.shape.size() != 4 || value.shape[0] != out.shape[0] ||
-        value.shape[2] != out.shape[2] || value.shape[3] != out.shape[3]) {
-      return false;
-    }
-  }
-  return out.dtype == DType::kFloat32 || out.dtype == DType::kInt8 || out.dtype == DType::kUInt8;
+std::string reorder_refusal(const Graph& graph, const Node& node) {
+  return graph.value(node.inputs[0]).shape.size() == 4 ? "" : "not a 4-D tensor";
 }
 
-class ConcatNhwcKernel final : public FastKernel {
- public:
-  ConcatNhwcKernel(std::vector<size_t> run_bytes, int64_t pixels) : run_bytes_(std::move(run_bytes)), pixels_(pixels) {
-    for (size_t bytes : run_bytes_) pixel_bytes_ += bytes;
-  }
-  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
-    auto* dst = static_cast<uint8_t*>(outputs[0]);
-    for (int64_t p = 0; p < pixels_; ++p) {
-      uint8_t* pixel = dst + static_cast<size_t>(p) * pixel_bytes_;
-      for (size_t i = 0; i < run_bytes_.size(); ++i) {
-        std::memcpy(pixel, static_cast<const uint8_t*>(inputs[i]) + static_cast<size_t>(p) * run_bytes_[i],
-                    run_bytes_[i]);
-        pixel += run_bytes_[i];
-      }
-    }
-    return {};
-  }
-  std::string implementation() const override { return "kestrel nhwc concat"; }
+StatusOr<std::unique_ptr<FastKernel>> make_reorder(const Graph& graph, const Node& node) {
+  const Value& in = graph.value(node.inputs[0]);
+  const bool to_nhwc = node.attrs.get_string("to", "") == "NHWC";
+  KESTREL_ASSIGN_OR_RETURN(auto primitive,
+                           onednn::ScalePrimitive::create_reorder(in.shape, element_type(in.dtype), to_nhwc));
+  return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
+}
 
- private:
-  std::vector<size_t> run_bytes_;  // per input: its channels of one pixel
-  size_t pixel_bytes_ = 0;
-  int64_t pixels_;
+Status pack_conv(Graph& graph, Node& node) {
+  if (is_packed(node)) return {};
+  auto params = conv_params(graph, node);
+  if (!params.ok()) return params.status().with_context(node.label());
+  const Tensor& weight = *constant(graph, node, 1);
+  auto primitive = onednn::ConvPrimitive::create(*params, weight, constant(graph, node, 2));
+  if (!primitive.ok()) return primitive.status().with_context(node.label());
+  const onednn::PackedWeights packed = (*primitive)->packed_weights();
+  Tensor blob(DType::kUInt8, {static_cast<int64_t>(packed.bytes)});
+  std::memcpy(blob.raw_data(), packed.data, packed.bytes);
+  // The plain weights stay: they are what every backend reads, and what
+  // a CPU or thread count wanting another layout repacks from.
+  node.attrs.set(kPackedWeightsAttr, std::move(blob));
+  node.attrs.set(kPackedLayoutAttr, packed.key);
+  return {};
+}
+
+const Implementation kOneDnnConv{.name = "onednn_conv",
+                                 .refusal = conv_refusal,
+                                 .layout = Layout::kNhwc,
+                                 .sums_in_place = true,
+                                 .pack = pack_conv,
+                                 .create = make_conv};
+const Implementation kOneDnnPool{
+    .name = "onednn_pool", .refusal = pool_refusal, .layout = Layout::kNhwc, .create = make_pool};
+// A Flatten+Gemm reads its 4-D input in whatever layout; it asks for the one convs produce.
+const Implementation kOneDnnInnerProduct{
+    .name = "onednn_inner_product", .refusal = gemm_refusal, .layout = Layout::kNhwc, .create = make_gemm};
+// Per-tensor (de)quantization at the edge of an int8 region runs in the
+// region's layout, so the float side is reordered, once, as float.
+const Implementation kOneDnnScale{
+    .name = "onednn_scale", .refusal = scale_refusal, .layout = Layout::kNhwc, .create = make_scale};
+const Implementation kOneDnnReorder{.name = "onednn_reorder", .refusal = reorder_refusal, .create = make_reorder};
+const Implementation kReference{.name = kReferenceImplementation};
+
+struct OpKey {
+  std::string_view domain, op_type;
+  bool operator==(const OpKey&) const = default;
 };
 
-std::unique_ptr<FastKernel> make_concat(const Graph& graph, const Node& node) {
-  const Shape& out = graph.value(node.outputs[0]).shape;
-  const size_t element = dtype_size(graph.value(node.outputs[0]).dtype);
-  std::vector<size_t> run_bytes;
-  for (ValueId in : node.inputs) run_bytes.push_back(static_cast<size_t>(graph.value(in).shape[1]) * element);
-  return std::make_unique<ConcatNhwcKernel>(std::move(run_bytes), out[0] * out[2] * out[3]);
-}
-
-// Squeeze-excitation's channel scaling and the int8 global average pool:
-// Kestrel's own NHWC kernels (kernels/cpu/channel_kernels.h).
-bool channel_op_supported(const Graph& graph, const Node& node) {
-  if (node.domain != kKestrelDomain || node.outputs.size() != 1) return false;
-  if (node.op_type == kChannelScaleOp) {
-    return float_4d(graph, node.inputs[0]) || byte_4d(graph, node.inputs[0]);
-  }
-  return node.op_type == kQuantizedGlobalAveragePoolOp && byte_4d(graph, node.inputs[0]);
-}
-
-// NHWC bytes: laid out so, or with one pixel per image (both layouts agree).
-bool has_nhwc_memory(const Value& value) {
-  return value.layout == Layout::kNhwc || (value.shape.size() == 4 && value.shape[2] == 1 && value.shape[3] == 1);
-}
-
-cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
-
-class ChannelScaleKernel final : public FastKernel {
- public:
-  ChannelScaleKernel(const Graph& graph, const Node& node) {
-    const Value& x = graph.value(node.inputs[0]);
-    batch_ = x.shape[0], channels_ = x.shape[1], pixels_ = x.shape[2] * x.shape[3];
-    is_float_ = x.dtype == DType::kFloat32;
-    src_type_ = byte_type(x.dtype);
-    dst_type_ = byte_type(graph.value(node.outputs[0]).dtype);
-    requant_ = node.attrs.get_float(kRequantScaleAttr, 1.0f);
-    multiplier_.resize(static_cast<size_t>(batch_ * channels_));
-  }
-  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
-    const auto* scale = static_cast<const float*>(inputs[1]);
-    if (is_float_) {
-      cpu::channel_scale_f32(static_cast<const float*>(inputs[0]), scale, static_cast<float*>(outputs[0]), batch_,
-                             pixels_, channels_);
-      return {};
-    }
-    for (size_t i = 0; i < multiplier_.size(); ++i) multiplier_[i] = scale[i] * requant_;
-    cpu::channel_scale_int8(inputs[0], src_type_, multiplier_.data(), outputs[0], dst_type_, batch_, pixels_,
-                            channels_);
-    return {};
-  }
-  std::string implementation() const override { return "kestrel channel_scale:" + cpu::channel_kernels_isa(); }
-
- private:
-  int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
-  bool is_float_ = true;
-  cpu::ByteType src_type_ = cpu::ByteType::kS8, dst_type_ = cpu::ByteType::kS8;
-  float requant_ = 1.0f;
-  std::vector<float> multiplier_;  // scale * requant per (n, c), refilled each run
+struct OpKeyHash {
+  size_t operator()(const OpKey& key) const { return std::hash<std::string_view>()(key.op_type); }
 };
 
-class QuantizedAverageKernel final : public FastKernel {
- public:
-  QuantizedAverageKernel(const Graph& graph, const Node& node) {
-    const Value& x = graph.value(node.inputs[0]);
-    batch_ = x.shape[0], channels_ = x.shape[1], pixels_ = x.shape[2] * x.shape[3];
-    src_type_ = byte_type(x.dtype);
-    dst_type_ = byte_type(graph.value(node.outputs[0]).dtype);
-    multiplier_ = average_multiplier(node.attrs.get_float(kRequantScaleAttr, 1.0f), pixels_);
-    sums_.resize(static_cast<size_t>(channels_));
-  }
-  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
-    cpu::global_average_int8(inputs[0], src_type_, multiplier_, sums_.data(), outputs[0], dst_type_, batch_, pixels_,
-                             channels_);
-    return {};
-  }
-  std::string implementation() const override { return "kestrel global_average_int8:" + cpu::channel_kernels_isa(); }
-
- private:
-  int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
-  cpu::ByteType src_type_ = cpu::ByteType::kS8, dst_type_ = cpu::ByteType::kS8;
-  float multiplier_ = 1.0f;
-  std::vector<int32_t> sums_;
-};
-
-std::unique_ptr<FastKernel> make_channel_op(const Graph& graph, const Node& node) {
-  if (node.op_type == kChannelScaleOp) return std::make_unique<ChannelScaleKernel>(graph, node);
-  return std::make_unique<QuantizedAverageKernel>(graph, node);
+// One line per op: its implementations in order of preference (the
+// reference kernel follows them all).
+const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash>& cpu_registry() {
+  static const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash> registry = {
+      {{"", "Conv"}, {&kOneDnnConv}},
+      {{kKestrelDomain, "FusedConv"}, {&kOneDnnConv}},
+      {{kKestrelDomain, kQuantizedConvOp}, {&kOneDnnConv}},
+      {{"", "MaxPool"}, {&kOneDnnPool}},
+      {{"", "AveragePool"}, {&kOneDnnPool}},
+      {{"", "GlobalAveragePool"}, {&kOneDnnPool}},
+      {{"", "Gemm"}, {&kOneDnnInnerProduct}},
+      {{kKestrelDomain, "FusedGemm"}, {&kOneDnnInnerProduct}},
+      {{"", "QuantizeLinear"}, {&kOneDnnScale}},
+      {{"", "DequantizeLinear"}, {&kOneDnnScale}},
+      {{"", "Concat"}, {&kNhwcConcat}},
+      {{kKestrelDomain, "Reorder"}, {&kOneDnnReorder}},
+      {{kKestrelDomain, kChannelScaleOp}, {&kNhwcChannelScale}},
+      {{kKestrelDomain, kQuantizedGlobalAveragePoolOp}, {&kNhwcQuantizedAverage}},
+  };
+  return registry;
 }
 
 }  // namespace
 
-bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
-  if (conv_supported(graph, node) || pool_supported(graph, node) || concat_supported(graph, node) ||
-      channel_op_supported(graph, node)) {
-    return true;
+ImplementationChoice choose_cpu_implementation(const Graph& graph, const Node& node) {
+  ImplementationChoice choice;
+  const auto& registry = cpu_registry();
+  auto entry = registry.find(OpKey{node.domain, node.op_type});
+  if (entry != registry.end()) {
+    for (const Implementation* candidate : entry->second) {
+      std::string reason =
+          node.inputs.empty() || node.inputs[0] == kNoValue ? "no input" : candidate->refusal(graph, node);
+      if (reason.empty()) {
+        choice.chosen = candidate;
+        return choice;
+      }
+      choice.refused.emplace_back(candidate->name, std::move(reason));
+    }
   }
-  // Per-tensor (de)quantization at the edge of an int8 region runs in the
-  // region's layout, so the float side is reordered, once, as float.
-  if ((is_op(node, "QuantizeLinear", nullptr) || is_op(node, "DequantizeLinear", nullptr)) &&
-      graph.value(node.inputs[0]).shape.size() == 4) {
-    const Tensor* scale = constant(graph, node, 1);
-    return scale != nullptr && scale->size() == 1;
-  }
-  // A Flatten+Gemm reads its 4-D input in whatever layout; prefer the one convs produce.
-  return gemm_supported(graph, node) && graph.value(node.inputs[0]).shape.size() == 4 &&
-         node.attrs.get_int("flatten_axis", -1) == 1;
+  choice.chosen = &kReference;
+  return choice;
 }
 
-bool cpu_sums_in_place(const Graph& graph, const Node& node) { return conv_supported(graph, node); }
+bool cpu_runs_nhwc(const Graph& graph, const Node& node) {
+  return choose_cpu_implementation(graph, node).chosen->layout == Layout::kNhwc;
+}
+
+bool cpu_sums_in_place(const Graph& graph, const Node& node) {
+  return choose_cpu_implementation(graph, node).chosen->sums_in_place;
+}
 
 Status pack_weights_for_cpu(Graph& graph) {
   for (Node& node : graph.nodes) {
-    if (!conv_supported(graph, node) || is_packed(node)) continue;
-    auto params = conv_params(graph, node);
-    if (!params.ok()) return params.status().with_context(node.label());
-    const Tensor& weight = *constant(graph, node, 1);
-    auto primitive = onednn::ConvPrimitive::create(*params, weight, constant(graph, node, 2));
-    if (!primitive.ok()) return primitive.status().with_context(node.label());
-    const onednn::PackedWeights packed = (*primitive)->packed_weights();
-    Tensor blob(DType::kUInt8, {static_cast<int64_t>(packed.bytes)});
-    std::memcpy(blob.raw_data(), packed.data, packed.bytes);
-    // The plain weights stay: they are what every backend reads, and what
-    // a CPU or thread count wanting another layout repacks from.
-    node.attrs.set(kPackedWeightsAttr, std::move(blob));
-    node.attrs.set(kPackedLayoutAttr, packed.key);
+    const Implementation* chosen = choose_cpu_implementation(graph, node).chosen;
+    if (chosen->pack != nullptr) KESTREL_RETURN_IF_ERROR(chosen->pack(graph, node));
   }
   return {};
 }
 
 StatusOr<std::unique_ptr<FastKernel>> make_cpu_kernel(const Graph& graph, const Node& node) {
-  if (conv_supported(graph, node)) return make_conv(graph, node);
-  if (pool_supported(graph, node)) return make_pool(graph, node);
-  if (scale_supported(graph, node)) return make_scale(graph, node);
-  if (channel_op_supported(graph, node) && has_nhwc_memory(graph.value(node.inputs[0])))
-    return make_channel_op(graph, node);
-  if (concat_supported(graph, node) && graph.value(node.outputs[0]).layout == Layout::kNhwc)
-    return make_concat(graph, node);
-  if (node.domain == kKestrelDomain && node.op_type == "Reorder" && graph.value(node.inputs[0]).shape.size() == 4) {
-    const Value& in = graph.value(node.inputs[0]);
-    const bool to_nhwc = node.attrs.get_string("to", "") == "NHWC";
-    KESTREL_ASSIGN_OR_RETURN(auto primitive,
-                             onednn::ScalePrimitive::create_reorder(in.shape, element_type(in.dtype), to_nhwc));
-    return std::unique_ptr<FastKernel>(new ScaleKernel(std::move(primitive)));
-  }
-  if (gemm_supported(graph, node) &&
-      (graph.value(node.inputs[0]).shape.size() == 2 || node.attrs.get_int("flatten_axis", -1) == 1)) {
-    return make_gemm(graph, node);
-  }
-  return std::unique_ptr<FastKernel>();
+  const Implementation* chosen = choose_cpu_implementation(graph, node).chosen;
+  if (chosen->create == nullptr) return std::unique_ptr<FastKernel>();
+  return chosen->create(graph, node);
 }
 
 }  // namespace kestrel

@@ -18,6 +18,10 @@ class FastKernel {
   virtual Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) = 0;
   // What runs, e.g. "onednn brgconv:avx512_core" (for bench --per-layer).
   virtual std::string implementation() const = 0;
+  // True when the model file held this node's weights packed for another
+  // kernel (another CPU, thread count or oneDNN build), so they were packed
+  // again from the plain weights at load.
+  virtual bool repacked_weights() const { return false; }
 };
 
 }  // namespace kestrel

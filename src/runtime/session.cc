@@ -114,8 +114,10 @@ Status Session::build_steps() {
       step->fast = std::move(fast).value();
     }
     NodeProfile profile{node.name, node.op_type, "reference"};
+    weights_packed_in_file_ += node.attrs.has(kPackedWeightsAttr);
     if (step->fast) {
       profile.implementation = step->fast->implementation();
+      weights_repacked_ += step->fast->repacked_weights();
     } else {
       step->reference = OpRegistry::global().find(node);
       if (step->reference == nullptr || step->reference->run == nullptr) {

@@ -65,6 +65,11 @@ class Session {
   void set_observer(Observer observer) { observer_ = std::move(observer); }
 
   const std::vector<NodeProfile>& profile() const { return profile_; }
+  // Nodes whose packed weights from the model file did not fit this CPU's
+  // kernels (another CPU, thread count or oneDNN), packed again at creation;
+  // and how many nodes had packed weights at all.
+  int weights_repacked() const { return weights_repacked_; }
+  int weights_packed_in_file() const { return weights_packed_in_file_; }
   // Zeroes the per-node times (e.g. after warm-up runs).
   void reset_profile();
 
@@ -83,6 +88,7 @@ class Session {
   std::vector<std::unique_ptr<Step>> steps_;
   std::vector<NodeProfile> profile_;
   Observer observer_;
+  int weights_repacked_ = 0, weights_packed_in_file_ = 0;
 };
 
 }  // namespace kestrel

@@ -1,19 +1,27 @@
 // kestrel inspect: the graph after shape inference: every node with its
-// output shapes, parameter count and MACs, and the totals.
+// output shapes, parameter count and MACs, and the totals. With --explain:
+// the compiled graph, every node with the implementation the CPU backend's
+// registry chose, the kernel it created, and why each earlier candidate
+// refused the node.
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "base/checked_math.h"
+#include "base/cpu_features.h"
 #include "commands.h"
 #include "format/model_file.h"
 #include "kernels/activation.h"
+#include "passes/compile.h"
 #include "passes/cost_model.h"
 #include "passes/passes.h"
 #include "passes/shape_inference.h"
 #include "planner/memory_planner.h"
+#include "runtime/cpu_backend.h"
+#include "runtime/session.h"
 
 namespace kestrel::cli {
 namespace {
@@ -23,6 +31,7 @@ struct InspectOptions {
   std::string input_shape;
   bool json = false;
   bool optimize = false;
+  bool explain = false;
 };
 
 struct NodeRow {
@@ -188,9 +197,73 @@ void report(const Graph& graph, const InspectOptions& options, int64_t arena_byt
               arena_bytes / 1e6, activations / 1e6);
 }
 
+struct ExplainRow {
+  std::string name, op, implementation, kernel;
+  std::vector<std::pair<std::string_view, std::string>> refused;
+};
+
+// The registry's choice per node, and the kernel a session creates for it
+// (one thread, unpinned: the choice does not depend on the thread count).
+StatusOr<std::vector<ExplainRow>> explain_rows(const Graph& graph, const MemoryPlan& plan) {
+  KESTREL_ASSIGN_OR_RETURN(
+      auto session, Session::create(std::make_shared<const Graph>(graph), plan, {.threads = 1, .pin_threads = false}));
+  std::vector<ExplainRow> rows;
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const Node& node = graph.nodes[i];
+    ImplementationChoice choice = choose_cpu_implementation(graph, node);
+    rows.push_back({node.name, op_label(node), std::string(choice.chosen->name), session->profile()[i].implementation,
+                    std::move(choice.refused)});
+  }
+  return rows;
+}
+
+void print_explain_text(const Graph& graph, const std::string& path, const std::vector<ExplainRow>& rows) {
+  std::cout << "model: " << path << "  (" << graph.nodes.size() << " nodes, compiled for this CPU: " << cpu_isa_name()
+            << ")\n";
+  std::printf("%5s  %-44s %-22s %-28s %-36s  %s\n", "#", "node", "op", "implementation", "kernel",
+              "refused by (reason)");
+  std::map<std::string, int> counts;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ExplainRow& row = rows[i];
+    std::string refused;
+    for (const auto& [name, reason] : row.refused)
+      refused += (refused.empty() ? "" : "; ") + str_cat(name, " (", reason, ")");
+    std::printf("%5zu  %-44s %-22s %-28s %-36s  %s\n", i, row.name.c_str(), row.op.c_str(), row.implementation.c_str(),
+                row.kernel.c_str(), refused.c_str());
+    ++counts[row.implementation];
+  }
+  std::printf("\nimplementations:");
+  for (const auto& [name, count] : counts) std::printf(" %s %d,", name.c_str(), count);
+  std::printf("\n");
+}
+
+void print_explain_json(const std::vector<ExplainRow>& rows) {
+  nlohmann::json out;
+  out["nodes"] = nlohmann::json::array();
+  for (const ExplainRow& row : rows) {
+    nlohmann::json refused = nlohmann::json::array();
+    for (const auto& [name, reason] : row.refused) refused.push_back({{"implementation", name}, {"reason", reason}});
+    out["nodes"].push_back({{"name", row.name},
+                            {"op", row.op},
+                            {"implementation", row.implementation},
+                            {"kernel", row.kernel},
+                            {"refused", refused}});
+  }
+  out["isa"] = cpu_isa_name();
+  std::cout << out.dump() << "\n";
+}
+
+Status explain(const Graph& graph, const MemoryPlan& plan, const InspectOptions& options) {
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<ExplainRow> rows, explain_rows(graph, plan));
+  if (options.json) print_explain_json(rows);
+  else print_explain_text(graph, options.model, rows);
+  return {};
+}
+
 // A .kestrel file: the compiled graph as stored, with its memory plan.
 Status inspect_compiled(const InspectOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(options.model));
+  if (options.explain) return explain(file.graph, file.plan, options).with_context(options.model);
   for (const auto& [key, value] : file.metadata) {
     if (!options.json) std::printf("%s: %s\n", key.c_str(), value.c_str());
   }
@@ -210,6 +283,11 @@ Status inspect(const InspectOptions& options) {
     std::cout << "note: dynamic input dims set to 1 (use --input-shape to choose)\n";
   }
   KESTREL_RETURN_IF_ERROR(infer_shapes(graph).with_context(options.model));
+  if (options.explain) {
+    auto compiled = compile_for_cpu(std::move(graph));
+    if (!compiled.ok()) return compiled.status().with_context(options.model);
+    return explain(compiled->graph, compiled->plan, options).with_context(options.model);
+  }
   if (options.optimize) KESTREL_RETURN_IF_ERROR(optimize_graph(graph).with_context(options.model));
   KESTREL_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(graph));
   report(graph, options, plan.arena_bytes);
@@ -224,6 +302,9 @@ Command add_inspect_command(CLI::App& app) {
   cmd->add_option("--model", options->model, "Model file (.onnx or .kestrel)")->required();
   cmd->add_option("--input-shape", options->input_shape, "NAME:D0,D1,...[;NAME:...] for dynamic inputs");
   cmd->add_flag("--optimize", options->optimize, "Show the graph after Kestrel's passes (folding, fusion)");
+  cmd->add_flag("--explain", options->explain,
+                "Per node of the compiled graph: the implementation chosen, its kernel, and why earlier "
+                "candidates refused it (an .onnx model is compiled first)");
   cmd->add_flag("--json", options->json, "Print one JSON object");
   return [options] { return inspect(*options); };
 }

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "commands.h"
@@ -60,6 +61,12 @@ StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& sha
     KESTREL_RETURN_IF_ERROR(check_compiled_shapes(file.graph, shapes, path));
     auto graph = std::make_shared<const Graph>(std::move(file.graph));
     KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(graph, file.plan, options));
+    if (opened.session->weights_repacked() > 0) {
+      std::fprintf(stderr,
+                   "note: %s: %d of %d layers repacked their weights at load (the file's packed layout is for "
+                   "another CPU, thread count or oneDNN build; convert on this machine to load without it)\n",
+                   path.c_str(), opened.session->weights_repacked(), opened.session->weights_packed_in_file());
+    }
   } else {
     KESTREL_ASSIGN_OR_RETURN(Graph graph, import_onnx_file(path));
     KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, shapes));

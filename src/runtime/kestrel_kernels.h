@@ -1,0 +1,14 @@
+// Kestrel's own NHWC kernels in the CPU registry (runtime/implementation.h):
+// channel concatenation, and the squeeze-excitation ChannelScale and
+// QGlobalAveragePool (kernels/channel_ops.h, kernels/cpu/channel_kernels.h).
+#pragma once
+
+#include "runtime/implementation.h"
+
+namespace kestrel {
+
+extern const Implementation kNhwcConcat;
+extern const Implementation kNhwcChannelScale;
+extern const Implementation kNhwcQuantizedAverage;
+
+}  // namespace kestrel
