@@ -16,4 +16,8 @@ namespace kestrel {
 
 uint64_t model_checksum(const void* data, size_t size);
 
+// Makes model_checksum take its plain C++ path even where AVX-512 is
+// available (tests compare both on one machine). Not thread-safe.
+void force_portable_checksum(bool portable);
+
 }  // namespace kestrel
