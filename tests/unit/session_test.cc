@@ -1,11 +1,13 @@
 // The compiled CPU path (passes + NHWC layout + oneDNN kernels + memory plan)
 // against the reference interpreter on the same real inputs.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <cstring>
 #include <random>
 
 #include "frontend/onnx/onnx_importer.h"
+#include "kernels/onednn/onednn_kernels.h"
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
 #include "passes/shape_inference.h"
@@ -69,6 +71,41 @@ void expect_session_matches_interpreter(const std::string& path, const Shape& in
   auto again = (*session)->run({{input_name, input}});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(std::memcmp((*again)[0].raw_data(), (*actual)[0].raw_data(), (*actual)[0].nbytes()), 0);
+}
+
+// Every session pins its threads; a later one must spread them over the
+// process's CPUs again, not over the one CPU the first pinned the calling
+// thread to (which put both threads of a second session on one core and
+// made its creation 20x slower).
+// The CPUs the test process may use, read before main() (so before any
+// session pinned the main thread).
+int affinity_count() {
+  cpu_set_t mask;
+  return sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : 0;
+}
+const int kCpusAtStart = affinity_count();
+
+TEST(Session, ALaterSessionStillPinsItsThreadsToDistinctCores) {
+  const std::string path = source_path("models/fmnist_cnn.onnx");
+  KESTREL_REQUIRE_FILE(path);
+  auto imported = import_onnx_file(path);
+  ASSERT_TRUE(imported.ok()) << imported.status().message();
+  Graph graph = std::move(imported).value();
+  ASSERT_TRUE(set_input_shapes(graph, {{"input", {1, 1, 28, 28}}}).ok());
+  auto compiled = compile_for_cpu(graph);
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  const auto shared = std::make_shared<const Graph>(compiled->graph);
+  const int threads = 2;
+  for (int round = 0; round < 3; ++round) {
+    auto session = Session::create(shared, compiled->plan, {.threads = threads});
+    ASSERT_TRUE(session.ok()) << session.status().message();
+    const std::vector<int> cpus = onednn::worker_cpus(threads);
+    ASSERT_EQ(cpus.size(), static_cast<size_t>(threads));
+    EXPECT_EQ(onednn::allowed_cpu_count(), kCpusAtStart);
+    if (kCpusAtStart >= threads) {
+      EXPECT_NE(cpus[0], cpus[1]) << "session " << round << ": both threads on CPU " << cpus[0];
+    }
+  }
 }
 
 TEST(Session, BundledCnnMatchesReference) {

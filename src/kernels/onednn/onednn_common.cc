@@ -2,6 +2,8 @@
 // by the oneDNN kernels.
 #include <sched.h>
 
+#include <algorithm>
+#include <functional>
 #include <vector>
 
 #include <omp.h>
@@ -14,14 +16,29 @@ void set_num_threads(int num_threads) {
   if (num_threads > 0) omp_set_num_threads(num_threads);
 }
 
+namespace {
+
+// The CPUs the process may run on, read once, before any pinning: pinning
+// narrows the calling thread's own mask to one CPU, so reading it again at
+// the next session would put every worker on that one CPU.
+const std::vector<int>& allowed_cpus() {
+  static const std::vector<int> cpus = [] {
+    std::vector<int> list;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return list;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &allowed)) list.push_back(cpu);
+    }
+    return list;
+  }();
+  return cpus;
+}
+
+}  // namespace
+
 int pin_threads(int num_threads) {
-  cpu_set_t allowed;
-  if (num_threads <= 0 || sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return 0;
-  std::vector<int> cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-    if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
-  }
-  if (cpus.empty()) return 0;
+  const std::vector<int>& cpus = allowed_cpus();
+  if (num_threads <= 0 || cpus.empty()) return 0;
   int pinned = 0;
   // One OpenMP thread per allowed CPU, in order; the pool keeps its threads,
   // so later parallel regions of the same size run on the same cores.
@@ -33,6 +50,30 @@ int pin_threads(int num_threads) {
     pinned += sched_setaffinity(0, sizeof(one), &one) == 0 ? 1 : 0;
   }
   return pinned;
+}
+
+std::vector<int> worker_cpus(int num_threads) {
+  std::vector<int> first_cpu(static_cast<size_t>(std::max(num_threads, 0)), -1);
+#pragma omp parallel num_threads(num_threads)
+  {
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof(mask), &mask) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &mask)) {
+          first_cpu[static_cast<size_t>(omp_get_thread_num())] = cpu;
+          break;
+        }
+      }
+    }
+  }
+  return first_cpu;
+}
+
+int allowed_cpu_count() { return static_cast<int>(allowed_cpus().size()); }
+
+void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < count; ++i) body(i);
 }
 
 int num_threads() { return omp_get_max_threads(); }
