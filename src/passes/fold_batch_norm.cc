@@ -117,7 +117,8 @@ void lower_to_mul_add(Graph& graph, size_t index, const ScaleShift& bn, std::vec
   Node& bn_node = graph.nodes[index];
   Node mul{.name = bn_node.name + "_mul", .op_type = "Mul", .inputs = {bn_node.inputs[0], scale}, .outputs = {scaled}};
   Node add{.name = bn_node.name + "_add", .op_type = "Add", .inputs = {scaled, shift}, .outputs = {bn_node.outputs[0]}};
-  record_fused(mul, bn_node.name);
+  // The Mul keeps the BatchNormalization's name as its prefix; a plain ONNX
+  // Mul carries no fused_nodes attribute (the model file refuses one).
   added = {std::move(mul), std::move(add)};
 }
 

@@ -108,6 +108,24 @@ TEST(Session, ALaterSessionStillPinsItsThreadsToDistinctCores) {
   }
 }
 
+// A BatchNormalization no conv can absorb (here after a Relu, in DenseNet
+// after a Concat) becomes Mul + Add, which must still compile and load:
+// the Mul once carried a fused_nodes attribute that Mul does not take.
+TEST(Session, StandaloneBatchNormCompilesAndMatchesReference) {
+  auto model = make_model(13);
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {1, 4, 5, 5});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {1, 4, 5, 5});
+  add_node(model, "Relu", {"x"}, {"r"}, "relu");
+  add_float_initializer(model, "bn.scale", {4}, {0.5f, 1.0f, 1.5f, 2.0f});
+  add_float_initializer(model, "bn.bias", {4}, {0.1f, -0.2f, 0.3f, 0.0f});
+  add_float_initializer(model, "bn.mean", {4}, {0.0f, 0.5f, -0.5f, 1.0f});
+  add_float_initializer(model, "bn.var", {4}, {1.0f, 2.0f, 0.5f, 1.5f});
+  add_node(model, "BatchNormalization", {"r", "bn.scale", "bn.bias", "bn.mean", "bn.var"}, {"y"}, "bn");
+  const std::string path = scratch_dir() + "/standalone_bn.onnx";
+  save_model(model, path);
+  expect_session_matches_interpreter(path, {1, 4, 5, 5}, 1, 2);
+}
+
 TEST(Session, BundledCnnMatchesReference) {
   expect_session_matches_interpreter(source_path("models/fmnist_cnn.onnx"), {4, 1, 28, 28}, 1, 2);
 }
