@@ -7,6 +7,8 @@
 //     X int8 / uint8:   Y = saturate(round_half_even(X * (S * output_scale)))
 //                       output_scale = X's scale / Y's scale, S float32,
 //                       Y's type from output_type ("int8" or "uint8").
+//   ChannelAffine(X [N,C,H,W] float32, Scale [C], Shift [C]) -> Y
+//     Y = fma(X, Scale[c], Shift[c])   (a BatchNormalization no conv absorbs)
 //   QGlobalAveragePool(X [N,C,H,W] int8/uint8) -> Y [N,C,1,1] int8/uint8
 //     Y = saturate(round_half_even(float(sum over H, W of X) * (output_scale / float(H * W))))
 //     output_scale = X's scale / Y's scale.
@@ -22,6 +24,7 @@
 namespace kestrel {
 
 inline constexpr char kChannelScaleOp[] = "ChannelScale";
+inline constexpr char kChannelAffineOp[] = "ChannelAffine";
 inline constexpr char kQuantizedGlobalAveragePoolOp[] = "QGlobalAveragePool";
 // The requantization factor X's scale / Y's scale of both ops (attribute).
 inline constexpr char kRequantScaleAttr[] = "output_scale";

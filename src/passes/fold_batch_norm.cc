@@ -3,6 +3,8 @@
 // folds into the weights and bias; elsewhere it becomes Mul + Add.
 #include <cmath>
 
+#include "kernels/channel_ops.h"
+#include "kernels/op_registry.h"
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
 
@@ -102,10 +104,24 @@ void fold_into_gemm(Graph& graph, Node& gemm, const ScaleShift& bn) {
   gemm.attrs.set("beta", 1.0f);
 }
 
-// Per-channel Mul + Add, constants shaped [C, 1, ..., 1] to broadcast over NC...
+// On a 4-D activation: ChannelAffine (channels-last fast kernel, one pass).
+// Otherwise per-channel Mul + Add, constants shaped [C, 1, ..., 1] to
+// broadcast over NC...
 void lower_to_mul_add(Graph& graph, size_t index, const ScaleShift& bn, std::vector<Node>& added) {
   const Node& node = graph.nodes[index];
   const int64_t rank = static_cast<int64_t>(graph.value(node.inputs[0]).shape.size());
+  if (rank == 4 && graph.value(node.inputs[0]).dtype == DType::kFloat32) {
+    const int64_t channels = static_cast<int64_t>(bn.scale.size());
+    const ValueId scale = add_constant(graph, node.name + "_scale", Tensor::from_vector<float>({channels}, bn.scale));
+    const ValueId shift = add_constant(graph, node.name + "_shift", Tensor::from_vector<float>({channels}, bn.shift));
+    const Node& bn_node = graph.nodes[index];
+    added = {Node{.name = bn_node.name,
+                  .op_type = kChannelAffineOp,
+                  .domain = std::string(kKestrelDomain),
+                  .inputs = {bn_node.inputs[0], scale, shift},
+                  .outputs = {bn_node.outputs[0]}}};
+    return;
+  }
   Shape shape(static_cast<size_t>(std::max<int64_t>(rank - 1, 1)), 1);
   shape[0] = static_cast<int64_t>(bn.scale.size());
   const ValueId scale = add_constant(graph, node.name + "_scale", Tensor::from_vector<float>(shape, bn.scale));

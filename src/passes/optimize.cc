@@ -6,6 +6,7 @@ namespace kestrel {
 const std::vector<Pass>& default_passes() {
   static const std::vector<Pass> passes = {
       {"eliminate_identity", eliminate_identity},     {"fold_constants", fold_constants},
+      {"eliminate_identity", eliminate_identity},  // again: Pads whose pads were computed
       {"eliminate_dead_nodes", eliminate_dead_nodes}, {"fold_batch_norm", fold_batch_norm},
       {"fuse_flatten_gemm", fuse_flatten_gemm},       {"fuse_residual_add", fuse_residual_add},
       {"fuse_activation", fuse_activation},           {"fuse_channel_scale", fuse_channel_scale},

@@ -17,7 +17,7 @@ struct Pass {
   PassFn run;
 };
 
-// Identity and inference-mode Dropout become plain edges.
+// Identity, inference-mode Dropout and Pad by zero become plain edges.
 Status eliminate_identity(Graph& graph);
 // Nodes whose outputs nobody reads are removed.
 Status eliminate_dead_nodes(Graph& graph);

@@ -357,6 +357,7 @@ const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash>& 
       {{"", "Concat"}, {&kNhwcConcat}},
       {{kKestrelDomain, "Reorder"}, {&kOneDnnReorder}},
       {{kKestrelDomain, kChannelScaleOp}, {&kNhwcChannelScale}},
+      {{kKestrelDomain, kChannelAffineOp}, {&kNhwcChannelAffine}},
       {{kKestrelDomain, kQuantizedGlobalAveragePoolOp}, {&kNhwcQuantizedAverage}},
   };
   return registry;

@@ -123,6 +123,37 @@ StatusOr<std::unique_ptr<FastKernel>> make_channel_scale(const Graph& graph, con
   return std::unique_ptr<FastKernel>(new ChannelScaleKernel(graph, node));
 }
 
+std::string channel_affine_refusal(const Graph& graph, const Node& node) {
+  if (node.outputs.size() != 1 || node.inputs.size() != 3) return "not ChannelAffine(X, Scale, Shift)";
+  if (!is_4d_of(graph, node.inputs[0], false)) return "X is not a float32 4-D tensor";
+  if (!graph.value(node.inputs[1]).constant || !graph.value(node.inputs[2]).constant)
+    return "Scale and Shift are not constants";
+  return "";
+}
+
+class ChannelAffineKernel final : public FastKernel {
+ public:
+  ChannelAffineKernel(const Graph& graph, const Node& node)
+      : scale_(*graph.value(node.inputs[1]).constant), shift_(*graph.value(node.inputs[2]).constant) {
+    const Value& x = graph.value(node.inputs[0]);
+    batch_ = x.shape[0], channels_ = x.shape[1], pixels_ = x.shape[2] * x.shape[3];
+  }
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    cpu::channel_affine_f32(static_cast<const float*>(inputs[0]), scale_.data<float>(), shift_.data<float>(),
+                            static_cast<float*>(outputs[0]), batch_, pixels_, channels_);
+    return {};
+  }
+  std::string implementation() const override { return "kestrel channel_affine:" + cpu::channel_kernels_isa(); }
+
+ private:
+  Tensor scale_, shift_;  // the graph's constants (shared, not copied)
+  int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
+};
+
+StatusOr<std::unique_ptr<FastKernel>> make_channel_affine(const Graph& graph, const Node& node) {
+  return std::unique_ptr<FastKernel>(new ChannelAffineKernel(graph, node));
+}
+
 std::string quantized_average_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.inputs.size() != 1) return "not QGlobalAveragePool(X)";
   if (!is_4d_of(graph, node.inputs[0], true)) return "X is not an int8 or uint8 4-D tensor";
@@ -165,6 +196,10 @@ const Implementation kNhwcChannelScale{.name = "kestrel_channel_scale",
                                        .refusal = channel_scale_refusal,
                                        .layout = Layout::kNhwc,
                                        .create = make_channel_scale};
+const Implementation kNhwcChannelAffine{.name = "kestrel_channel_affine",
+                                        .refusal = channel_affine_refusal,
+                                        .layout = Layout::kNhwc,
+                                        .create = make_channel_affine};
 const Implementation kNhwcQuantizedAverage{.name = "kestrel_global_average_int8",
                                            .refusal = quantized_average_refusal,
                                            .layout = Layout::kNhwc,

@@ -9,6 +9,7 @@ namespace kestrel {
 
 extern const Implementation kNhwcConcat;
 extern const Implementation kNhwcChannelScale;
+extern const Implementation kNhwcChannelAffine;
 extern const Implementation kNhwcQuantizedAverage;
 
 }  // namespace kestrel

@@ -106,6 +106,7 @@ constexpr OpEntry kOps[] = {
      "output_scales:fs sum_scale:f output_type:s post_scale:f"},
     {"Reorder", "to:s"},
     {"ChannelScale", "output_scale:f output_type:s"},
+    {"ChannelAffine", ""},
     {"QGlobalAveragePool", "output_scale:f output_type:s"},
 };
 

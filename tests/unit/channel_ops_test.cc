@@ -56,7 +56,9 @@ Tensor transposed(const Tensor& x, bool to_nhwc) {
 // One clear refusal: invalid argument, naming the node and the reason.
 void expect_refused(const StatusOr<std::vector<Tensor>>& result, const std::string& op, const std::string& reason) {
   expect_error(result, op);
-  if (!result.ok()) EXPECT_NE(result.status().message().find(reason), std::string::npos) << result.status().message();
+  if (!result.ok()) {
+    EXPECT_NE(result.status().message().find(reason), std::string::npos) << result.status().message();
+  }
 }
 
 cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
@@ -97,6 +99,18 @@ TEST(ChannelOps, ReferenceAverageGolden) {
     else EXPECT_EQ(y->at(0).data<uint8_t>()[1], 128);
     EXPECT_EQ(out == DType::kInt8 ? y->at(0).data<int8_t>()[0] : y->at(0).data<uint8_t>()[0], 1);
   }
+}
+
+TEST(ChannelOps, ReferenceAffineGolden) {
+  // fma(x, scale[c], shift[c]): channel 0 doubles and adds 1, channel 1 negates.
+  const Tensor x = Tensor::from_vector<float>({1, 2, 1, 2}, {1.0f, -2.0f, 3.0f, 0.5f});
+  const Tensor scale = Tensor::from_vector<float>({2}, {2.0f, -1.0f});
+  const Tensor shift = Tensor::from_vector<float>({2}, {1.0f, 0.0f});
+  auto y = run_op(kChannelAffineOp, {x, scale, shift});
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  expect_near(y->at(0), {1, 2, 1, 2}, {3.0f, -3.0f, -3.0f, -0.5f}, 0.0f);
+  expect_refused(run_op(kChannelAffineOp, {x, Tensor::from_vector<float>({3}, {1, 1, 1}), shift}), kChannelAffineOp,
+                 "Scale must be [2]");
 }
 
 TEST(ChannelOps, RejectsBadShapesTypesAndAttributes) {
@@ -176,6 +190,27 @@ TEST_P(ChannelKernels, AverageMatchesReferenceBitExact) {
     cpu::global_average_int8(x_nhwc.raw_data(), byte_type(src), average_multiplier(requant, pixels), sums.data(),
                              y.raw_data(), byte_type(dst), shape[0], pixels, shape[1]);
     EXPECT_EQ(differing_bytes(y, expected->at(0)), 0);
+  }
+}
+
+TEST_P(ChannelKernels, AffineMatchesReferenceBitExact) {
+  SCOPED_TRACE(seed_trace());
+  SCOPED_TRACE(cpu::channel_kernels_isa());
+  std::mt19937 rng(test_seed());
+  for (int trial = 0; trial < 40; ++trial) {
+    const Shape shape = {uniform_int(rng, 1, 2), uniform_int(rng, 1, 70), uniform_int(rng, 1, 9),
+                         uniform_int(rng, 1, 9)};
+    SCOPED_TRACE(shape_string(shape));
+    const Tensor x = random_tensor(rng, DType::kFloat32, shape);
+    const Tensor scale = random_tensor(rng, DType::kFloat32, {shape[1]});
+    const Tensor shift = random_tensor(rng, DType::kFloat32, {shape[1]});
+    auto expected = run_op(kChannelAffineOp, {x, scale, shift});
+    ASSERT_TRUE(expected.ok()) << expected.status().message();
+    const Tensor x_nhwc = transposed(x, true);
+    Tensor y_nhwc(DType::kFloat32, x_nhwc.shape());
+    cpu::channel_affine_f32(x_nhwc.data<float>(), scale.data<float>(), shift.data<float>(), y_nhwc.data<float>(),
+                            shape[0], shape[2] * shape[3], shape[1]);
+    EXPECT_EQ(differing_bytes(transposed(y_nhwc, false), expected->at(0)), 0);
   }
 }
 

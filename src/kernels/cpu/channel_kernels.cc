@@ -8,6 +8,7 @@
 #pragma GCC diagnostic pop
 
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 
 #include "base/cpu_features.h"
@@ -110,6 +111,19 @@ KESTREL_AVX512 void scale_f32_avx512(const float* src, const float* scale, float
   }
 }
 
+KESTREL_AVX512 void affine_f32_avx512(const float* src, const float* scale, const float* shift, float* dst,
+                                      int64_t rows, int64_t channels) {
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t base = row * channels;
+    for (int64_t c = 0; c < channels; c += kLanes) {
+      const __mmask16 mask = tail_mask(channels - c);
+      const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, src + base + c),
+                                       _mm512_maskz_loadu_ps(mask, scale + c), _mm512_maskz_loadu_ps(mask, shift + c));
+      _mm512_mask_storeu_ps(dst + base + c, mask, v);
+    }
+  }
+}
+
 template <ByteType kSrc, ByteType kDst>
 KESTREL_AVX512 void scale_int8_avx512(const void* src, const float* multiplier, void* dst, int64_t batch,
                                       int64_t pixels, int64_t channels) {
@@ -188,6 +202,15 @@ void channel_scale_f32(const float* src, const float* scale, float* dst, int64_t
                        int64_t channels) {
   if (use_avx512()) return scale_f32_avx512(src, scale, dst, batch, pixels, channels);
   scale_scalar(src, scale, dst, batch, pixels, channels);
+}
+
+void channel_affine_f32(const float* src, const float* scale, const float* shift, float* dst, int64_t batch,
+                        int64_t pixels, int64_t channels) {
+  if (use_avx512()) return affine_f32_avx512(src, scale, shift, dst, batch * pixels, channels);
+  for (int64_t row = 0; row < batch * pixels; ++row) {
+    for (int64_t c = 0; c < channels; ++c)
+      dst[row * channels + c] = std::fma(src[row * channels + c], scale[c], shift[c]);
+  }
 }
 
 void channel_scale_int8(const void* src, ByteType src_type, const float* multiplier, void* dst, ByteType dst_type,

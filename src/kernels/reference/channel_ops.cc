@@ -1,4 +1,4 @@
-// Reference kernels of ChannelScale and QGlobalAveragePool (see
+// Reference kernels of ChannelScale, ChannelAffine and QGlobalAveragePool (see
 // kernels/channel_ops.h), on NCHW.
 #include "kernels/channel_ops.h"
 
@@ -81,6 +81,37 @@ Status run_channel_scale(KernelContext& ctx) {
   return {};
 }
 
+Status infer_channel_affine(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(3, 3));
+  const Shape& x = ctx.input_shape(0);
+  if (x.size() != 4) return ctx.error("X must be [N,C,H,W], got ", shape_string(x));
+  for (size_t i = 0; i < 3; ++i) {
+    if (ctx.input_dtype(i) != DType::kFloat32) return ctx.error("every input must be float32");
+  }
+  for (size_t i = 1; i < 3; ++i) {
+    if (ctx.input_shape(i) != Shape{x[1]}) {
+      return ctx.error(i == 1 ? "Scale" : "Shift", " must be [", x[1], "], got ", shape_string(ctx.input_shape(i)));
+    }
+  }
+  ctx.set_output(0, DType::kFloat32, x);
+  return {};
+}
+
+Status run_channel_affine(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const float* scale = ctx.input(1).data<float>();
+  const float* shift = ctx.input(2).data<float>();
+  const int64_t channels = x.dim(1), pixels = x.dim(2) * x.dim(3);
+  const float* src = x.data<float>();
+  float* dst = ctx.output(0).data<float>();
+  for (int64_t plane = 0; plane < x.dim(0) * channels; ++plane) {
+    const int64_t c = plane % channels;
+    for (int64_t p = 0; p < pixels; ++p)
+      dst[plane * pixels + p] = std::fma(src[plane * pixels + p], scale[c], shift[c]);
+  }
+  return {};
+}
+
 Status infer_qgap(InferContext& ctx) {
   KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
   const Shape& x = ctx.input_shape(0);
@@ -122,6 +153,7 @@ Status run_qgap(KernelContext& ctx) {
 
 void register_channel_ops(OpRegistry& registry) {
   registry.add({kChannelScaleOp, infer_channel_scale, run_channel_scale});
+  registry.add({kChannelAffineOp, infer_channel_affine, run_channel_affine});
   registry.add({kQuantizedGlobalAveragePoolOp, infer_qgap, run_qgap});
 }
 
