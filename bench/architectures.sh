@@ -18,8 +18,9 @@
 #      medians over rounds of each run's median latency, with ratios;
 #   4. Kestrel's conversion counts (layout reorders, QuantizeLinear nodes)
 #      and its INT8 time per op type (bench --per-layer shares).
-# Needs build/kestrel (scripts/setup.sh); bench/peers.sh installs the peers
-# from PyPI into build/peers once.
+# A runtime that fails on a model (a crash, an error) gets "failed" in its
+# column. Needs build/kestrel (scripts/setup.sh; KESTREL=path overrides);
+# bench/peers.sh installs the peers from PyPI into build/peers once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
@@ -29,12 +30,13 @@ shift 3 || shift $#
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(efficientnet_b0 mobilenet_v3_large)
 
+kestrel=${KESTREL:-build/kestrel}
 source bench/peers.sh
 peers=$("$PEER_PYTHON" -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("onnxruntime", "openvino")))')
 dir=build/bench_architectures
 mkdir -p "$dir"
 family=$(lscpu | sed -n 's/^CPU family: *//p')
-echo "peers: $peers; CPU: $(lscpu | sed -n 's/^Model name: *//p') (family $family), $threads thread(s)"
+echo "kestrel: $kestrel; peers: $peers; CPU: $(lscpu | sed -n 's/^Model name: *//p') (family $family), $threads thread(s)"
 # Exports every model; one that Kestrel cannot run is reported below and skipped.
 /usr/bin/python3 scripts/check_torchvision.py --calibrate-bn --out-dir "$dir" --models "${models[@]}" >"$dir/export.log" || true
 /usr/bin/python3 -c "
@@ -42,14 +44,23 @@ import numpy as np
 np.save('$dir/calib.npy', np.random.default_rng(1).standard_normal((32, 3, 224, 224)).astype(np.float32))"
 
 median() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["latency_ms"]["median"])'; }
-kbench() { build/kestrel bench --model "$1" --threads "$threads" --iterations "$iterations" --json | median; }
-peer() { "$PEER_PYTHON" bench/peer_bench.py --runtime "$1" "$2" 1 "$threads" "$iterations" 10 | median; }
+# The median latency of one timed run, or nan when the runtime fails.
+kbench() {
+  local out
+  out=$("$kestrel" bench --model "$1" --threads "$threads" --iterations "$iterations" --json 2>/dev/null) &&
+    echo "$out" | median || echo nan
+}
+peer() {
+  local out
+  out=$("$PEER_PYTHON" bench/peer_bench.py --runtime "$1" "$2" 1 "$threads" "$iterations" 10 2>/dev/null) &&
+    echo "$out" | median || echo nan
+}
 
 summary=()
 for m in "${models[@]}"; do
   onnx=$dir/$m.onnx
-  if ! fp32_log=$(build/kestrel convert --model "$onnx" --output "$dir/$m.fp32.kestrel" --input-shape input:1,3,224,224 2>&1) ||
-    ! int8_log=$(build/kestrel convert --model "$onnx" --output "$dir/$m.int8.kestrel" --input-shape input:1,3,224,224 \
+  if ! fp32_log=$("$kestrel" convert --model "$onnx" --output "$dir/$m.fp32.kestrel" --input-shape input:1,3,224,224 2>&1) ||
+    ! int8_log=$("$kestrel" convert --model "$onnx" --output "$dir/$m.int8.kestrel" --input-shape input:1,3,224,224 \
       --precision int8 --calibration-data "$dir/calib.npy" --calibration-count 32 --error-report 0 2>&1); then
     echo "$m: skipped, kestrel convert failed: $(echo "${int8_log:-$fp32_log}" | tail -1)"
     continue
@@ -65,11 +76,11 @@ for m in "${models[@]}"; do
     echo "  round $round: kestrel ${kf[-1]} / ${ki[-1]}, onnxruntime ${of[-1]} / ${oi[-1]}, openvino ${vf[-1]} / ${vi[-1]} ms (fp32 / int8)"
   done
   summary+=("$m ${kf[*]}|${ki[*]}|${of[*]}|${oi[*]}|${vf[*]}|${vi[*]}")
-  build/kestrel bench --model "$dir/$m.int8.kestrel" --threads "$threads" --iterations 30 --per-layer --json >"$dir/$m.int8.layers.json"
+  "$kestrel" bench --model "$dir/$m.int8.kestrel" --threads "$threads" --iterations 30 --per-layer --json >"$dir/$m.int8.layers.json"
 done
 
 /usr/bin/python3 - "$dir" "$threads" "${summary[@]}" <<'PY'
-import collections, json, statistics, sys
+import collections, json, math, statistics, sys
 d, threads = sys.argv[1], sys.argv[2]
 print(f"\nbatch 1, {threads} thread(s), medians of per-round medians (ms)")
 print("| model | Kestrel FP32 | Kestrel INT8 | ORT FP32 | ORT INT8 | OpenVINO FP32 | OpenVINO INT8 "
@@ -77,9 +88,14 @@ print("| model | Kestrel FP32 | Kestrel INT8 | ORT FP32 | ORT INT8 | OpenVINO FP
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for entry in sys.argv[3:]:
     name, rest = entry.split(" ", 1)
-    kf, ki, of, oi, vf, vi = (statistics.median(float(x) for x in part.split()) for part in rest.split("|"))
-    print(f"| {name} | {kf:.2f} | {ki:.2f} | {of:.2f} | {oi:.2f} | {vf:.2f} | {vi:.2f} | {kf / ki:.2f}x "
-          f"| {kf / of:.2f} | {oi / ki:.2f}x | {vi / ki:.2f}x |")
+    def med(part):
+        values = [float(x) for x in part.split() if x != "nan"]
+        return statistics.median(values) if values else math.nan
+    kf, ki, of, oi, vf, vi = (med(part) for part in rest.split("|"))
+    cell = lambda v: "failed" if math.isnan(v) else f"{v:.2f}"
+    ratio = lambda a, b, unit="x": "-" if math.isnan(a) or math.isnan(b) else f"{a / b:.2f}{unit}"
+    print(f"| {name} | {cell(kf)} | {cell(ki)} | {cell(of)} | {cell(oi)} | {cell(vf)} | {cell(vi)} | {ratio(kf, ki)} "
+          f"| {ratio(kf, of, '')} | {ratio(oi, ki)} | {ratio(vi, ki)} |")
 for entry in sys.argv[3:]:
     name = entry.split(" ", 1)[0]
     layers = json.load(open(f"{d}/{name}.int8.layers.json"))["layers"]
