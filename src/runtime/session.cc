@@ -88,26 +88,7 @@ Status Session::bind_values(const MemoryPlan& plan) {
 
 Status Session::build_steps() {
   const Graph& graph = *graph_;
-  // Creating a oneDNN primitive compiles its kernel: most of a model's load
-  // time, and independent per node, so the session's threads share it.
-  const int64_t count = static_cast<int64_t>(graph.nodes.size());
-  std::vector<std::unique_ptr<FastKernel>> kernels(graph.nodes.size());
-  std::vector<Status> failures(graph.nodes.size());
-  if (options_.use_fast_kernels) {
-    auto create = [&](int64_t i) {
-      const auto n = static_cast<size_t>(i);
-      try {
-        auto fast = make_cpu_kernel(graph, graph.nodes[n]);
-        if (fast.ok()) kernels[n] = std::move(fast).value();
-        else failures[n] = fast.status();
-      } catch (const std::exception& error) {
-        failures[n] = internal_error(error.what());
-      }
-    };
-    onednn::parallel_for(count, create);
-  }
   for (const Node& node : graph.nodes) {
-    const size_t index = static_cast<size_t>(&node - graph.nodes.data());
     auto step = std::make_unique<Step>();
     std::vector<const Tensor*> inputs;
     std::vector<Tensor*> outputs;
@@ -127,8 +108,15 @@ Status Session::build_steps() {
       step->output_views.push_back(&views_[static_cast<size_t>(out)]);
       step->output_pointers.push_back(views_[static_cast<size_t>(out)].raw_data());
     }
-    if (!failures[index].ok()) return failures[index].with_context(node.label());
-    step->fast = std::move(kernels[index]);
+    // Serially, on this thread: oneDNN sizes each primitive (blocking,
+    // scratchpad, weight layout) for the thread count it sees at creation,
+    // which inside a parallel region is 1, so kernels created on the
+    // session's threads would run wrong on all of them.
+    if (options_.use_fast_kernels) {
+      auto fast = make_cpu_kernel(graph, node);
+      if (!fast.ok()) return fast.status().with_context(node.label());
+      step->fast = std::move(fast).value();
+    }
     NodeProfile profile{node.name, node.op_type, "reference"};
     weights_packed_in_file_ += node.attrs.has(kPackedWeightsAttr);
     if (step->fast) {

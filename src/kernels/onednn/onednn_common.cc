@@ -3,7 +3,6 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <functional>
 #include <vector>
 
 #include <omp.h>
@@ -70,11 +69,6 @@ std::vector<int> worker_cpus(int num_threads) {
 }
 
 int allowed_cpu_count() { return static_cast<int>(allowed_cpus().size()); }
-
-void parallel_for(int64_t count, const std::function<void(int64_t)>& body) {
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < count; ++i) body(i);
-}
 
 int num_threads() { return omp_get_max_threads(); }
 

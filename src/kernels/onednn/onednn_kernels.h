@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,9 +44,6 @@ int pin_threads(int num_threads);
 std::vector<int> worker_cpus(int num_threads);
 // How many CPUs the process was allowed before any pinning.
 int allowed_cpu_count();
-// Runs body(0) .. body(count - 1) on the calling thread's OpenMP threads (the
-// pinned ones), one index at a time. `body` must not throw.
-void parallel_for(int64_t count, const std::function<void(int64_t)>& body);
 
 // Element type of an activation tensor. Int8 layers read s8/u8 activations
 // with s8 weights and s32 bias and write s8/u8 (or f32) activations.
