@@ -89,6 +89,7 @@ double peak(double (*loop)(int64_t), double ops_per_instruction, int threads) {
   double best = 0;
   for (int trial = 0; trial < 3; ++trial) {
     std::vector<std::thread> workers;
+    workers.reserve(static_cast<size_t>(threads));
     volatile double sink = 0;
     const auto start = Clock::now();
     for (int t = 0; t < threads; ++t) {
