@@ -14,12 +14,11 @@ namespace kestrel::testing {
 
 struct CliResult {
   int exit_code = -1;
-  std::string output;  // stdout and stderr
+  std::string output;  // stdout and stderr, interleaved as printed
 };
 
-inline CliResult run_cli(const std::string& args) {
+inline CliResult run_shell(const std::string& command) {
   CliResult result;
-  const std::string command = std::string(KESTREL_CLI_PATH) + " " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;
   std::array<char, 4096> buffer;
@@ -27,6 +26,30 @@ inline CliResult run_cli(const std::string& args) {
   const int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+inline CliResult run_cli(const std::string& args) {
+  return run_shell(std::string(KESTREL_CLI_PATH) + " " + args + " 2>&1");
+}
+
+// stdout alone (for --json output a program parses); stderr, where notes and
+// errors go, is kept apart in `diagnostics`.
+struct CliOutput {
+  int exit_code = -1;
+  std::string out;
+  std::string diagnostics;
+};
+
+inline CliOutput run_cli_stdout(const std::string& args, const std::string& scratch_dir) {
+  const std::string err_path = scratch_dir + "/cli_stderr.txt";
+  const CliResult result = run_shell(std::string(KESTREL_CLI_PATH) + " " + args + " 2>" + err_path);
+  CliOutput split{result.exit_code, result.output, {}};
+  if (FILE* err = std::fopen(err_path.c_str(), "r")) {
+    std::array<char, 4096> buffer;
+    while (size_t n = fread(buffer.data(), 1, buffer.size(), err)) split.diagnostics.append(buffer.data(), n);
+    std::fclose(err);
+  }
+  return split;
 }
 
 // One line, exit code 1, "error: " and every expected fragment in it.

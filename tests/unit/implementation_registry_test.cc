@@ -105,7 +105,8 @@ TEST(ImplementationRegistry, RefusalsNameTheirReason) {
 }
 
 TEST(ImplementationRegistry, InspectExplainPrintsChoicesAndRefusals) {
-  const std::string path = scratch_dir() + "/refused.onnx";
+  const std::string dir = scratch_dir();
+  const std::string path = dir + "/refused.onnx";
   save_model(refused_nodes_model(), path);
   const CliResult text = run_cli("inspect --model " + path + " --explain");
   ASSERT_EQ(text.exit_code, 0) << text.output;
@@ -113,9 +114,10 @@ TEST(ImplementationRegistry, InspectExplainPrintsChoicesAndRefusals) {
   EXPECT_NE(text.output.find("onednn_pool (ceil_mode with count_include_pad"), std::string::npos) << text.output;
   EXPECT_NE(text.output.find("onednn brgconv"), std::string::npos) << text.output;  // the kernel oneDNN created
 
-  const CliResult json = run_cli("inspect --model " + path + " --explain --json");
-  ASSERT_EQ(json.exit_code, 0) << json.output;
-  const auto parsed = nlohmann::json::parse(json.output);
+  const CliOutput json = run_cli_stdout("inspect --model " + path + " --explain --json", dir);
+  ASSERT_EQ(json.exit_code, 0) << json.out << json.diagnostics;
+  const auto parsed = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << "not JSON on stdout: " << json.out;
   int refusals = 0, onednn = 0;
   for (const auto& node : parsed["nodes"]) {
     refusals += static_cast<int>(node["refused"].size());

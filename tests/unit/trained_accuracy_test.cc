@@ -15,15 +15,16 @@ namespace {
 constexpr int kTestImages = 500;
 constexpr double kMaxTop1DropPoints = 1.0;
 
-double top1(const std::string& model) {
-  const CliResult result =
-      run_cli("eval --model " + model + " --dataset " + fashion_mnist_path("t10k-images-idx3-ubyte.gz") + " --labels " +
-              fashion_mnist_path("t10k-labels-idx1-ubyte.gz") + " --preprocess " +
-              source_path("models/rgb224.preprocess.json") + " --limit " + std::to_string(kTestImages) + " --json");
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  const auto json = nlohmann::json::parse(result.output, nullptr, false);
+double top1(const std::string& model, const std::string& dir) {
+  const CliOutput result = run_cli_stdout(
+      "eval --model " + model + " --dataset " + fashion_mnist_path("t10k-images-idx3-ubyte.gz") + " --labels " +
+          fashion_mnist_path("t10k-labels-idx1-ubyte.gz") + " --preprocess " +
+          source_path("models/rgb224.preprocess.json") + " --limit " + std::to_string(kTestImages) + " --json",
+      dir);
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.diagnostics;
+  const auto json = nlohmann::json::parse(result.out, nullptr, false);
   if (json.is_discarded() || !json.contains("top1")) {
-    ADD_FAILURE() << "eval printed no JSON with top1: " << result.output;
+    ADD_FAILURE() << "eval printed no JSON with top1 on stdout: " << result.out << "\nstderr: " << result.diagnostics;
     return -1;
   }
   EXPECT_EQ(json["images"].get<int>(), kTestImages);
@@ -41,7 +42,7 @@ void expect_int8_close_to_fp32(const std::string& file, double min_fp32_top1) {
               "/int8.kestrel --precision int8 --calibration-data " + fashion_mnist_path("train-images-idx3-ubyte.gz") +
               " --calibration-count 512 --preprocess " + source_path("models/rgb224.preprocess.json"));
   ASSERT_EQ(int8.exit_code, 0) << int8.output;
-  const double fp32_top1 = top1(dir + "/fp32.kestrel"), int8_top1 = top1(dir + "/int8.kestrel");
+  const double fp32_top1 = top1(dir + "/fp32.kestrel", dir), int8_top1 = top1(dir + "/int8.kestrel", dir);
   std::printf("%s, first %d test images: FP32 top-1 %.2f %%, INT8 %.2f %% (%+.2f points)\n", file.c_str(), kTestImages,
               fp32_top1, int8_top1, int8_top1 - fp32_top1);
   EXPECT_GE(fp32_top1, min_fp32_top1) << "the trained model itself is off";
