@@ -1,7 +1,9 @@
 #include "runtime/cpu_backend.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <unordered_map>
 
 #include "kernels/activation.h"
@@ -346,7 +348,9 @@ const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash>& 
   static const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash> registry = {
       {{"", "Conv"}, {&kOneDnnConv}},
       {{kKestrelDomain, "FusedConv"}, {&kOneDnnConv}},
-      {{kKestrelDomain, kQuantizedConvOp}, {&kOneDnnConv}},
+      // Kestrel's depthwise kernel is slower than oneDNN's brdgmm on Zen 4
+      // (0.6-0.9x, bench/conv_shapes.sh): after it, until it is faster.
+      {{kKestrelDomain, kQuantizedConvOp}, {&kOneDnnConv, &kDepthwiseInt8}},
       {{"", "MaxPool"}, {&kOneDnnPool}},
       {{"", "AveragePool"}, {&kOneDnnPool}},
       {{"", "GlobalAveragePool"}, {&kOneDnnPool}},
@@ -363,6 +367,20 @@ const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash>& 
   return registry;
 }
 
+// KESTREL_DISABLE=name,... skips those implementations; KESTREL_PREFER=name,...
+// tries those before the others (each only where it takes the node). Read
+// at every choice, for measuring one kernel against another (bench/).
+bool listed_in(const char* variable, std::string_view name) {
+  const char* value = std::getenv(variable);
+  std::string_view rest = value != nullptr ? value : "";
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    if (rest.substr(0, comma) == name) return true;
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 ImplementationChoice choose_cpu_implementation(const Graph& graph, const Node& node) {
@@ -370,9 +388,16 @@ ImplementationChoice choose_cpu_implementation(const Graph& graph, const Node& n
   const auto& registry = cpu_registry();
   auto entry = registry.find(OpKey{node.domain, node.op_type});
   if (entry != registry.end()) {
-    for (const Implementation* candidate : entry->second) {
-      std::string reason =
-          node.inputs.empty() || node.inputs[0] == kNoValue ? "no input" : candidate->refusal(graph, node);
+    std::vector<const Implementation*> candidates;
+    for (const bool preferred : {true, false}) {
+      for (const Implementation* c : entry->second) {
+        if (listed_in("KESTREL_PREFER", c->name) == preferred) candidates.push_back(c);
+      }
+    }
+    for (const Implementation* candidate : candidates) {
+      std::string reason = node.inputs.empty() || node.inputs[0] == kNoValue ? "no input"
+                           : listed_in("KESTREL_DISABLE", candidate->name)   ? "disabled by KESTREL_DISABLE"
+                                                                             : candidate->refusal(graph, node);
       if (reason.empty()) {
         choice.chosen = candidate;
         return choice;

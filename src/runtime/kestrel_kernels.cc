@@ -4,7 +4,10 @@
 
 #include "kernels/channel_ops.h"
 #include "kernels/cpu/channel_kernels.h"
+#include "kernels/cpu/depthwise_int8.h"
 #include "kernels/op_registry.h"
+#include "kernels/quantized_conv.h"
+#include "kernels/reference/nn_ops_internal.h"
 
 namespace kestrel {
 namespace {
@@ -109,7 +112,7 @@ class ChannelScaleKernel final : public FastKernel {
                             channels_);
     return {};
   }
-  std::string implementation() const override { return "kestrel channel_scale:" + cpu::channel_kernels_isa(); }
+  std::string implementation() const override { return std::string("kestrel channel_scale:") + cpu::kernels_isa(); }
 
  private:
   int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
@@ -143,7 +146,7 @@ class ChannelAffineKernel final : public FastKernel {
                             static_cast<float*>(outputs[0]), batch_, pixels_, channels_);
     return {};
   }
-  std::string implementation() const override { return "kestrel channel_affine:" + cpu::channel_kernels_isa(); }
+  std::string implementation() const override { return std::string("kestrel channel_affine:") + cpu::kernels_isa(); }
 
  private:
   Tensor scale_, shift_;  // the graph's constants (shared, not copied)
@@ -175,7 +178,9 @@ class QuantizedAverageKernel final : public FastKernel {
                              channels_);
     return {};
   }
-  std::string implementation() const override { return "kestrel global_average_int8:" + cpu::channel_kernels_isa(); }
+  std::string implementation() const override {
+    return std::string("kestrel global_average_int8:") + cpu::kernels_isa();
+  }
 
  private:
   int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
@@ -188,8 +193,86 @@ StatusOr<std::unique_ptr<FastKernel>> make_quantized_average(const Graph& graph,
   return std::unique_ptr<FastKernel>(new QuantizedAverageKernel(graph, node));
 }
 
+// ---- int8 depthwise convolution ----
+
+const Tensor* constant_input(const Graph& graph, const Node& node, size_t i) {
+  if (i >= node.inputs.size() || node.inputs[i] == kNoValue) return nullptr;
+  const Value& value = graph.value(node.inputs[i]);
+  return value.constant ? &*value.constant : nullptr;
+}
+
+std::string depthwise_int8_refusal(const Graph& graph, const Node& node) {
+  if (!cpu::depthwise_int8_fast_path_available()) return "this CPU lacks AVX-512 VNNI or VBMI";
+  if (node.outputs.size() != 1) return "not a single-output QFusedConv";
+  if (!is_4d_of(graph, node.inputs[0], true)) return "input is not an int8/uint8 4-D tensor";
+  const Tensor* weight = constant_input(graph, node, 1);
+  if (weight == nullptr || weight->dtype() != DType::kInt8 || weight->rank() != 4)
+    return "weights are not a constant int8 4-D tensor";
+  const int64_t channels = graph.value(node.inputs[0]).shape[1];
+  if (node.attrs.get_int("group", 1) != channels || weight->dim(0) != channels || weight->dim(1) != 1)
+    return "not depthwise (one filter per input channel)";
+  if (node.inputs.size() > 2 && node.inputs[2] != kNoValue) {
+    const Tensor* bias = constant_input(graph, node, 2);
+    if (bias == nullptr || bias->dtype() != DType::kInt32) return "bias is not a constant int32 tensor";
+  }
+  if (node.inputs.size() > 3 && node.inputs[3] != kNoValue) return "it adds a residual (oneDNN fuses the sum)";
+  if (weight->dim(2) * weight->dim(3) > cpu::kMaxDepthwiseTaps) return "window too large for int32 sums";
+  if (!quantized_output_type(node).ok()) return "unknown output_type";
+  if (!activation_from_attributes(node.attrs).ok()) return "unknown fused activation";
+  return "";
+}
+
+class DepthwiseInt8Kernel final : public FastKernel {
+ public:
+  explicit DepthwiseInt8Kernel(cpu::DepthwiseInt8 kernel) : kernel_(std::move(kernel)) {}
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    kernel_.run(inputs[0], outputs[0]);
+    return {};
+  }
+  std::string implementation() const override { return std::string("kestrel depthwise_int8:") + cpu::kernels_isa(); }
+
+ private:
+  cpu::DepthwiseInt8 kernel_;
+};
+
+StatusOr<std::unique_ptr<FastKernel>> make_depthwise_int8(const Graph& graph, const Node& node) {
+  const Value& in = graph.value(node.inputs[0]);
+  const Value& out = graph.value(node.outputs[0]);
+  const Tensor& weight = *constant_input(graph, node, 1);
+  nn::Window window;
+  KESTREL_RETURN_IF_ERROR(
+      nn::compute_window(node, {in.shape[2], in.shape[3]}, {weight.dim(2), weight.dim(3)}, {}, &window));
+  const cpu::DepthwiseShape shape{.batch = in.shape[0],
+                                  .channels = in.shape[1],
+                                  .in_h = in.shape[2],
+                                  .in_w = in.shape[3],
+                                  .out_h = out.shape[2],
+                                  .out_w = out.shape[3],
+                                  .kernel_h = weight.dim(2),
+                                  .kernel_w = weight.dim(3),
+                                  .stride_h = window.strides[0],
+                                  .stride_w = window.strides[1],
+                                  .dilation_h = window.dilations[0],
+                                  .dilation_w = window.dilations[1],
+                                  .pad_top = window.pads_begin[0],
+                                  .pad_left = window.pads_begin[1]};
+  KESTREL_ASSIGN_OR_RETURN(const DType out_type, quantized_output_type(node));
+  KESTREL_ASSIGN_OR_RETURN(const Activation activation, activation_from_attributes(node.attrs));
+  const cpu::ConvOutput dst = out_type == DType::kFloat32 ? cpu::ConvOutput::kF32
+                              : out_type == DType::kUInt8 ? cpu::ConvOutput::kU8
+                                                          : cpu::ConvOutput::kS8;
+  const Tensor* bias = constant_input(graph, node, 2);
+  return std::unique_ptr<FastKernel>(new DepthwiseInt8Kernel(cpu::DepthwiseInt8(
+      shape, byte_type(in.dtype), dst, weight.data<int8_t>(), bias != nullptr ? bias->data<int32_t>() : nullptr,
+      node.attrs.get_floats(kOutputScalesAttr), activation, node.attrs.get_float(kPostScaleAttr, 1.0f))));
+}
+
 }  // namespace
 
+const Implementation kDepthwiseInt8{.name = "kestrel_depthwise_int8",
+                                    .refusal = depthwise_int8_refusal,
+                                    .layout = Layout::kNhwc,
+                                    .create = make_depthwise_int8};
 const Implementation kNhwcConcat{
     .name = "kestrel_nhwc_concat", .refusal = concat_refusal, .layout = Layout::kNhwc, .create = make_concat};
 const Implementation kNhwcChannelScale{.name = "kestrel_channel_scale",

@@ -1,5 +1,5 @@
 // Kestrel's own NHWC kernels in the CPU registry (runtime/implementation.h):
-// channel concatenation, and the squeeze-excitation ChannelScale and
+// int8 depthwise convolution, channel concatenation, and the squeeze-excitation ChannelScale and
 // QGlobalAveragePool (kernels/channel_ops.h, kernels/cpu/channel_kernels.h).
 #pragma once
 
@@ -7,6 +7,7 @@
 
 namespace kestrel {
 
+extern const Implementation kDepthwiseInt8;
 extern const Implementation kNhwcConcat;
 extern const Implementation kNhwcChannelScale;
 extern const Implementation kNhwcChannelAffine;

@@ -11,14 +11,11 @@
 #include "kernels/cpu/channel_kernels.h"
 #include "kernels/quantized_conv.h"
 #include "test_seed.h"
+#include "unit/kernel_test_util.h"
 #include "unit/op_test_util.h"
 
 namespace kestrel::testing {
 namespace {
-
-int64_t uniform_int(std::mt19937& rng, int64_t lo, int64_t hi) {
-  return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
-}
 
 Attributes int8_attrs(float requant, DType out) {
   Attributes attrs;
@@ -27,48 +24,12 @@ Attributes int8_attrs(float requant, DType out) {
   return attrs;
 }
 
-Tensor random_tensor(std::mt19937& rng, DType dtype, Shape shape) {
-  Tensor t(dtype, std::move(shape));
-  for (int64_t i = 0; i < t.size(); ++i) {
-    if (dtype == DType::kFloat32) t.data<float>()[i] = std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
-    if (dtype == DType::kInt8) t.data<int8_t>()[i] = static_cast<int8_t>(uniform_int(rng, -128, 127));
-    if (dtype == DType::kUInt8) t.data<uint8_t>()[i] = static_cast<uint8_t>(uniform_int(rng, 0, 255));
-  }
-  return t;
-}
-
-// NCHW <-> NHWC for any element size.
-Tensor transposed(const Tensor& x, bool to_nhwc) {
-  const Shape& s = x.shape();
-  const int64_t n = s[0], c = to_nhwc ? s[1] : s[3], pixels = to_nhwc ? s[2] * s[3] : s[1] * s[2];
-  Tensor y(x.dtype(), to_nhwc ? Shape{s[0], s[2], s[3], s[1]} : Shape{s[0], s[3], s[1], s[2]});
-  const size_t size = dtype_size(x.dtype());
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t k = 0; k < c; ++k)
-      for (int64_t p = 0; p < pixels; ++p) {
-        const int64_t nchw = (b * c + k) * pixels + p, nhwc = (b * pixels + p) * c + k;
-        std::memcpy(static_cast<uint8_t*>(y.raw_data()) + (to_nhwc ? nhwc : nchw) * size,
-                    static_cast<const uint8_t*>(x.raw_data()) + (to_nhwc ? nchw : nhwc) * size, size);
-      }
-  return y;
-}
-
 // One clear refusal: invalid argument, naming the node and the reason.
 void expect_refused(const StatusOr<std::vector<Tensor>>& result, const std::string& op, const std::string& reason) {
   expect_error(result, op);
   if (!result.ok()) {
     EXPECT_NE(result.status().message().find(reason), std::string::npos) << result.status().message();
   }
-}
-
-cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
-
-int64_t differing_bytes(const Tensor& a, const Tensor& b) {
-  int64_t count = 0;
-  for (size_t i = 0; i < a.nbytes(); ++i) {
-    count += static_cast<const uint8_t*>(a.raw_data())[i] != static_cast<const uint8_t*>(b.raw_data())[i];
-  }
-  return count;
 }
 
 TEST(ChannelOps, ReferenceScaleGolden) {
@@ -131,13 +92,13 @@ TEST(ChannelOps, RejectsBadShapesTypesAndAttributes) {
 
 class ChannelKernels : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override { cpu::force_portable_channel_kernels(GetParam()); }
-  void TearDown() override { cpu::force_portable_channel_kernels(false); }
+  void SetUp() override { cpu::force_portable_kernels(GetParam()); }
+  void TearDown() override { cpu::force_portable_kernels(false); }
 };
 
 TEST_P(ChannelKernels, ScaleMatchesReferenceBitExact) {
   SCOPED_TRACE(seed_trace());
-  SCOPED_TRACE(cpu::channel_kernels_isa());
+  SCOPED_TRACE(cpu::kernels_isa());
   std::mt19937 rng(test_seed());
   const DType types[] = {DType::kFloat32, DType::kInt8, DType::kUInt8};
   for (int trial = 0; trial < 60; ++trial) {
@@ -171,7 +132,7 @@ TEST_P(ChannelKernels, ScaleMatchesReferenceBitExact) {
 
 TEST_P(ChannelKernels, AverageMatchesReferenceBitExact) {
   SCOPED_TRACE(seed_trace());
-  SCOPED_TRACE(cpu::channel_kernels_isa());
+  SCOPED_TRACE(cpu::kernels_isa());
   std::mt19937 rng(test_seed());
   for (int trial = 0; trial < 60; ++trial) {
     const Shape shape = {uniform_int(rng, 1, 2), uniform_int(rng, 1, 70), uniform_int(rng, 1, 12),
@@ -195,7 +156,7 @@ TEST_P(ChannelKernels, AverageMatchesReferenceBitExact) {
 
 TEST_P(ChannelKernels, AffineMatchesReferenceBitExact) {
   SCOPED_TRACE(seed_trace());
-  SCOPED_TRACE(cpu::channel_kernels_isa());
+  SCOPED_TRACE(cpu::kernels_isa());
   std::mt19937 rng(test_seed());
   for (int trial = 0; trial < 40; ++trial) {
     const Shape shape = {uniform_int(rng, 1, 2), uniform_int(rng, 1, 70), uniform_int(rng, 1, 9),

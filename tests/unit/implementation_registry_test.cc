@@ -5,8 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <optional>
+#include <string>
+
 #include "cli_test_util.h"
 #include "frontend/onnx/onnx_importer.h"
+#include "kernels/cpu/depthwise_int8.h"
+#include "kernels/op_registry.h"
+#include "kernels/quantized_conv.h"
 #include "onnx_test_models.h"
 #include "passes/shape_inference.h"
 #include "runtime/cpu_backend.h"
@@ -71,6 +78,86 @@ const Node& node_named(const Graph& graph, const std::string& name) {
   }
   ADD_FAILURE() << "no node " << name;
   return graph.nodes.front();
+}
+
+// An int8 conv node, [1, 32, 8, 8] uint8 -> [1, 32, 8, 8] uint8, 3x3 pad 1,
+// with `group` groups.
+Graph quantized_conv_graph(int64_t group) {
+  Graph graph;
+  const ValueId x =
+      graph.add_value(Value{.name = "x", .dtype = DType::kUInt8, .shape = {1, 32, 8, 8}, .shape_known = true});
+  Tensor weight(DType::kInt8, {32, 32 / group, 3, 3});
+  for (int64_t i = 0; i < weight.size(); ++i) weight.data<int8_t>()[i] = static_cast<int8_t>(i % 7 - 3);
+  const ValueId w = graph.add_value(
+      Value{.name = "w", .dtype = DType::kInt8, .shape = weight.shape(), .shape_known = true, .constant = weight});
+  const ValueId y =
+      graph.add_value(Value{.name = "y", .dtype = DType::kUInt8, .shape = {1, 32, 8, 8}, .shape_known = true});
+  Node node{.name = "qconv",
+            .op_type = kQuantizedConvOp,
+            .domain = std::string(kKestrelDomain),
+            .inputs = {x, w},
+            .outputs = {y}};
+  node.attrs.set("group", group);
+  node.attrs.set("kernel_shape", std::vector<int64_t>{3, 3});
+  node.attrs.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  node.attrs.set(kOutputScalesAttr, std::vector<float>{0.01f});
+  node.attrs.set(kOutputTypeAttr, std::string("uint8"));
+  graph.nodes.push_back(std::move(node));
+  graph.inputs = {x};
+  graph.outputs = {y};
+  return graph;
+}
+
+// Restores an environment variable when the test ends.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    if (old != nullptr) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(ImplementationRegistry, EnvironmentPrefersAndDisablesImplementations) {
+  if (!cpu::depthwise_int8_fast_path_available()) GTEST_SKIP() << "this CPU lacks AVX-512 VNNI or VBMI";
+  const Graph depthwise = quantized_conv_graph(32), dense = quantized_conv_graph(1);
+  const Node& dw = depthwise.nodes[0];
+  // By default oneDNN runs it: Kestrel's depthwise kernel measures slower on Zen 4.
+  EXPECT_EQ(choose_cpu_implementation(depthwise, dw).chosen->name, "onednn_conv");
+  {
+    const ScopedEnv prefer("KESTREL_PREFER", "kestrel_depthwise_int8");
+    const ImplementationChoice choice = choose_cpu_implementation(depthwise, dw);
+    EXPECT_EQ(choice.chosen->name, "kestrel_depthwise_int8");
+    EXPECT_TRUE(choice.refused.empty());
+    auto kernel = make_cpu_kernel(depthwise, dw);
+    ASSERT_TRUE(kernel.ok()) << kernel.status().message();
+    ASSERT_NE(*kernel, nullptr);
+    EXPECT_EQ((*kernel)->implementation().rfind("kestrel depthwise_int8", 0), 0u) << (*kernel)->implementation();
+    // Preferred, it still refuses what it cannot run, with the reason.
+    const ImplementationChoice grouped = choose_cpu_implementation(dense, dense.nodes[0]);
+    EXPECT_EQ(grouped.chosen->name, "onednn_conv");
+    ASSERT_EQ(grouped.refused.size(), 1u);
+    EXPECT_EQ(grouped.refused[0].first, "kestrel_depthwise_int8");
+    EXPECT_EQ(grouped.refused[0].second, "not depthwise (one filter per input channel)");
+  }
+  {
+    const ScopedEnv disable("KESTREL_DISABLE", "onednn_conv");
+    const ImplementationChoice choice = choose_cpu_implementation(depthwise, dw);
+    EXPECT_EQ(choice.chosen->name, "kestrel_depthwise_int8");
+    ASSERT_EQ(choice.refused.size(), 1u);
+    EXPECT_EQ(choice.refused[0].second, "disabled by KESTREL_DISABLE");
+  }
+  EXPECT_EQ(choose_cpu_implementation(depthwise, dw).chosen->name, "onednn_conv");
 }
 
 TEST(ImplementationRegistry, RefusalsNameTheirReason) {

@@ -1,35 +1,16 @@
 #include "kernels/cpu/channel_kernels.h"
 
-// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
-// _mm512_undefined_* placeholders (GCC bug 105593, fixed in GCC 13).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 
-#include "base/cpu_features.h"
 #include "kernels/channel_ops.h"
+#include "kernels/cpu/avx512_util.h"
 
 namespace kestrel::cpu {
 namespace {
 
-constexpr int64_t kLanes = 16;
-
-bool portable_only = false;
-
-bool use_avx512() {
-  if (portable_only) return false;
-  static const bool available = [] {
-    const uint64_t need =
-        feature_bit(CpuFeature::kAvx512F) | feature_bit(CpuFeature::kAvx512BW) | feature_bit(CpuFeature::kAvx512VL);
-    return (cpu_features() & need) == need;
-  }();
-  return available;
-}
+bool use_avx512() { return use_avx512_kernels(); }
 
 template <typename T>
 T* at(void* base, int64_t i) {
@@ -75,26 +56,6 @@ void average_scalar(const Src* src, float multiplier, int32_t* sums, Dst* dst, i
 }
 
 // ---- AVX-512 ----
-
-#define KESTREL_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
-
-KESTREL_AVX512 inline __mmask16 tail_mask(int64_t remaining) {
-  return remaining >= kLanes ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << remaining) - 1);
-}
-
-template <ByteType kType>
-KESTREL_AVX512 inline __m512i load_widened(const void* src, __mmask16 mask) {
-  const __m128i bytes = _mm_maskz_loadu_epi8(mask, src);
-  return kType == ByteType::kS8 ? _mm512_cvtepi8_epi32(bytes) : _mm512_cvtepu8_epi32(bytes);
-}
-
-// Clamp in float, convert with the current rounding mode (nearest even), narrow.
-template <ByteType kType>
-KESTREL_AVX512 inline void store_rounded(__m512 v, void* dst, __mmask16 mask) {
-  const float lo = kType == ByteType::kS8 ? -128.0f : 0.0f, hi = kType == ByteType::kS8 ? 127.0f : 255.0f;
-  v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-  _mm_mask_storeu_epi8(dst, mask, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v)));
-}
 
 KESTREL_AVX512 void scale_f32_avx512(const float* src, const float* scale, float* dst, int64_t batch, int64_t pixels,
                                      int64_t channels) {
@@ -222,9 +183,5 @@ void global_average_int8(const void* src, ByteType src_type, float multiplier, i
                          ByteType dst_type, int64_t batch, int64_t pixels, int64_t channels) {
   dispatch_types<AverageInt8>(src_type, dst_type, src, multiplier, sums, dst, batch, pixels, channels);
 }
-
-std::string channel_kernels_isa() { return use_avx512() ? "avx512" : "scalar"; }
-
-void force_portable_channel_kernels(bool portable) { portable_only = portable; }
 
 }  // namespace kestrel::cpu

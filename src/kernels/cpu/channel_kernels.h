@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 
-namespace kestrel::cpu {
+#include "kernels/cpu/avx512_util.h"
 
-enum class ByteType { kS8, kU8 };
+namespace kestrel::cpu {
 
 // dst[n, p, c] = src[n, p, c] * scale[n, c] over NHWC [batch, pixels, channels].
 void channel_scale_f32(const float* src, const float* scale, float* dst, int64_t batch, int64_t pixels,
@@ -27,11 +27,5 @@ void channel_scale_int8(const void* src, ByteType src_type, const float* multipl
 // `sums` is caller scratch of `channels` int32.
 void global_average_int8(const void* src, ByteType src_type, float multiplier, int32_t* sums, void* dst,
                          ByteType dst_type, int64_t batch, int64_t pixels, int64_t channels);
-
-// "avx512" or "scalar": the path the functions above take on this CPU.
-std::string channel_kernels_isa();
-// Makes the functions above take the plain C++ path even where AVX-512 is
-// available (tests compare both paths on one machine). Not thread-safe.
-void force_portable_channel_kernels(bool portable);
 
 }  // namespace kestrel::cpu
