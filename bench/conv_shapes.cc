@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "format/model_file.h"
+#include "kernels/cpu/depthwise_int8.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/op_registry.h"
 #include "kernels/reference/nn_ops_internal.h"
@@ -162,6 +163,21 @@ struct Timing {
   std::string kernel;
 };
 
+// Median ms of `run` after 5 warm-up runs: at least 20 runs and 20 ms.
+template <typename Run>
+double median_ms(const Run& run) {
+  for (int i = 0; i < 5; ++i) run();
+  std::vector<double> times;
+  const auto begin = Clock::now();
+  while (times.size() < 20 || std::chrono::duration<double, std::milli>(Clock::now() - begin).count() < 20) {
+    const auto start = Clock::now();
+    run();
+    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+  return times[times.size() / 2];
+}
+
 // Median ms of one conv (random data), or ms < 0 when oneDNN refuses it.
 Timing time_conv(ConvParams p, bool int8, std::mt19937& rng) {
   const kestrel::DType weight_type = int8 ? kestrel::DType::kInt8 : kestrel::DType::kFloat32;
@@ -183,16 +199,39 @@ Timing time_conv(ConvParams p, bool int8, std::mt19937& rng) {
   const size_t element = int8 ? 1 : 4;
   std::vector<uint8_t> src(static_cast<size_t>(p.batch * p.in_h * p.in_w * p.in_channels) * element + 64, 1);
   std::vector<uint8_t> dst(static_cast<size_t>(p.batch * p.out_h * p.out_w * p.out_channels) * element + 64);
-  for (int i = 0; i < 5; ++i) (*conv)->run(src.data(), dst.data());
-  std::vector<double> times;
-  const auto begin = Clock::now();
-  while (times.size() < 20 || std::chrono::duration<double, std::milli>(Clock::now() - begin).count() < 20) {
-    const auto start = Clock::now();
-    (*conv)->run(src.data(), dst.data());
-    times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
-  return {times[times.size() / 2], (*conv)->implementation()};
+  return {median_ms([&] { (*conv)->run(src.data(), dst.data()); }), (*conv)->implementation()};
+}
+
+bool is_depthwise(const ConvParams& p) { return p.groups == p.in_channels && p.out_channels == p.in_channels; }
+
+// Kestrel's own int8 depthwise kernel on the same shape and epilogue (u8 in
+// and out, per-channel scales, ReLU); ms < 0 where it does not run here.
+Timing time_kestrel_depthwise(const ConvParams& p, std::mt19937& rng) {
+  if (!kestrel::cpu::depthwise_int8_fast_path_available()) return {-1, "no AVX-512 VNNI/VBMI"};
+  std::vector<int8_t> weight(static_cast<size_t>(p.out_channels * p.kernel_h * p.kernel_w));
+  for (auto& w : weight) w = static_cast<int8_t>(rng() % 7);
+  const kestrel::cpu::DepthwiseShape shape{.batch = p.batch,
+                                           .channels = p.in_channels,
+                                           .in_h = p.in_h,
+                                           .in_w = p.in_w,
+                                           .out_h = p.out_h,
+                                           .out_w = p.out_w,
+                                           .kernel_h = p.kernel_h,
+                                           .kernel_w = p.kernel_w,
+                                           .stride_h = p.stride_h,
+                                           .stride_w = p.stride_w,
+                                           .dilation_h = p.dilation_h,
+                                           .dilation_w = p.dilation_w,
+                                           .pad_top = p.pad_top,
+                                           .pad_left = p.pad_left};
+  kestrel::Activation relu;
+  relu.kind = kestrel::ActivationKind::kRelu;
+  const kestrel::cpu::DepthwiseInt8 kernel(shape, kestrel::cpu::ByteType::kU8, kestrel::cpu::ConvOutput::kU8,
+                                           weight.data(), nullptr, std::vector<float>(weight.size(), 0.001f), relu,
+                                           1.0f);
+  std::vector<uint8_t> src(static_cast<size_t>(p.batch * p.in_h * p.in_w * p.in_channels), 1);
+  std::vector<uint8_t> dst(static_cast<size_t>(p.batch * p.out_h * p.out_w * p.out_channels));
+  return {median_ms([&] { kernel.run(src.data(), dst.data()); }), "kestrel depthwise_int8"};
 }
 
 }  // namespace
@@ -235,6 +274,7 @@ int main(int argc, char** argv) {
               "out", "MMAC", "FP32 ms", "%pk", "FP32 kernel", "INT8 ms", "%pk", "INT8 kernel", "x", "models");
   std::mt19937 rng(1);
   std::map<std::string, std::pair<double, double>> totals;
+  std::map<std::string, double> kestrel_dw;  // INT8 with Kestrel's depthwise kernel where it runs
   for (const Shape& shape : shapes) {
     const ConvParams& p = shape.params;
     const Timing f = time_conv(p, false, rng), q = time_conv(p, true, rng);
@@ -250,11 +290,21 @@ int main(int argc, char** argv) {
                 f.ms > 0 ? 100.0 * ops / (f.ms * 1e-3) / fp32_peak : 0.0, f.kernel.substr(0, 28).c_str(), q.ms,
                 q.ms > 0 ? 100.0 * ops / (q.ms * 1e-3) / int8_peak : 0.0, q.kernel.substr(0, 30).c_str(),
                 q.ms > 0 ? f.ms / q.ms : 0.0, used.c_str());
+    if (is_depthwise(p)) {
+      const Timing k = time_kestrel_depthwise(p, rng);
+      if (k.ms > 0) {
+        std::printf("%-34s %5s %9s | %9s %5s %-28s | %9.4f %5.1f %-30s | %5.2fx  vs oneDNN INT8\n", "", "", "", "", "",
+                    "", k.ms, 100.0 * ops / (k.ms * 1e-3) / int8_peak, k.kernel.c_str(), q.ms > 0 ? q.ms / k.ms : 0.0);
+      }
+      for (const auto& [model, count] : shape.uses) kestrel_dw[model] += count * (k.ms > 0 ? k.ms : q.ms);
+    } else {
+      for (const auto& [model, count] : shape.uses) kestrel_dw[model] += count * std::max(q.ms, 0.0);
+    }
   }
   std::printf("\nper model, every conv occurrence on its own (no fusion beyond ReLU, no graph overhead):\n");
   for (const auto& [model, sums] : totals) {
-    std::printf("  %-40s FP32 %8.3f ms  INT8 %8.3f ms  %5.2fx\n", model.c_str(), sums.first, sums.second,
-                sums.second > 0 ? sums.first / sums.second : 0.0);
+    std::printf("  %-40s FP32 %8.3f ms  INT8 %8.3f ms  %5.2fx  INT8 with Kestrel depthwise %8.3f ms\n", model.c_str(),
+                sums.first, sums.second, sums.second > 0 ? sums.first / sums.second : 0.0, kestrel_dw[model]);
   }
   return 0;
 }
