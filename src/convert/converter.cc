@@ -14,6 +14,7 @@
 #include "passes/passes.h"
 #include "planner/arena_limit.h"
 #include "planner/memory_planner.h"
+#include "quant/calibration_cache.h"
 #include "quant/qdq_import.h"
 #include "quant/quant_config.h"
 #include "runtime/cpu_backend.h"
@@ -129,6 +130,51 @@ Status add_error_report(const Graph& source, const QuantConfig& config, const Ca
   return {};
 }
 
+std::string input_shapes_text(const InputShapes& shapes) {
+  std::string text;
+  for (const auto& [name, shape] : shapes) text += str_cat(name, ":", shape_string(shape), ";");
+  return text;
+}
+
+// Statistics from the calibration cache when it matches, else from a
+// calibration run (then saved to the cache).
+StatusOr<CalibrationResult> calibrate_or_reuse(const CalibrationData& data, const std::vector<std::string>& tensors,
+                                               const Graph& source, const ConvertOptions& options,
+                                               ConvertReport& report) {
+  if (!options.use_calibration_cache || data.source) return calibrate(source, data, tensors);
+  const bool named = !options.calibration_cache.empty();
+  const std::string path = named ? options.calibration_cache : options.output + kCalibrationCacheExtension;
+  KESTREL_ASSIGN_OR_RETURN(
+      const CalibrationFingerprint fingerprint,
+      fingerprint_calibration(options.model, input_shapes_text(options.input_shapes), data, tensors));
+  KESTREL_ASSIGN_OR_RETURN(CalibrationCacheLookup lookup, read_calibration_cache(path, fingerprint));
+  if (lookup.result) {
+    report.notes.push_back(str_cat("note: calibration statistics reused from ", path,
+                                   " (same model, images and preprocessing; --no-calibration-cache recalibrates)"));
+    return std::move(*lookup.result);
+  }
+  if (!lookup.stale.empty()) {
+    if (named) {
+      return invalid_argument(path, ": calibration cache made for other inputs (", lookup.stale,
+                              " differ); give another --calibration-cache or delete it");
+    }
+    report.notes.push_back(str_cat("note: ", path, " is stale (", lookup.stale, " changed): calibrating again"));
+  }
+  KESTREL_ASSIGN_OR_RETURN(CalibrationResult result, calibrate(source, data, tensors));
+  // The error report reads only the first kErrorReportImages images of a
+  // dynamic-batch model: the cache keeps only those.
+  CalibrationResult saved{result.stats, result.first_batch};
+  const Tensor& first = result.first_batch;
+  if (fixed_batch(source) == 0 && !first.empty() && first.rank() > 0 && first.dim(0) > kErrorReportImages) {
+    Shape shape = first.shape();
+    shape[0] = kErrorReportImages;
+    saved.first_batch = Tensor(DType::kFloat32, shape);
+    std::memcpy(saved.first_batch.raw_data(), first.raw_data(), saved.first_batch.nbytes());
+  }
+  KESTREL_RETURN_IF_ERROR(write_calibration_cache(path, fingerprint, saved));
+  return result;
+}
+
 Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptions& options, ConvertReport& report) {
   if (options.calibration_data.empty() && !options.calibration_source) {
     return invalid_argument("--precision int8 needs --calibration-data");
@@ -152,7 +198,8 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
                             " of input '", source.value(source.inputs[0]).name, "'; calibration runs whole batches");
   }
   const std::vector<std::string> tensors = tensors_to_calibrate(graph, config);
-  KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration, calibrate(source, data, tensors));
+  KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration,
+                           calibrate_or_reuse(data, tensors, source, options, report));
   KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, calibration.stats, config));
   if (options.error_report) {
     KESTREL_RETURN_IF_ERROR(
@@ -227,6 +274,12 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& options) {
   }
   if (options.precision == Precision::kFp32 && (!options.calibration_data.empty() || options.calibration_source)) {
     return invalid_argument("--calibration-data is for --precision int8");
+  }
+  if (!options.use_calibration_cache && !options.calibration_cache.empty()) {
+    return invalid_argument("--calibration-cache and --no-calibration-cache contradict each other");
+  }
+  if (options.precision == Precision::kFp32 && !options.calibration_cache.empty()) {
+    return invalid_argument("--calibration-cache is for --precision int8");
   }
   KESTREL_ASSIGN_OR_RETURN(const Graph source, import_onnx_file(options.model));
   ConvertReport report;

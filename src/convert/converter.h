@@ -45,6 +45,13 @@ struct ConvertOptions {
   std::string quant_config;        // JSON file, docs/quantization.md
   int threads = 0;                 // calibration threads (0: all cores)
   bool progress = false;           // progress bar on stderr
+  // INT8 calibration cache (quant/calibration_cache.h), for calibration
+  // data on disk: statistics are saved to calibration_cache (empty:
+  // OUTPUT.calib) and reused while the model, images and preprocessing are
+  // unchanged. A stale cache at the default path is recalibrated and
+  // replaced; one the caller named is an error.
+  bool use_calibration_cache = true;
+  std::string calibration_cache;
   // INT8: compare every quantized layer with FP32 on the first calibration
   // images (ConvertReport::layer_errors).
   bool error_report = true;

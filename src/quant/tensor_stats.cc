@@ -103,4 +103,30 @@ Status TensorStats::merge(const TensorStats& other) {
   return Status::ok_status();
 }
 
+StatusOr<TensorStats> TensorStats::restore(std::vector<int64_t> histogram, int width_exponent, int64_t count,
+                                           int64_t nonfinite_count, float min, float max) {
+  if (histogram.empty()) return invalid_argument("no histogram bins");
+  if (count < 0 || nonfinite_count < 0) return invalid_argument("negative counts");
+  int64_t total = 0;
+  for (int64_t bin : histogram) {
+    if (bin < 0) return invalid_argument("a negative histogram count");
+    total += bin;
+  }
+  if (total != count) return invalid_argument("histogram holds ", total, " values, count says ", count);
+  if (count > 0 && !(std::isfinite(min) && std::isfinite(max) && min <= max))
+    return invalid_argument("min ", min, " and max ", max, " are not an ordered pair of finite values");
+  if (width_exponent < kInitialWidthExponent || width_exponent > std::numeric_limits<float>::max_exponent)
+    return invalid_argument("bin width 2^", width_exponent, " out of range");
+  TensorStats stats(static_cast<int>(histogram.size()));
+  stats.histogram_ = std::move(histogram);
+  stats.width_exponent_ = width_exponent;
+  stats.count_ = count;
+  stats.nonfinite_count_ = nonfinite_count;
+  stats.min_ = min;
+  stats.max_ = max;
+  if (count > 0 && stats.max_abs() >= stats.histogram_range())
+    return invalid_argument("max |x| ", stats.max_abs(), " lies beyond the histogram's range");
+  return stats;
+}
+
 }  // namespace kestrel

@@ -52,6 +52,13 @@ class TensorStats {
   const std::vector<int64_t>& histogram() const { return histogram_; }
   // Index of the last non-empty bin, -1 when empty.
   int last_nonzero_bin() const;
+  // The bin width is 2^width_exponent().
+  int width_exponent() const { return width_exponent_; }
+
+  // Stats saved from the accessors above (the calibration cache). Fails,
+  // saying why, on parts no sequence of add() calls could have produced.
+  static StatusOr<TensorStats> restore(std::vector<int64_t> histogram, int width_exponent, int64_t count,
+                                       int64_t nonfinite_count, float min, float max);
 
  private:
   // Widens the bins until |x| <= max_abs fits.

@@ -15,7 +15,8 @@ namespace {
 
 struct CliConvertOptions {
   std::string model, output, input_shape, precision = "fp32";
-  std::string calibration_data, preprocess, calibration_method, quant_config;
+  std::string calibration_data, preprocess, calibration_method, quant_config, calibration_cache;
+  bool no_calibration_cache = false;
   int64_t calibration_count = 0;
   int64_t calibration_batch = 0;  // 0: the model's fixed batch, else kDefaultCalibrationBatch
   int64_t max_arena_bytes = 0;    // 0: default_max_arena_bytes()
@@ -54,6 +55,8 @@ Status convert(const CliConvertOptions& cli) {
                          .quant_config = cli.quant_config,
                          .threads = cli.threads,
                          .progress = !cli.quiet && ProgressBar::stderr_is_terminal(),
+                         .use_calibration_cache = !cli.no_calibration_cache,
+                         .calibration_cache = cli.calibration_cache,
                          .error_report = !cli.quiet && cli.error_report_rows > 0,
                          .max_arena_bytes = cli.max_arena_bytes};
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
@@ -94,6 +97,11 @@ Command add_convert_command(CLI::App& app) {
                   "int8: images per calibration run (default: the model's batch when the model fixes it, else 16)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--preprocess", options->preprocess, "int8: preprocessing spec (JSON) for calibration images");
+  cmd->add_option("--calibration-cache", options->calibration_cache,
+                  "int8: calibration statistics file, reused while model, images and preprocessing are unchanged "
+                  "(default: OUTPUT.calib)");
+  cmd->add_flag("--no-calibration-cache", options->no_calibration_cache,
+                "int8: calibrate again and write no calibration cache");
   cmd->add_option("--quant-config", options->quant_config, "int8: quantization config (JSON, docs/quantization.md)");
   cmd->add_option("--threads", options->threads, "Threads for calibration (default: all cores)")
       ->check(CLI::Range(1, kMaxSessionThreads));
