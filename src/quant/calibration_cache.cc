@@ -153,7 +153,9 @@ StatusOr<CalibrationFingerprint> fingerprint_calibration(const std::string& mode
   if (!data.preprocess.empty()) {
     KESTREL_ASSIGN_OR_RETURN(fingerprint.preprocess, hash_file(0x6b657374726c7070ULL, data.preprocess));
   }
-  uint64_t setup = hash_text(mix(0x6b657374726c7375ULL, static_cast<uint64_t>(data.batch)), input_shapes);
+  // The histogram resolution too: a build that bins differently recalibrates.
+  uint64_t setup = mix(mix(0x6b657374726c7375ULL, static_cast<uint64_t>(data.batch)), TensorStats::kDefaultNumBins);
+  setup = hash_text(setup, input_shapes);
   for (const std::string& name : tensors) setup = hash_text(setup, name);
   fingerprint.setup = setup;
   return fingerprint;

@@ -30,7 +30,7 @@ struct CalibrationFingerprint {
   uint64_t model = 0;       // the source .onnx file's bytes
   uint64_t data = 0;        // the images (or .npy) the run used, and how many
   uint64_t preprocess = 0;  // the preprocessing spec file's bytes (0: none)
-  uint64_t setup = 0;       // input shapes, batch, and the calibrated tensors' names
+  uint64_t setup = 0;       // input shapes, batch, histogram bins, and the calibrated tensors' names
 };
 
 // `input_shapes` is the text the user gave (it changes the shapes the model
