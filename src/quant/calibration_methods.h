@@ -20,10 +20,18 @@ enum class CalibrationMethod {
 };
 
 inline constexpr double kDefaultPercentile = 99.99;
-// Quantization levels of |x| for the KL search: 7 magnitude bits for int8,
-// 8 for uint8.
-inline constexpr int kSignedEntropyLevels = 128;
-inline constexpr int kUnsignedEntropyLevels = 256;
+// Quantization levels of |x| for the KL search: int8's 7 magnitude bits,
+// for uint8 tensors too (their 256-level grid then has twice the
+// resolution the search assumed). Searched with 256 levels, KL clips
+// post-ReLU tensors harder: ResNet-50 (Fashion-MNIST) lost 9.7 points on
+// 1000 test images, against 3.5 with 128.
+inline constexpr int kEntropyLevels = 128;
+// A bin holding more than this share of the non-zero values and kSpikeFactor times
+// the median of the kSpikeRadius bins either side is a spike (a constant
+// background's value, say): the KL search leaves it out, as it does bin 0.
+inline constexpr double kSpikeShare = 1e-3;
+inline constexpr double kSpikeFactor = 5.0;
+inline constexpr int kSpikeRadius = 8;
 // Largest code of |x| (the step count in [0, T]) for int8 and uint8.
 inline constexpr int kSignedMaxCode = 127;
 inline constexpr int kUnsignedMaxCode = 255;

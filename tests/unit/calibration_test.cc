@@ -217,6 +217,20 @@ TEST(CalibrationTest, EntropyAndMseKeepUniformRange) {
   }
 }
 
+// Like a normalized image's constant background: most values sit on one
+// value (-2.12 here) and the rest spread past it up to 2.64. The spike is
+// left out of the KL search, so entropy keeps the range above it instead of
+// clipping everything beyond the spike.
+TEST(CalibrationTest, EntropyIgnoresASpikeInsideTheRange) {
+  std::mt19937 rng(test_seed());
+  std::vector<float> values = uniform_samples(rng, 300000, -2.12f, 2.64f);
+  values.resize(1000000, -2.12f);
+  const TensorStats stats = stats_of(values);
+  const float threshold = unwrap(choose_threshold(stats, CalibrationMethod::kEntropy));
+  EXPECT_GT(threshold, 2.5f) << seed_trace();
+  EXPECT_LE(threshold, stats.max_abs());
+}
+
 TEST(QuantizeTest, RoundsHalfToEvenAndSaturates) {
   EXPECT_EQ(quantize_value(2.5f, 1.0f, 0, DType::kInt8), 2);
   EXPECT_EQ(quantize_value(3.5f, 1.0f, 0, DType::kInt8), 4);
