@@ -310,4 +310,27 @@ Status check_labels_fit(const Dataset& dataset, int64_t classes, const std::stri
   return {};
 }
 
+namespace {
+
+class SliceDataset final : public Dataset {
+ public:
+  SliceDataset(const Dataset& base, int64_t offset, int64_t count) : base_(base), offset_(offset), count_(count) {}
+  int64_t size() const override { return count_; }
+  bool has_labels() const override { return base_.has_labels(); }
+  StatusOr<Example> get(int64_t index) const override { return base_.get(offset_ + index); }
+  int64_t label(int64_t index) const override { return base_.label(offset_ + index); }
+  std::string item_name(int64_t index) const override { return base_.item_name(offset_ + index); }
+  std::vector<std::string> class_names() const override { return base_.class_names(); }
+
+ private:
+  const Dataset& base_;
+  int64_t offset_, count_;
+};
+
+}  // namespace
+
+std::unique_ptr<Dataset> slice_dataset(const Dataset& base, int64_t offset, int64_t count) {
+  return std::make_unique<SliceDataset>(base, offset, count);
+}
+
 }  // namespace kestrel

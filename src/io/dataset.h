@@ -55,6 +55,11 @@ StatusOr<std::unique_ptr<Dataset>> open_image_folder(const std::string& dir, int
 StatusOr<std::unique_ptr<Dataset>> open_dataset(const std::string& path, const std::string& labels_path,
                                                 int64_t limit = -1);
 
+// Images [offset, offset + count) of `base` as a dataset of `count` (base
+// must outlive it and hold them all). Errors still name the image by its
+// place in `base`.
+std::unique_ptr<Dataset> slice_dataset(const Dataset& base, int64_t offset, int64_t count);
+
 // A class-names file: one name per line, in label order (trailing empty
 // lines and '\r' dropped). A missing, empty or non-regular file is an error.
 StatusOr<std::vector<std::string>> read_class_names(const std::string& path);

@@ -38,7 +38,8 @@ Status Interpreter::check_input(const Value& declared, const Tensor& given) cons
   return {};
 }
 
-StatusOr<std::vector<Tensor>> Interpreter::run(const std::map<std::string, Tensor>& inputs) const {
+StatusOr<std::vector<Tensor>> Interpreter::run(const std::map<std::string, Tensor>& inputs,
+                                               const Observer& observer) const {
   const Graph& graph = *graph_;
   std::vector<Tensor> slots(graph.values.size());
   for (size_t v = 0; v < graph.values.size(); ++v) {
@@ -65,6 +66,11 @@ StatusOr<std::vector<Tensor>> Interpreter::run(const std::map<std::string, Tenso
     KESTREL_ASSIGN_OR_RETURN(std::vector<Tensor> results, run_node(*ops_[n], node, graph.opset, node_inputs));
     for (size_t i = 0; i < node.outputs.size() && i < results.size(); ++i) {
       if (node.outputs[i] != kNoValue) slots[static_cast<size_t>(node.outputs[i])] = std::move(results[i]);
+    }
+    if (observer) {
+      std::vector<const Tensor*> produced;
+      for (ValueId out : node.outputs) produced.push_back(out == kNoValue ? nullptr : &slots[static_cast<size_t>(out)]);
+      observer(node, produced);
     }
     // Release what no later node reads, to bound memory on large models.
     for (ValueId in : node.inputs) {

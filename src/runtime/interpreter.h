@@ -3,6 +3,7 @@
 // size comes from the input tensors). It is the oracle for optimized paths.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,9 +22,13 @@ class Interpreter {
 
   const Graph& graph() const { return *graph_; }
 
+  // Called after each node with its outputs (valid only during the call).
+  using Observer = std::function<void(const Node& node, const std::vector<const Tensor*>& outputs)>;
+
   // Inputs by graph-input name; every graph input must be given, and nothing else.
   // Returns the graph outputs in graph order.
-  StatusOr<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs) const;
+  StatusOr<std::vector<Tensor>> run(const std::map<std::string, Tensor>& inputs,
+                                    const Observer& observer = nullptr) const;
 
  private:
   Status check_input(const Value& declared, const Tensor& given) const;
