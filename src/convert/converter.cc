@@ -184,6 +184,7 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   KESTREL_ASSIGN_OR_RETURN(const int64_t batch, calibration_batch(source, options));
   CalibrationData data{.path = options.calibration_data,
                        .preprocess = options.preprocess,
+                       .offset = options.calibration_offset,
                        .batch = batch,
                        .threads = options.threads,
                        .workers = options.workers,
@@ -205,8 +206,10 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
     KESTREL_RETURN_IF_ERROR(
         add_error_report(source, config, calibration, report).with_context("per-layer error report"));
   }
-  const std::string from =
-      data.source ? std::string("the caller's calibration batches") : str_cat("calibration on ", data.count, " images");
+  const std::string from = data.source ? std::string("the caller's calibration batches")
+                           : data.offset > 0
+                               ? str_cat("calibration on ", data.count, " images from offset ", data.offset)
+                               : str_cat("calibration on ", data.count, " images");
   report.notes.push_back(summary_line(report.quantization, tensors.size(),
                                       str_cat(from, " (", calibration_method_name(config.defaults.method), ")")));
   add_float_notes(report.quantization, report);

@@ -28,9 +28,10 @@ struct ConvertOptions {
   Precision precision = Precision::kFp32;
 
   // INT8 calibration: a dataset on disk...
-  std::string calibration_data;   // image folder, IDX file or .npy
-  std::string preprocess;         // preprocessing spec (JSON) for images
-  int64_t calibration_count = 0;  // 0: the quant config's, else kDefaultCalibrationCount
+  std::string calibration_data;    // image folder, IDX file or .npy
+  std::string preprocess;          // preprocessing spec (JSON) for images
+  int64_t calibration_count = 0;   // 0: the quant config's, else kDefaultCalibrationCount
+  int64_t calibration_offset = 0;  // images [offset, offset + count) of calibration_data
   // 0: the model's batch when its input has a fixed batch dim (a torch.onnx
   // export without dynamic_axes), else kDefaultCalibrationBatch. A batch
   // other than a fixed one is an error.

@@ -315,6 +315,8 @@ namespace {
 class SliceDataset final : public Dataset {
  public:
   SliceDataset(const Dataset& base, int64_t offset, int64_t count) : base_(base), offset_(offset), count_(count) {}
+  SliceDataset(std::unique_ptr<Dataset> owned, int64_t offset, int64_t count)
+      : owned_(std::move(owned)), base_(*owned_), offset_(offset), count_(count) {}
   int64_t size() const override { return count_; }
   bool has_labels() const override { return base_.has_labels(); }
   StatusOr<Example> get(int64_t index) const override { return base_.get(offset_ + index); }
@@ -323,6 +325,7 @@ class SliceDataset final : public Dataset {
   std::vector<std::string> class_names() const override { return base_.class_names(); }
 
  private:
+  std::unique_ptr<Dataset> owned_;
   const Dataset& base_;
   int64_t offset_, count_;
 };
@@ -331,6 +334,28 @@ class SliceDataset final : public Dataset {
 
 std::unique_ptr<Dataset> slice_dataset(const Dataset& base, int64_t offset, int64_t count) {
   return std::make_unique<SliceDataset>(base, offset, count);
+}
+
+std::unique_ptr<Dataset> slice_dataset(std::unique_ptr<Dataset> base, int64_t offset, int64_t count) {
+  return std::make_unique<SliceDataset>(std::move(base), offset, count);
+}
+
+StatusOr<std::unique_ptr<Dataset>> open_dataset_slice(const std::string& path, const std::string& labels_path,
+                                                      int64_t offset, int64_t count, const std::string& what) {
+  if (offset < 0) return invalid_argument(path, ": a negative offset ", offset);
+  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(path, labels_path, count < 0 ? -1 : offset + count));
+  const int64_t available = dataset->size();
+  if (count < 0) {
+    if (offset >= available) {
+      return invalid_argument(path, ": has ", available, " images, none from offset ", offset);
+    }
+    count = available - offset;
+  } else if (available < offset + count) {
+    return invalid_argument(path, ": has ", available, " images but ", what, " asks for ", count,
+                            offset > 0 ? str_cat(" from offset ", offset) : std::string());
+  }
+  if (offset == 0 && count == available) return dataset;
+  return slice_dataset(std::move(dataset), offset, count);
 }
 
 }  // namespace kestrel

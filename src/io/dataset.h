@@ -59,6 +59,14 @@ StatusOr<std::unique_ptr<Dataset>> open_dataset(const std::string& path, const s
 // must outlive it and hold them all). Errors still name the image by its
 // place in `base`.
 std::unique_ptr<Dataset> slice_dataset(const Dataset& base, int64_t offset, int64_t count);
+// The same, owning `base`.
+std::unique_ptr<Dataset> slice_dataset(std::unique_ptr<Dataset> base, int64_t offset, int64_t count);
+
+// Opens `path` (as open_dataset) and keeps images [offset, offset + count)
+// (count < 0: all from offset on). Asking for more images than the dataset
+// holds is an error naming it, the counts and `what` ("--calibration-count").
+StatusOr<std::unique_ptr<Dataset>> open_dataset_slice(const std::string& path, const std::string& labels_path,
+                                                      int64_t offset, int64_t count, const std::string& what);
 
 // A class-names file: one name per line, in label order (trailing empty
 // lines and '\r' dropped). A missing, empty or non-regular file is an error.

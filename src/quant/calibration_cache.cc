@@ -44,12 +44,13 @@ StatusOr<uint64_t> hash_file(uint64_t state, const std::string& path) {
 // An image folder: the first `count` images' paths (relative to the folder)
 // and bytes. An IDX or .npy file: its bytes.
 StatusOr<uint64_t> hash_data(const CalibrationData& data) {
-  uint64_t state = mix(0x6b657374726c6461ULL, static_cast<uint64_t>(data.count));
+  uint64_t state =
+      mix(mix(0x6b657374726c6461ULL, static_cast<uint64_t>(data.count)), static_cast<uint64_t>(data.offset));
   std::error_code error;
   if (!std::filesystem::is_directory(data.path, error)) return hash_file(state, data.path);
-  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(data.path, "", data.count));
-  const int64_t count = std::min(dataset->size(), data.count);
-  for (int64_t i = 0; i < count; ++i) {
+  KESTREL_ASSIGN_OR_RETURN(auto dataset,
+                           open_dataset_slice(data.path, "", data.offset, data.count, "--calibration-count"));
+  for (int64_t i = 0; i < dataset->size(); ++i) {
     const std::string file = dataset->item_name(i);
     state = hash_text(state, std::filesystem::path(file).lexically_relative(data.path).string());
     KESTREL_ASSIGN_OR_RETURN(state, hash_file(state, file));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "io/batch_loader.h"
 #include "io/npy.h"
@@ -32,8 +33,10 @@ StatusOr<std::unique_ptr<Calibrator>> make_calibrator(const Graph& source, const
 
 Status check_count(int64_t available, const CalibrationData& data) {
   if (data.count <= 0) return invalid_argument("--calibration-count must be positive, got ", data.count);
-  if (available < data.count) {
-    return invalid_argument(data.path, ": has ", available, " images but --calibration-count asks for ", data.count);
+  if (data.offset < 0) return invalid_argument("--calibration-offset must not be negative, got ", data.offset);
+  if (available < data.offset + data.count) {
+    return invalid_argument(data.path, ": has ", available, " images but --calibration-count asks for ", data.count,
+                            data.offset > 0 ? str_cat(" from offset ", data.offset) : std::string());
   }
   return {};
 }
@@ -55,7 +58,8 @@ StatusOr<CalibrationResult> calibrate_npy(const Graph& source, const Calibration
     const int64_t rows = std::min(calibrator->batch(), data.count - first);
     Tensor& input = calibrator->input();
     std::fill_n(input.data<float>(), input.size(), 0.0f);
-    std::memcpy(input.data<float>(), all.data<float>() + first * row_floats, rows * row_floats * sizeof(float));
+    std::memcpy(input.data<float>(), all.data<float>() + (data.offset + first) * row_floats,
+                rows * row_floats * sizeof(float));
     KESTREL_RETURN_IF_ERROR(calibrator->run(rows));
     progress.update(first + rows);
   }
@@ -67,8 +71,9 @@ StatusOr<CalibrationResult> calibrate_images(const Graph& source, const Calibrat
                                              const std::vector<std::string>& tensors) {
   if (data.preprocess.empty()) return invalid_argument("calibration images need --preprocess (a JSON spec)");
   KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(data.preprocess));
-  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(data.path, "", data.count));
-  KESTREL_RETURN_IF_ERROR(check_count(dataset->size(), data));
+  KESTREL_RETURN_IF_ERROR(check_count(std::numeric_limits<int64_t>::max(), data));
+  KESTREL_ASSIGN_OR_RETURN(auto dataset,
+                           open_dataset_slice(data.path, "", data.offset, data.count, "--calibration-count"));
   KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(*dataset, spec));
   const int64_t batch = std::min(data.batch, data.count);
   KESTREL_ASSIGN_OR_RETURN(auto calibrator,

@@ -25,7 +25,8 @@ using CalibrationSource = std::function<StatusOr<int64_t>(Tensor& batch)>;
 struct CalibrationData {
   std::string path;                          // image folder, IDX image file (gzipped or not), or .npy [N, ...]
   std::string preprocess;                    // preprocessing spec (JSON); required for images
-  int64_t count = kDefaultCalibrationCount;  // the first `count` images are used
+  int64_t count = kDefaultCalibrationCount;  // images [offset, offset + count) are used
+  int64_t offset = 0;
   int64_t batch = kDefaultCalibrationBatch;
   int threads = 0;
   int workers = 1;        // decoding threads

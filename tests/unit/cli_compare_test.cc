@@ -93,7 +93,7 @@ TEST_F(CliCompare, BadInputsGetOneClearError) {
       0);
   expect_clean_error(run_cli(compare_args(fp32_, batch2, "--count 4")), {"the two models take different inputs"});
   expect_clean_error(run_cli(compare_args(fp32_, fp32_, "--offset 9998 --count 4")),
-                     {"t10k-images-idx3-ubyte.gz", "has 10000 images but --offset 9998 --count 4 needs 10002"});
+                     {"t10k-images-idx3-ubyte.gz", "has 10000 images but --count asks for 4 from offset 9998"});
   expect_clean_error(run_cli(compare_args(fp32_, dir_ + "/missing.kestrel")), {"missing.kestrel"});
 }
 

@@ -82,12 +82,8 @@ Status compare(const CompareOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(options.preprocess));
   if (options.count <= 0) return invalid_argument("--count must be positive, got ", options.count);
   if (options.offset < 0) return invalid_argument("--offset must not be negative, got ", options.offset);
-  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(options.dataset, "", options.offset + options.count));
-  if (dataset->size() < options.offset + options.count) {
-    return invalid_argument(options.dataset, ": has ", dataset->size(), " images but --offset ", options.offset,
-                            " --count ", options.count, " needs ", options.offset + options.count);
-  }
-  const std::unique_ptr<Dataset> slice = slice_dataset(*dataset, options.offset, options.count);
+  KESTREL_ASSIGN_OR_RETURN(const std::unique_ptr<Dataset> slice,
+                           open_dataset_slice(options.dataset, "", options.offset, options.count, "--count"));
   KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(*slice, spec));
   // A .kestrel file fixes the batch; an .onnx reference runs at the candidate's.
   const Shape one = preprocessed_batch_shape(spec, size, 1);

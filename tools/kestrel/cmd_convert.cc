@@ -18,6 +18,7 @@ struct CliConvertOptions {
   std::string calibration_data, preprocess, calibration_method, quant_config, calibration_cache;
   bool no_calibration_cache = false;
   int64_t calibration_count = 0;
+  int64_t calibration_offset = 0;
   int64_t calibration_batch = 0;  // 0: the model's fixed batch, else kDefaultCalibrationBatch
   int64_t max_arena_bytes = 0;    // 0: default_max_arena_bytes()
   double percentile = 0;
@@ -48,6 +49,7 @@ Status convert(const CliConvertOptions& cli) {
                          .calibration_data = cli.calibration_data,
                          .preprocess = cli.preprocess,
                          .calibration_count = cli.calibration_count,
+                         .calibration_offset = cli.calibration_offset,
                          .calibration_batch = cli.calibration_batch,
                          .workers = cli.workers,
                          .calibration_method = cli.calibration_method,
@@ -87,6 +89,9 @@ Command add_convert_command(CLI::App& app) {
                   "int8: calibration images (folder of PNG/JPEG, IDX file) or a .npy float32 [N,...] of inputs");
   cmd->add_option("--calibration-count", options->calibration_count, "int8: use the first N images (default 512)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--calibration-offset", options->calibration_offset,
+                  "int8: skip the first K images of --calibration-data (use images K .. K+N-1)")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--calibration-method", options->calibration_method,
                   "int8: activation range method (default percentile)")
       ->check(CLI::IsMember({"minmax", "percentile", "entropy", "mse"}));

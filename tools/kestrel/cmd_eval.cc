@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -26,6 +27,7 @@ constexpr int kMaxThreads = kMaxSessionThreads;
 struct EvalOptions {
   std::string model, dataset, labels, preprocess, class_names;
   int64_t limit = -1;
+  int64_t offset = 0;
   int64_t batch = 8;
   int64_t show = 0;
   int threads = 1;
@@ -71,7 +73,10 @@ StatusOr<std::unique_ptr<Dataset>> open_eval_dataset(const EvalOptions& options)
     return invalid_argument("--labels applies to IDX datasets; the labels of the image folder ", options.dataset,
                             " are its class folders (or its labels.txt)");
   }
-  KESTREL_ASSIGN_OR_RETURN(auto dataset, open_dataset(options.dataset, options.labels, options.limit));
+  KESTREL_ASSIGN_OR_RETURN(
+      auto dataset, options.offset > 0
+                        ? open_dataset_slice(options.dataset, options.labels, options.offset, options.limit, "--limit")
+                        : open_dataset(options.dataset, options.labels, options.limit));
   if (!dataset->has_labels()) {
     return invalid_argument(options.dataset, ": has no labels (put images in class folders or add a labels.txt)");
   }
@@ -192,6 +197,8 @@ Command add_eval_command(CLI::App& app) {
             return std::string();
           },
           "N>=1"));
+  cmd->add_option("--offset", options->offset, "Skip the first K images (evaluate images K .. K+N-1 with --limit N)")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
   cmd->add_option("--batch", options->batch, "Images per run (an .onnx model is compiled for it)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--show", options->show, "Print the prediction for the first N images");
