@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/parallel.h"
+
 namespace kestrel {
 namespace {
 
@@ -55,32 +57,95 @@ void TensorStats::grow_to_cover(float max_abs) {
   rebin(std::max(width_exponent_, exponent_covering(max_abs, num_bins())));
 }
 
-void TensorStats::add(const float* data, int64_t count) {
-  float batch_min = std::numeric_limits<float>::infinity();
-  float batch_max = -std::numeric_limits<float>::infinity();
-  int64_t finite = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    if (!std::isfinite(data[i])) continue;
-    batch_min = std::min(batch_min, data[i]);
-    batch_max = std::max(batch_max, data[i]);
-    ++finite;
-  }
-  nonfinite_count_ += count - finite;
-  if (finite == 0) return;
-  min_ = count_ == 0 ? batch_min : std::min(min_, batch_min);
-  max_ = count_ == 0 ? batch_max : std::max(max_, batch_max);
-  count_ += finite;
-  grow_to_cover(std::max(std::fabs(batch_min), std::fabs(batch_max)));
+namespace {
 
-  const int last_bin = num_bins() - 1;
-  // Scaling by a power of two is exact (in double, for any float), so the bin
-  // never depends on rounding.
-  const double inverse_width = std::ldexp(1.0, -width_exponent_);
-  for (int64_t i = 0; i < count; ++i) {
-    if (!std::isfinite(data[i])) continue;
-    const double scaled = static_cast<double>(std::fabs(data[i])) * inverse_width;
-    const int bin = std::min(static_cast<int>(scaled), last_bin);
-    ++histogram_[static_cast<size_t>(bin)];
+// Below this many values a second thread costs more than it saves.
+constexpr int64_t kParallelValues = int64_t{1} << 16;
+
+struct Extremes {
+  float min = std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+  int64_t finite = 0;
+};
+
+struct AddJob {
+  const float* data;
+  int64_t count;
+  int pieces;
+  std::vector<Extremes>* extremes;   // per piece
+  std::vector<int64_t>* histograms;  // per piece, num_bins each
+  int num_bins;
+  double inverse_width;
+};
+
+// Piece `piece` of the values: [count * piece / pieces, count * (piece + 1) / pieces).
+void extremes_of(const void* context, int /*thread*/, int64_t begin, int64_t end) {
+  const auto* job = static_cast<const AddJob*>(context);
+  for (int64_t piece = begin; piece < end; ++piece) {
+    Extremes e;
+    const int64_t lo = job->count * piece / job->pieces, hi = job->count * (piece + 1) / job->pieces;
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = job->data[i];
+      if (!std::isfinite(v)) continue;
+      e.min = std::min(e.min, v);
+      e.max = std::max(e.max, v);
+      ++e.finite;
+    }
+    (*job->extremes)[static_cast<size_t>(piece)] = e;
+  }
+}
+
+void histogram_of(const void* context, int /*thread*/, int64_t begin, int64_t end) {
+  const auto* job = static_cast<const AddJob*>(context);
+  const int last_bin = job->num_bins - 1;
+  for (int64_t piece = begin; piece < end; ++piece) {
+    int64_t* histogram = job->histograms->data() + piece * job->num_bins;
+    const int64_t lo = job->count * piece / job->pieces, hi = job->count * (piece + 1) / job->pieces;
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = job->data[i];
+      if (!std::isfinite(v)) continue;
+      // Scaling by a power of two is exact (in double, for any float), so the
+      // bin never depends on rounding.
+      const double scaled = static_cast<double>(std::fabs(v)) * job->inverse_width;
+      ++histogram[std::min(static_cast<int>(scaled), last_bin)];
+    }
+  }
+}
+
+}  // namespace
+
+void TensorStats::add(const float* data, int64_t count) {
+  // Large tensors are split over the session's threads (the calibration
+  // run's, otherwise idle between its layers); the counts are the same.
+  const int pieces = count >= kParallelValues ? std::max(1, cpu::max_threads()) : 1;
+  std::vector<Extremes> extremes(static_cast<size_t>(pieces));
+  std::vector<int64_t> histograms;
+  AddJob job{data, count, pieces, &extremes, &histograms, num_bins(), 0.0};
+  cpu::parallel_for(pieces, extremes_of, &job, pieces);
+  Extremes batch;
+  for (const Extremes& e : extremes) {
+    batch.min = std::min(batch.min, e.min);
+    batch.max = std::max(batch.max, e.max);
+    batch.finite += e.finite;
+  }
+  nonfinite_count_ += count - batch.finite;
+  if (batch.finite == 0) return;
+  min_ = count_ == 0 ? batch.min : std::min(min_, batch.min);
+  max_ = count_ == 0 ? batch.max : std::max(max_, batch.max);
+  count_ += batch.finite;
+  grow_to_cover(std::max(std::fabs(batch.min), std::fabs(batch.max)));
+
+  job.inverse_width = std::ldexp(1.0, -width_exponent_);
+  if (pieces == 1) {
+    job.histograms = &histogram_;
+    histogram_of(&job, 0, 0, 1);
+    return;
+  }
+  histograms.assign(static_cast<size_t>(pieces) * histogram_.size(), 0);
+  cpu::parallel_for(pieces, histogram_of, &job, pieces);
+  for (int piece = 0; piece < pieces; ++piece) {
+    const int64_t* part = histograms.data() + static_cast<size_t>(piece) * histogram_.size();
+    for (size_t bin = 0; bin < histogram_.size(); ++bin) histogram_[bin] += part[bin];
   }
 }
 
