@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <limits>
 
 #include "io/batch_loader.h"
 #include "io/npy.h"
@@ -31,13 +30,9 @@ StatusOr<std::unique_ptr<Calibrator>> make_calibrator(const Graph& source, const
   return Calibrator::create(std::move(graph), tensors, data.threads);
 }
 
-Status check_count(int64_t available, const CalibrationData& data) {
+Status check_slice(const CalibrationData& data) {
   if (data.count <= 0) return invalid_argument("--calibration-count must be positive, got ", data.count);
   if (data.offset < 0) return invalid_argument("--calibration-offset must not be negative, got ", data.offset);
-  if (available < data.offset + data.count) {
-    return invalid_argument(data.path, ": has ", available, " images but --calibration-count asks for ", data.count,
-                            data.offset > 0 ? str_cat(" from offset ", data.offset) : std::string());
-  }
   return {};
 }
 
@@ -48,7 +43,11 @@ StatusOr<CalibrationResult> calibrate_npy(const Graph& source, const Calibration
     return invalid_argument(data.path, ": calibration tensors must be float32 [N, ...], got ", dtype_name(all.dtype()),
                             " ", shape_string(all.shape()));
   }
-  KESTREL_RETURN_IF_ERROR(check_count(all.dim(0), data));
+  KESTREL_RETURN_IF_ERROR(check_slice(data));
+  if (all.dim(0) < data.offset + data.count) {
+    return invalid_argument(data.path, ": has ", all.dim(0), " images but --calibration-count asks for ", data.count,
+                            data.offset > 0 ? str_cat(" from offset ", data.offset) : std::string());
+  }
   Shape shape = all.shape();
   shape[0] = std::min(data.batch, data.count);
   KESTREL_ASSIGN_OR_RETURN(auto calibrator, make_calibrator(source, shape, data, tensors));
@@ -71,7 +70,7 @@ StatusOr<CalibrationResult> calibrate_images(const Graph& source, const Calibrat
                                              const std::vector<std::string>& tensors) {
   if (data.preprocess.empty()) return invalid_argument("calibration images need --preprocess (a JSON spec)");
   KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(data.preprocess));
-  KESTREL_RETURN_IF_ERROR(check_count(std::numeric_limits<int64_t>::max(), data));
+  KESTREL_RETURN_IF_ERROR(check_slice(data));
   KESTREL_ASSIGN_OR_RETURN(auto dataset,
                            open_dataset_slice(data.path, "", data.offset, data.count, "--calibration-count"));
   KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(*dataset, spec));

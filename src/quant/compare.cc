@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "quant/quantize.h"
+
 namespace kestrel {
 namespace {
 
@@ -67,12 +69,10 @@ void TensorComparer::add_candidate(const Value& value, const std::string& node, 
   if (is_byte(tensor.dtype()) && value.quant && !value.quant->scales.empty()) {
     // This tensor's own rounding and clipping: the reference's values put
     // on the candidate's grid and back.
-    const double scale = value.quant->scales[0];
-    const double zero = value.quant->zero_points.empty() ? 0.0 : static_cast<double>(value.quant->zero_points[0]);
-    const double lo = tensor.dtype() == DType::kUInt8 ? 0 : -128, hi = tensor.dtype() == DType::kUInt8 ? 255 : 127;
+    const float scale = value.quant->scales[0];
+    const auto zero = static_cast<int32_t>(value.quant->zero_points.empty() ? 0 : value.quant->zero_points[0]);
     for (const float x : reference->second) {
-      const double q = std::clamp(std::nearbyint(x / scale) + zero, lo, hi);
-      const double back = scale * (q - zero);
+      const double back = dequantize_value(quantize_value(x, scale, zero, tensor.dtype()), scale, zero);
       sums.own_noise += (x - back) * (x - back);
     }
     sums.has_own = true;

@@ -22,24 +22,6 @@ bool is_op(const Node& node, const char* onnx_op, const char* fused_op) {
          (fused_op != nullptr && node.domain == kKestrelDomain && node.op_type == fused_op);
 }
 
-const Tensor* constant(const Graph& graph, const Node& node, size_t i) {
-  if (i >= node.inputs.size() || node.inputs[i] == kNoValue) return nullptr;
-  const Value& value = graph.value(node.inputs[i]);
-  return value.constant ? &*value.constant : nullptr;
-}
-
-bool has_input(const Node& node, size_t i) { return i < node.inputs.size() && node.inputs[i] != kNoValue; }
-
-bool float_4d(const Graph& graph, ValueId id) {
-  const Value& value = graph.value(id);
-  return value.dtype == DType::kFloat32 && value.shape.size() == 4;
-}
-
-bool byte_4d(const Graph& graph, ValueId id) {
-  const Value& value = graph.value(id);
-  return (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8) && value.shape.size() == 4;
-}
-
 bool is_quantized_conv(const Node& node) { return node.domain == kKestrelDomain && node.op_type == kQuantizedConvOp; }
 
 onednn::ElementType element_type(DType dtype) {
@@ -52,11 +34,11 @@ bool is_packed(const Node& node) { return node.attrs.has(kPackedLayoutAttr) || n
 
 std::string conv_refusal(const Graph& graph, const Node& node) {
   const bool quantized = is_quantized_conv(node);
-  if (quantized && !byte_4d(graph, node.inputs[0])) return "input is not an int8/uint8 4-D tensor";
-  if (!quantized && !float_4d(graph, node.inputs[0])) return "input is not a float32 4-D tensor";
-  const Tensor* weight = constant(graph, node, 1);
+  if (quantized && !is_byte_4d(graph, node.inputs[0])) return "input is not an int8/uint8 4-D tensor";
+  if (!quantized && !is_float_4d(graph, node.inputs[0])) return "input is not a float32 4-D tensor";
+  const Tensor* weight = constant_input(graph, node, 1);
   if (weight == nullptr) return "weights are not a constant";
-  if (has_input(node, 2) && constant(graph, node, 2) == nullptr) return "bias is not a constant";
+  if (has_input(node, 2) && constant_input(graph, node, 2) == nullptr) return "bias is not a constant";
   if (weight->dtype() != (quantized ? DType::kInt8 : DType::kFloat32) || weight->rank() != 4)
     return quantized ? "weights are not int8 4-D" : "weights are not float32 4-D";
   return "";
@@ -65,14 +47,14 @@ std::string conv_refusal(const Graph& graph, const Node& node) {
 std::string pool_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() > 1) return "MaxPool's Indices output is not produced";
   // Max pooling commutes with quantization: int8 in, int8 out, same scale.
-  if (byte_4d(graph, node.inputs[0])) {
+  if (is_byte_4d(graph, node.inputs[0])) {
     if (!is_op(node, "MaxPool", nullptr)) return "only MaxPool runs on int8";
     if (node.attrs.get_int("storage_order", 0) != 0) return "storage_order 1";
     if (graph.value(node.outputs[0]).dtype != graph.value(node.inputs[0]).dtype)
       return "output type differs from input";
     return "";
   }
-  if (!float_4d(graph, node.inputs[0])) return "input is not a float32 or int8 4-D tensor";
+  if (!is_float_4d(graph, node.inputs[0])) return "input is not a float32 or int8 4-D tensor";
   if (is_op(node, "MaxPool", nullptr) && node.attrs.get_int("storage_order", 0) != 0) return "storage_order 1";
   // Average windows overhanging the end (ceil_mode) follow ONNX's divisor rule,
   // which oneDNN's include-pad mode does not model.
@@ -85,9 +67,9 @@ std::string pool_refusal(const Graph& graph, const Node& node) {
 
 std::string gemm_refusal(const Graph& graph, const Node& node) {
   if (node.attrs.get_int("transA", 0) != 0) return "transA";
-  const Tensor* b = constant(graph, node, 1);
+  const Tensor* b = constant_input(graph, node, 1);
   if (b == nullptr || b->dtype() != DType::kFloat32 || b->rank() != 2) return "B is not a constant float32 matrix";
-  if (has_input(node, 2) && constant(graph, node, 2) == nullptr) return "C is not a constant";
+  if (has_input(node, 2) && constant_input(graph, node, 2) == nullptr) return "C is not a constant";
   const Value& a = graph.value(node.inputs[0]);
   if (a.dtype != DType::kFloat32) return "A is not float32";
   if (a.shape.size() != 2 && !(a.shape.size() == 4 && node.attrs.get_int("flatten_axis", -1) == 1))
@@ -128,7 +110,7 @@ size_t output_bytes(const Graph& graph, const Node& node) {
 StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
   const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
-  const Shape& weight = constant(graph, node, 1)->shape();
+  const Shape& weight = constant_input(graph, node, 1)->shape();
   nn::Window window;
   KESTREL_RETURN_IF_ERROR(nn::compute_window(node, {in[2], in[3]}, {weight[2], weight[3]}, {}, &window));
   onednn::ConvParams params{.batch = in[0],
@@ -164,17 +146,17 @@ StatusOr<onednn::ConvParams> conv_params(const Graph& graph, const Node& node) {
 
 StatusOr<std::unique_ptr<FastKernel>> make_conv(const Graph& graph, const Node& node) {
   KESTREL_ASSIGN_OR_RETURN(const onednn::ConvParams params, conv_params(graph, node));
-  const Tensor& weight = *constant(graph, node, 1);
+  const Tensor& weight = *constant_input(graph, node, 1);
   std::unique_ptr<onednn::ConvPrimitive> primitive;
   const Tensor* cached = node.attrs.get_tensor(kPackedWeightsAttr);
   if (cached != nullptr) {
     // The key is compared, never parsed: a stale or tampered cache is repacked from the plain weights.
     const onednn::PackedWeights packed{
         .data = cached->raw_data(), .bytes = cached->nbytes(), .key = node.attrs.get_string(kPackedLayoutAttr, "")};
-    KESTREL_ASSIGN_OR_RETURN(primitive,
-                             onednn::ConvPrimitive::create_cached(params, weight, packed, constant(graph, node, 2)));
+    KESTREL_ASSIGN_OR_RETURN(
+        primitive, onednn::ConvPrimitive::create_cached(params, weight, packed, constant_input(graph, node, 2)));
   } else {
-    KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create(params, weight, constant(graph, node, 2)));
+    KESTREL_ASSIGN_OR_RETURN(primitive, onednn::ConvPrimitive::create(params, weight, constant_input(graph, node, 2)));
   }
   const bool repacked = cached != nullptr && !primitive->weights_used_in_place();
   return std::unique_ptr<FastKernel>(
@@ -237,8 +219,9 @@ StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& 
   }
   KESTREL_ASSIGN_OR_RETURN(params.activation, node_activation(node));
   params.sum = has_input(node, 3);
-  KESTREL_ASSIGN_OR_RETURN(auto primitive, onednn::InnerProductPrimitive::create(params, *constant(graph, node, 1),
-                                                                                 constant(graph, node, 2)));
+  KESTREL_ASSIGN_OR_RETURN(
+      auto primitive,
+      onednn::InnerProductPrimitive::create(params, *constant_input(graph, node, 1), constant_input(graph, node, 2)));
   return std::unique_ptr<FastKernel>(
       new OneDnnKernel<onednn::InnerProductPrimitive>(std::move(primitive), params.sum, output_bytes(graph, node)));
 }
@@ -246,10 +229,10 @@ StatusOr<std::unique_ptr<FastKernel>> make_gemm(const Graph& graph, const Node& 
 // QuantizeLinear / DequantizeLinear per tensor with zero point 0, as the
 // quantizer emits them; others run their reference kernel.
 std::string scale_refusal(const Graph& graph, const Node& node) {
-  const Tensor* scale = constant(graph, node, 1);
+  const Tensor* scale = constant_input(graph, node, 1);
   if (scale == nullptr || scale->size() != 1 || scale->dtype() != DType::kFloat32)
     return "scale is not one constant float32 (per-axis)";
-  const Tensor* zero_point = constant(graph, node, 2);
+  const Tensor* zero_point = constant_input(graph, node, 2);
   if (zero_point == nullptr || zero_point->size() != 1 || dtype_size(zero_point->dtype()) != 1 ||
       *static_cast<const uint8_t*>(zero_point->raw_data()) != 0) {
     return "zero point is not a constant 0";
@@ -276,7 +259,7 @@ class ScaleKernel final : public FastKernel {
 };
 
 StatusOr<std::unique_ptr<FastKernel>> make_scale(const Graph& graph, const Node& node) {
-  const float scale = *constant(graph, node, 1)->data<float>();
+  const float scale = *constant_input(graph, node, 1)->data<float>();
   const Value& in = graph.value(node.inputs[0]);
   const Value& out = graph.value(node.outputs[0]);
   const bool quantize = node.op_type == "QuantizeLinear";
@@ -302,8 +285,8 @@ Status pack_conv(Graph& graph, Node& node) {
   if (is_packed(node)) return {};
   auto params = conv_params(graph, node);
   if (!params.ok()) return params.status().with_context(node.label());
-  const Tensor& weight = *constant(graph, node, 1);
-  auto primitive = onednn::ConvPrimitive::create(*params, weight, constant(graph, node, 2));
+  const Tensor& weight = *constant_input(graph, node, 1);
+  auto primitive = onednn::ConvPrimitive::create(*params, weight, constant_input(graph, node, 2));
   if (!primitive.ok()) return primitive.status().with_context(node.label());
   const onednn::PackedWeights packed = (*primitive)->packed_weights();
   Tensor blob(DType::kUInt8, {static_cast<int64_t>(packed.bytes)});

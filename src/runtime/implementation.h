@@ -48,4 +48,24 @@ struct ImplementationChoice {
 // The implementation the CPU backend uses for `node` (requires static shapes).
 ImplementationChoice choose_cpu_implementation(const Graph& graph, const Node& node);
 
+// What refusals and factories ask of a node's inputs.
+inline bool has_input(const Node& node, size_t i) { return i < node.inputs.size() && node.inputs[i] != kNoValue; }
+
+// Input i's constant tensor; null when omitted or not a constant.
+inline const Tensor* constant_input(const Graph& graph, const Node& node, size_t i) {
+  if (!has_input(node, i)) return nullptr;
+  const Value& value = graph.value(node.inputs[i]);
+  return value.constant ? &*value.constant : nullptr;
+}
+
+inline bool is_float_4d(const Graph& graph, ValueId id) {
+  const Value& value = graph.value(id);
+  return value.dtype == DType::kFloat32 && value.shape.size() == 4;
+}
+
+inline bool is_byte_4d(const Graph& graph, ValueId id) {
+  const Value& value = graph.value(id);
+  return (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8) && value.shape.size() == 4;
+}
+
 }  // namespace kestrel

@@ -12,13 +12,6 @@
 namespace kestrel {
 namespace {
 
-bool is_4d_of(const Graph& graph, ValueId id, bool bytes) {
-  const Value& value = graph.value(id);
-  const bool type_ok =
-      bytes ? value.dtype == DType::kInt8 || value.dtype == DType::kUInt8 : value.dtype == DType::kFloat32;
-  return type_ok && value.shape.size() == 4;
-}
-
 // ---- Concat along channels ----
 
 // In NHWC memory each pixel's channels are contiguous, so the result is,
@@ -84,7 +77,7 @@ cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::Byte
 
 std::string channel_scale_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.inputs.size() != 2) return "not ChannelScale(X, S)";
-  if (!is_4d_of(graph, node.inputs[0], false) && !is_4d_of(graph, node.inputs[0], true))
+  if (!is_float_4d(graph, node.inputs[0]) && !is_byte_4d(graph, node.inputs[0]))
     return "X is not a float32, int8 or uint8 4-D tensor";
   return "";
 }
@@ -128,7 +121,7 @@ StatusOr<std::unique_ptr<FastKernel>> make_channel_scale(const Graph& graph, con
 
 std::string channel_affine_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.inputs.size() != 3) return "not ChannelAffine(X, Scale, Shift)";
-  if (!is_4d_of(graph, node.inputs[0], false)) return "X is not a float32 4-D tensor";
+  if (!is_float_4d(graph, node.inputs[0])) return "X is not a float32 4-D tensor";
   if (!graph.value(node.inputs[1]).constant || !graph.value(node.inputs[2]).constant)
     return "Scale and Shift are not constants";
   return "";
@@ -159,7 +152,7 @@ StatusOr<std::unique_ptr<FastKernel>> make_channel_affine(const Graph& graph, co
 
 std::string quantized_average_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.inputs.size() != 1) return "not QGlobalAveragePool(X)";
-  if (!is_4d_of(graph, node.inputs[0], true)) return "X is not an int8 or uint8 4-D tensor";
+  if (!is_byte_4d(graph, node.inputs[0])) return "X is not an int8 or uint8 4-D tensor";
   return "";
 }
 
@@ -195,27 +188,21 @@ StatusOr<std::unique_ptr<FastKernel>> make_quantized_average(const Graph& graph,
 
 // ---- int8 depthwise convolution ----
 
-const Tensor* constant_input(const Graph& graph, const Node& node, size_t i) {
-  if (i >= node.inputs.size() || node.inputs[i] == kNoValue) return nullptr;
-  const Value& value = graph.value(node.inputs[i]);
-  return value.constant ? &*value.constant : nullptr;
-}
-
 std::string depthwise_int8_refusal(const Graph& graph, const Node& node) {
   if (!cpu::depthwise_int8_fast_path_available()) return "this CPU lacks AVX-512 VNNI or VBMI";
   if (node.outputs.size() != 1) return "not a single-output QFusedConv";
-  if (!is_4d_of(graph, node.inputs[0], true)) return "input is not an int8/uint8 4-D tensor";
+  if (!is_byte_4d(graph, node.inputs[0])) return "input is not an int8/uint8 4-D tensor";
   const Tensor* weight = constant_input(graph, node, 1);
   if (weight == nullptr || weight->dtype() != DType::kInt8 || weight->rank() != 4)
     return "weights are not a constant int8 4-D tensor";
   const int64_t channels = graph.value(node.inputs[0]).shape[1];
   if (node.attrs.get_int("group", 1) != channels || weight->dim(0) != channels || weight->dim(1) != 1)
     return "not depthwise (one filter per input channel)";
-  if (node.inputs.size() > 2 && node.inputs[2] != kNoValue) {
+  if (has_input(node, 2)) {
     const Tensor* bias = constant_input(graph, node, 2);
     if (bias == nullptr || bias->dtype() != DType::kInt32) return "bias is not a constant int32 tensor";
   }
-  if (node.inputs.size() > 3 && node.inputs[3] != kNoValue) return "it adds a residual (oneDNN fuses the sum)";
+  if (has_input(node, 3)) return "it adds a residual (oneDNN fuses the sum)";
   if (weight->dim(2) * weight->dim(3) > cpu::kMaxDepthwiseTaps) return "window too large for int32 sums";
   if (!quantized_output_type(node).ok()) return "unknown output_type";
   if (!activation_from_attributes(node.attrs).ok()) return "unknown fused activation";

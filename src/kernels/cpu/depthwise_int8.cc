@@ -77,8 +77,8 @@ KESTREL_AVX512 inline __m512 sigmoid_avx512(__m512 x) {
   return _mm512_div_ps(one, _mm512_add_ps(one, exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
-KESTREL_AVX512 inline __m512 hard_sigmoid_avx512(__m512 x, float alpha, float beta) {
-  const __m512 y = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(alpha), x), _mm512_set1_ps(beta));
+KESTREL_AVX512 inline __m512 hard_sigmoid_avx512(__m512 x, __m512 alpha, __m512 beta) {
+  const __m512 y = _mm512_add_ps(_mm512_mul_ps(alpha, x), beta);
   return _mm512_min_ps(_mm512_max_ps(y, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
 }
 
@@ -93,11 +93,10 @@ KESTREL_AVX512 inline __m512 activate(__m512 v, __m512 alpha, __m512 beta) {
     return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, alpha);
   }
   if constexpr (kKind == ActivationKind::kSigmoid) return sigmoid_avx512(v);
-  if constexpr (kKind == ActivationKind::kHardSigmoid) {
-    return _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(_mm512_mul_ps(alpha, v), beta), _mm512_setzero_ps()),
-                         _mm512_set1_ps(1.0f));
+  if constexpr (kKind == ActivationKind::kHardSigmoid) return hard_sigmoid_avx512(v, alpha, beta);
+  if constexpr (kKind == ActivationKind::kHardSwish) {
+    return _mm512_mul_ps(v, hard_sigmoid_avx512(v, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f)));
   }
-  if constexpr (kKind == ActivationKind::kHardSwish) return _mm512_mul_ps(v, hard_sigmoid_avx512(v, 1.0f / 6.0f, 0.5f));
   if constexpr (kKind == ActivationKind::kSiLU) return _mm512_mul_ps(v, sigmoid_avx512(v));
   return v;
 }
