@@ -16,7 +16,10 @@
 # (CMAKE_EXPORT_COMPILE_COMMANDS is on; KESTREL_LINT_BUILD_DIR names another
 # build tree; the tree is configured when it has none). It checks the .cc
 # files listed there; headers are checked through the files that include
-# them (HeaderFilterRegex), and clang-format checks every file. Nothing is
+# them (only the repository's own src/, include/, tools/, tests/ and
+# python/, matched from the repository's absolute path so that a checkout
+# under a folder named src/ does not pull in the generated FlatBuffers header),
+# and clang-format checks every file. Nothing is
 # rewritten: apply a formatting with `clang-format -i FILE` on the files you
 # own.
 #
@@ -31,8 +34,16 @@ jobs=${JOBS:-2}
 clang_tidy=${CLANG_TIDY:-clang-tidy-14}
 clang_format=${CLANG_FORMAT:-clang-format-14}
 for tool in "$clang_tidy" "$clang_format"; do
-  command -v "$tool" >/dev/null || { echo "lint.sh: $tool not found (Debian packages clang-tidy-14, clang-format-14)" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "lint.sh: $tool not found (Debian packages clang-tidy-14, clang-format-14, libomp-14-dev)" >&2; exit 2; }
 done
+# clang-tidy parses the OpenMP units with clang's own headers; GCC's omp.h is
+# not on its path.
+if [[ ${LINT_TIDY:-1} != 0 && $clang_tidy == clang-tidy-14 ]] &&
+   ! ls /usr/lib/llvm-14/lib/clang/*/include/omp.h >/dev/null 2>&1; then
+  echo "lint.sh: clang's omp.h not found (Debian package libomp-14-dev)" >&2
+  exit 2
+fi
+header_filter="^$PWD/(src|include|tools|tests|python)/"
 
 is_source() { [[ $1 =~ \.(cc|h|hpp|c)$ && $1 != build*/* ]]; }
 
@@ -90,8 +101,8 @@ if [[ ${LINT_TIDY:-1} != 0 ]]; then
   echo "== clang-tidy: ${#units[@]} translation units ($build_dir/compile_commands.json, $jobs jobs)"
   if [[ ${#units[@]} -gt 0 ]]; then
     printf '%s\n' "${units[@]}" |
-      nice -n 10 xargs -P "$jobs" -I{} sh -c '"$1" -p "$2" --quiet "$3" >"$4/$(echo "$3" | tr / _).tidy" 2>/dev/null || true' \
-        _ "$clang_tidy" "$build_dir" {} "$out"
+      nice -n 10 xargs -P "$jobs" -I{} sh -c '"$1" -p "$2" --quiet --header-filter="$5" "$3" >"$4/$(echo "$3" | tr / _).tidy" 2>/dev/null || true' \
+        _ "$clang_tidy" "$build_dir" {} "$out" "$header_filter"
     # One finding per "file:line:col: warning: ... [check]" line; a header
     # included by several units is reported once.
     cat "$out"/*.tidy | grep -E '^[^ ].*:[0-9]+:[0-9]+: (warning|error): .*\[[a-z0-9.,-]+\]$' | sort -u >"$out/tidy.txt" || true
