@@ -23,6 +23,7 @@ Command add_bench_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
+Command add_report_command(CLI::App& app);
 
 bool is_kestrel_file(const std::string& path);
 StatusOr<std::vector<std::string>> model_input_names(const std::string& path);
