@@ -1,13 +1,18 @@
 #include "convert/converter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <optional>
 
 #include "base/cpu_features.h"
+#include "base/safe_write.h"
 #include "format/model_file.h"
 #include "frontend/onnx/onnx_importer.h"
+#include "io/batch_loader.h"
+#include "io/dataset.h"
+#include "io/preprocess.h"
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
 #include "passes/graph_edit.h"
@@ -25,6 +30,8 @@ namespace {
 bool has_extension(const std::string& path, const char* extension) {
   return std::filesystem::path(path).extension() == extension;
 }
+
+bool guarded(const ConvertOptions& options) { return options.max_accuracy_drop >= 0; }
 
 StatusOr<QuantConfig> load_quant_config(const ConvertOptions& options) {
   QuantConfig config;
@@ -63,6 +70,10 @@ Status quantize_prequantized(const QdqRanges& ranges, Graph& graph, const Conver
     return invalid_argument("the model is already quantized (", ranges.folded_pairs,
                             " QuantizeLinear/DequantizeLinear pairs): its scales are used, so "
                             "calibration data and a calibration method do not apply");
+  }
+  if (guarded(options)) {
+    return invalid_argument("--max-accuracy-drop needs a model to calibrate; this one is already quantized (",
+                            ranges.folded_pairs, " QuantizeLinear/DequantizeLinear pairs)");
   }
   KESTREL_ASSIGN_OR_RETURN(QuantConfig config, load_quant_config(options));
   KESTREL_RETURN_IF_ERROR(check_config(config, graph, options));
@@ -175,11 +186,74 @@ StatusOr<CalibrationResult> calibrate_or_reuse(const CalibrationData& data, cons
   return result;
 }
 
+// The validation slice of the accuracy guard, checked against the
+// calibration images before anything runs.
+StatusOr<std::unique_ptr<Dataset>> open_validation(const ConvertOptions& options, const CalibrationData& data) {
+  if (options.validation_data.empty()) return invalid_argument("--max-accuracy-drop needs --validation-data");
+  if (options.preprocess.empty()) {
+    return invalid_argument("--max-accuracy-drop needs --preprocess (the validation images' preprocessing)");
+  }
+  const bool folder = std::filesystem::is_directory(options.validation_data);
+  if (!folder && options.validation_labels.empty()) {
+    return invalid_argument("--validation-labels is required with the IDX validation set ", options.validation_data);
+  }
+  const int64_t count = options.validation_count > 0 ? options.validation_count : kDefaultValidationCount;
+  KESTREL_ASSIGN_OR_RETURN(auto validation, open_dataset_slice(options.validation_data, options.validation_labels,
+                                                               options.validation_offset, count, "--validation-count"));
+  if (!validation->has_labels()) return invalid_argument(options.validation_data, ": has no labels");
+  std::error_code error;
+  if (!data.source && std::filesystem::equivalent(data.path, options.validation_data, error)) {
+    const int64_t first = std::max(data.offset, options.validation_offset);
+    const int64_t last = std::min(data.offset + data.count, options.validation_offset + count);
+    if (first < last) {
+      return invalid_argument("the validation images ", options.validation_offset, "..",
+                              options.validation_offset + count - 1, " overlap the calibration images ", data.offset,
+                              "..", data.offset + data.count - 1, " of ", data.path, " (images ", first, "..", last - 1,
+                              "); choose another --validation-offset or --calibration-offset");
+    }
+  }
+  return validation;
+}
+
+std::string rounded(double value, double unit) { return str_cat(std::round(value / unit) * unit); }
+
+Status run_guard(const Graph& optimized, const CalibrationResult& calibration, const Dataset& validation,
+                 const ConvertOptions& options, QuantConfig& config, ConvertReport& report) {
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(validation, spec));
+  GuardOptions guard{.max_drop_points = options.max_accuracy_drop,
+                     .validation = &validation,
+                     .spec = spec,
+                     .size = size,
+                     .threads = options.threads,
+                     .workers = options.workers,
+                     .progress = options.progress,
+                     .log = options.log};
+  KESTREL_ASSIGN_OR_RETURN(GuardResult result, guard_accuracy(optimized, calibration.stats, config, guard));
+  config = result.config;
+  const auto pct = [](double rate) { return rounded(100 * rate, 0.01) + " %"; };
+  report.notes.push_back(
+      str_cat("accuracy guard: top-1 on ", result.validation_images, " validation images (", options.validation_data,
+              " from ", options.validation_offset, "): FP32 ", pct(result.fp32_top1), ", INT8 ", pct(result.int8_top1),
+              result.kept_float.empty() ? str_cat(", within ", options.max_accuracy_drop, " points: no layer moved")
+                                        : str_cat(" -> ", pct(result.final_top1), " with ", result.kept_float.size(),
+                                                  " of ", result.quantized_layers, " layers back in FP32")));
+  for (const std::string& node : result.kept_float) report.notes.push_back(str_cat("  FP32 (accuracy guard): ", node));
+  report.notes.push_back(
+      str_cat("accuracy guard: latency at batch ", optimized.value(optimized.inputs[0]).shape[0], ", ",
+              options.threads > 0 ? str_cat(options.threads, " thread(s)") : "all cores", ": FP32 ",
+              rounded(result.fp32_ms, 0.001), " ms, INT8 ", rounded(result.int8_ms, 0.001), " ms (",
+              rounded(result.fp32_ms / result.int8_ms, 0.01), "x), this model ", rounded(result.final_ms, 0.001),
+              " ms (", rounded(result.fp32_ms / result.final_ms, 0.01), "x)"));
+  report.guard = std::move(result);
+  return {};
+}
+
 Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptions& options, ConvertReport& report) {
   if (options.calibration_data.empty() && !options.calibration_source) {
     return invalid_argument("--precision int8 needs --calibration-data");
   }
-  KESTREL_ASSIGN_OR_RETURN(const QuantConfig config, load_quant_config(options));
+  KESTREL_ASSIGN_OR_RETURN(QuantConfig config, load_quant_config(options));
   KESTREL_RETURN_IF_ERROR(check_config(config, graph, options));
   KESTREL_ASSIGN_OR_RETURN(const int64_t batch, calibration_batch(source, options));
   CalibrationData data{.path = options.calibration_data,
@@ -198,9 +272,18 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
     return invalid_argument("--calibration-count ", data.count, " is smaller than the fixed batch ", batch,
                             " of input '", source.value(source.inputs[0]).name, "'; calibration runs whole batches");
   }
+  std::unique_ptr<Dataset> validation;
+  if (guarded(options)) {
+    KESTREL_ASSIGN_OR_RETURN(validation, open_validation(options, data));
+  }
   const std::vector<std::string> tensors = tensors_to_calibrate(graph, config);
   KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration,
                            calibrate_or_reuse(data, tensors, source, options, report));
+  if (validation) {
+    KESTREL_RETURN_IF_ERROR(run_guard(graph, calibration, *validation, options, config, report));
+    config.calibration_count = data.count;
+    report.guard->config.calibration_count = data.count;
+  }
   KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, calibration.stats, config));
   if (options.error_report) {
     KESTREL_RETURN_IF_ERROR(
@@ -247,6 +330,15 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   // records the ISA it needs; a CPU lacking it is refused at load.
   file.isa = cpu_isa_name();
   KESTREL_ASSIGN_OR_RETURN(file.required_features, isa_features(file.isa));
+  if (report.guard) {
+    // The config that reproduces this model: convert --quant-config PATH.
+    const std::string path =
+        options.write_quant_config.empty() ? options.output + ".quant.json" : options.write_quant_config;
+    QuantConfig config = report.guard->config;
+    const std::string json = quant_config_json(config);
+    KESTREL_RETURN_IF_ERROR(write_file_atomically(path, json.data(), json.size(), "quant config"));
+    report.quant_config_written = path;
+  }
   file.metadata = standard_metadata(options.model);
   file.metadata.emplace_back("converted_on_isa", cpu_isa_name());
   file.metadata.emplace_back("precision", options.precision == Precision::kInt8 ? "int8" : "fp32");
@@ -280,6 +372,13 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& options) {
   }
   if (!options.use_calibration_cache && !options.calibration_cache.empty()) {
     return invalid_argument("--calibration-cache and --no-calibration-cache contradict each other");
+  }
+  if (guarded(options) && options.precision != Precision::kInt8) {
+    return invalid_argument("--max-accuracy-drop is for --precision int8");
+  }
+  if (!guarded(options) && (!options.validation_data.empty() || !options.write_quant_config.empty())) {
+    return invalid_argument(!options.validation_data.empty() ? "--validation-data" : "--write-quant-config",
+                            " is for the accuracy guard (--max-accuracy-drop)");
   }
   if (options.precision == Precision::kFp32 && !options.calibration_cache.empty()) {
     return invalid_argument("--calibration-cache is for --precision int8");

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "base/status.h"
 #include "ir/graph.h"
 #include "passes/shape_inference.h"
+#include "quant/accuracy_guard.h"
 #include "quant/calibration_run.h"
 #include "quant/error_report.h"
 #include "quant/quantize_graph.h"
@@ -56,6 +58,20 @@ struct ConvertOptions {
   // INT8: compare every quantized layer with FP32 on the first calibration
   // images (ConvertReport::layer_errors).
   bool error_report = true;
+  // INT8 accuracy guard (quant/accuracy_guard.h): when max_accuracy_drop >=
+  // 0, top-1 is measured on images [validation_offset, validation_offset +
+  // validation_count) of validation_data (labels: validation_labels for an
+  // IDX file, the class folders of an image folder; preprocess applies) and
+  // layers move back to FP32 until INT8 loses at most that many points. The
+  // validation images must not overlap the calibration images. The resulting
+  // quant config is written to write_quant_config (empty: OUTPUT.quant.json).
+  double max_accuracy_drop = -1;
+  std::string validation_data, validation_labels;
+  int64_t validation_offset = 0;
+  int64_t validation_count = 0;  // 0: kDefaultValidationCount
+  std::string write_quant_config;
+  // Progress lines of long steps (the accuracy guard); may be empty.
+  std::function<void(const std::string&)> log;
   // The largest activation arena the converted model may need; 0:
   // default_max_arena_bytes() (planner/arena_limit.h, half the machine's
   // memory). Checked after planning (and before calibration).
@@ -66,6 +82,8 @@ struct ConvertReport {
   std::vector<std::string> notes;  // what a user should know, one line each
   QuantizationSummary quantization;
   std::vector<LayerError> layer_errors;  // worst first; empty for FP32 and pre-quantized models
+  std::optional<GuardResult> guard;      // when the accuracy guard ran
+  std::string quant_config_written;      // the path, when the guard wrote one
   size_t nodes = 0;
   int fused_nodes = 0;
   int reorders = 0;

@@ -289,6 +289,40 @@ StatusOr<QuantConfig> read_quant_config(const std::string& path) {
   return parse_quant_config(text.str(), path);
 }
 
+namespace {
+
+template <typename T>
+std::string choice_name(const std::vector<Choice<T>>& choices, T value) {
+  for (const auto& choice : choices) {
+    if (choice.value == value) return choice.name;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string quant_config_json(const QuantConfig& config) {
+  Json defaults = {{"precision", choice_name(kPrecisions, config.defaults.quantize)},
+                   {"calibration_method", std::string(calibration_method_name(config.defaults.method))},
+                   {"weights", choice_name(kGranularities, config.defaults.weights)}};
+  if (config.defaults.method == CalibrationMethod::kPercentile) defaults["percentile"] = config.defaults.percentile;
+  Json overrides = Json::array();
+  for (const QuantOverride& entry : config.overrides) {
+    Json item = Json::object();
+    for (const auto& [key, field] : matcher_fields(entry)) {
+      if (!field->empty()) item[key] = *field;
+    }
+    if (entry.quantize) item["precision"] = choice_name(kPrecisions, *entry.quantize);
+    if (entry.method) item["calibration_method"] = std::string(calibration_method_name(*entry.method));
+    if (entry.percentile) item["percentile"] = *entry.percentile;
+    if (entry.weights) item["weights"] = choice_name(kGranularities, *entry.weights);
+    overrides.push_back(std::move(item));
+  }
+  Json json = {{"defaults", defaults}, {"overrides", overrides}};
+  if (config.calibration_count > 0) json["calibration_count"] = config.calibration_count;
+  return json.dump(2) + "\n";
+}
+
 LayerQuantSettings settings_for(const QuantConfig& config, const std::string& node_name, const std::string& op_type) {
   LayerQuantSettings settings = config.defaults;
   for (const QuantOverride& entry : config.overrides) {

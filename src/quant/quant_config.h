@@ -54,6 +54,10 @@ struct QuantConfig {
 StatusOr<QuantConfig> parse_quant_config(const std::string& json_text, const std::string& label);
 StatusOr<QuantConfig> read_quant_config(const std::string& path);
 
+// The config as JSON text in the schema parse_quant_config reads (every
+// default written out, overrides in order): parsing it gives `config` back.
+std::string quant_config_json(const QuantConfig& config);
+
 // Settings for one node: the defaults, then every matching override in order.
 // `op_type` is the node's original ONNX op type (fused nodes report the op
 // they grew from, e.g. "Conv").

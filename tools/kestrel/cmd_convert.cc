@@ -25,6 +25,9 @@ struct CliConvertOptions {
   int threads = 0;
   int workers = 1;
   size_t error_report_rows = 5;
+  double max_accuracy_drop = -1;
+  std::string validation_data, validation_labels, write_quant_config;
+  int64_t validation_offset = 0, validation_count = 0;
   bool quiet = false;
 };
 
@@ -60,7 +63,14 @@ Status convert(const CliConvertOptions& cli) {
                          .use_calibration_cache = !cli.no_calibration_cache,
                          .calibration_cache = cli.calibration_cache,
                          .error_report = !cli.quiet && cli.error_report_rows > 0,
+                         .max_accuracy_drop = cli.max_accuracy_drop,
+                         .validation_data = cli.validation_data,
+                         .validation_labels = cli.validation_labels,
+                         .validation_offset = cli.validation_offset,
+                         .validation_count = cli.validation_count,
+                         .write_quant_config = cli.write_quant_config,
                          .max_arena_bytes = cli.max_arena_bytes};
+  if (!cli.quiet) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
   if (!cli.input_shape.empty()) {
     KESTREL_ASSIGN_OR_RETURN(options.input_shapes, parse_input_shapes(cli.input_shape));
@@ -69,6 +79,12 @@ Status convert(const CliConvertOptions& cli) {
   if (!cli.quiet) {
     for (const std::string& note : report.notes) std::printf("%s\n", note.c_str());
     print_layer_errors(report.layer_errors, cli.error_report_rows);
+  }
+  if (!report.quant_config_written.empty()) {
+    std::printf(
+        "quant config written to %s (convert --quant-config %s with the same calibration images gives this "
+        "model again)\n",
+        report.quant_config_written.c_str(), report.quant_config_written.c_str());
   }
   std::printf("%s -> %s: %zu nodes (%d fused), %d layout reorders, activation arena %.2f MB\n", cli.model.c_str(),
               cli.output.c_str(), report.nodes, report.fused_nodes, report.reorders, report.arena_bytes / 1e6);
@@ -113,6 +129,21 @@ Command add_convert_command(CLI::App& app) {
   cmd->add_option("--workers", options->workers, "Image decoding threads for calibration")->check(CLI::Range(1, 64));
   cmd->add_option("--error-report", options->error_report_rows,
                   "int8: print the N layers that drift most from FP32 (0: skip the measurement; default 5)");
+  cmd->add_option("--max-accuracy-drop", options->max_accuracy_drop,
+                  "int8: move layers back to FP32 until top-1 on the validation images is at most this many points "
+                  "below FP32")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--validation-data", options->validation_data,
+                  "int8 guard: labelled images (folder of class folders, or an IDX file) to measure top-1 on");
+  cmd->add_option("--validation-labels", options->validation_labels, "int8 guard: IDX label file");
+  cmd->add_option("--validation-offset", options->validation_offset,
+                  "int8 guard: skip the first K validation images (they must not overlap the calibration images)")
+      ->check(CLI::Range(int64_t{0}, std::numeric_limits<int64_t>::max()));
+  cmd->add_option("--validation-count", options->validation_count,
+                  str_cat("int8 guard: validation images (default ", kDefaultValidationCount, ")"))
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--write-quant-config", options->write_quant_config,
+                  "int8 guard: where to write the resulting quant config (default: OUTPUT.quant.json)");
   cmd->add_option("--max-arena-bytes", options->max_arena_bytes,
                   str_cat("Refuse a model whose activation arena needs more than N bytes (default: half of this "
                           "machine's physical memory, here ",
