@@ -28,7 +28,7 @@ class CliAccuracyGuard : public ::testing::Test {
     dir_ = scratch_dir();
   }
   std::string write(const std::string& name, const std::string& text) {
-    const std::string path = dir_ + "/" + name;
+    std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
