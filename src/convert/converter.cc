@@ -249,6 +249,30 @@ Status run_guard(const Graph& optimized, const CalibrationResult& calibration, c
   return {};
 }
 
+Status add_sensitivity(const Graph& optimized, const CalibrationResult& calibration, const CalibrationData& data,
+                       const QuantConfig& config, const ConvertOptions& options, ConvertReport& report) {
+  if (data.source || has_extension(data.path, ".npy")) {
+    return invalid_argument("--sensitivity needs calibration images (an IDX file or an image folder)");
+  }
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  KESTREL_ASSIGN_OR_RETURN(
+      auto images, open_dataset_slice(data.path, "", data.offset, std::min(options.sensitivity_images, data.count),
+                                      "--sensitivity"));
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(*images, spec));
+  if (options.log) {
+    options.log(str_cat("sensitivity: every quantized layer alone in FP32 and alone in INT8, on ", images->size(),
+                        " calibration images"));
+  }
+  KESTREL_ASSIGN_OR_RETURN(report.sensitivity, measure_sensitivity(optimized, calibration.stats, config,
+                                                                   {.images = images.get(),
+                                                                    .spec = spec,
+                                                                    .size = size,
+                                                                    .count = images->size(),
+                                                                    .threads = options.threads,
+                                                                    .workers = options.workers}));
+  return {};
+}
+
 Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptions& options, ConvertReport& report) {
   if (options.calibration_data.empty() && !options.calibration_source) {
     return invalid_argument("--precision int8 needs --calibration-data");
@@ -283,6 +307,9 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
     KESTREL_RETURN_IF_ERROR(run_guard(graph, calibration, *validation, options, config, report));
     config.calibration_count = data.count;
     report.guard->config.calibration_count = data.count;
+  }
+  if (options.sensitivity_images > 0) {
+    KESTREL_RETURN_IF_ERROR(add_sensitivity(graph, calibration, data, config, options, report));
   }
   KESTREL_ASSIGN_OR_RETURN(report.quantization, quantize_graph(graph, calibration.stats, config));
   if (options.error_report) {

@@ -70,6 +70,10 @@ struct ConvertOptions {
   int64_t validation_offset = 0;
   int64_t validation_count = 0;  // 0: kDefaultValidationCount
   std::string write_quant_config;
+  // INT8: when > 0, rank every quantized layer by sensitivity
+  // (quant/accuracy_guard.h measure_sensitivity) on this many of the first
+  // calibration images (an IDX file or image folder): ConvertReport::sensitivity.
+  int64_t sensitivity_images = 0;
   // Progress lines of long steps (the accuracy guard); may be empty.
   std::function<void(const std::string&)> log;
   // The largest activation arena the converted model may need; 0:
@@ -84,6 +88,7 @@ struct ConvertReport {
   std::vector<LayerError> layer_errors;  // worst first; empty for FP32 and pre-quantized models
   std::optional<GuardResult> guard;      // when the accuracy guard ran
   std::string quant_config_written;      // the path, when the guard wrote one
+  std::optional<SensitivityReport> sensitivity;
   size_t nodes = 0;
   int fused_nodes = 0;
   int reorders = 0;

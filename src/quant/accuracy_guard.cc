@@ -55,11 +55,11 @@ struct SampleSet {
   std::vector<int64_t> counts;  // real images in each
 };
 
-StatusOr<SampleSet> load_samples(const GuardOptions& options, int64_t batch_size) {
-  const int64_t count = std::min(options.sensitivity_images, options.validation->size());
-  const std::unique_ptr<Dataset> first = slice_dataset(*options.validation, 0, count);
-  KESTREL_ASSIGN_OR_RETURN(auto loader,
-                           BatchLoader::create(*first, options.spec, options.size, count, batch_size, options.workers));
+StatusOr<SampleSet> load_samples(const Dataset& images, const PreprocessSpec& spec, const PreprocessedSize& size,
+                                 int64_t count, int workers, int64_t batch_size) {
+  count = std::min(count, images.size());
+  const std::unique_ptr<Dataset> first = slice_dataset(images, 0, count);
+  KESTREL_ASSIGN_OR_RETURN(auto loader, BatchLoader::create(*first, spec, size, count, batch_size, workers));
   SampleSet set;
   for (;;) {
     KESTREL_ASSIGN_OR_RETURN(std::optional<Batch> batch, loader->next());
@@ -130,6 +130,46 @@ StatusOr<std::vector<double>> median_latencies(const std::vector<Session*>& sess
   return medians;
 }
 
+// Every quantized layer of `int8` alone in FP32 (and, with `alone`, alone
+// in INT8): logit SQNR on `samples` against FP32, and the profiled speed gain.
+StatusOr<SensitivityReport> rank_layers(const Graph& optimized, const std::map<std::string, TensorStats>& stats,
+                                        const QuantConfig& config, Session& fp32, Built& int8, const SampleSet& samples,
+                                        int threads, bool alone) {
+  SensitivityReport report;
+  for (int64_t count : samples.counts) report.images += count;
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<float> reference, sample_logits(fp32, samples));
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<float> all_int8, sample_logits(*int8.session, samples));
+  report.all_int8_sqnr_db = sqnr_db(reference, all_int8);
+  KESTREL_ASSIGN_OR_RETURN(const auto fp32_times, layer_times(fp32, 10));
+  KESTREL_ASSIGN_OR_RETURN(const auto int8_times, layer_times(*int8.session, 10));
+  const std::vector<std::string>& quantized = int8.summary.quantized;
+  for (const std::string& node : quantized) {
+    LayerSensitivity layer{.node = node, .alone_sqnr_db = std::nan("")};
+    const auto f = fp32_times.find(node);
+    const auto q = int8_times.find(node);
+    if (f != fp32_times.end() && q != int8_times.end()) layer.speed_gain_ms = std::max(0.0, f->second - q->second);
+    const QuantConfig one_float = with_float(config, {node});
+    KESTREL_ASSIGN_OR_RETURN(Built without, build(optimized, &stats, &one_float, threads));
+    KESTREL_ASSIGN_OR_RETURN(const std::vector<float> logits, sample_logits(*without.session, samples));
+    layer.sqnr_gain_db = sqnr_db(reference, logits) - report.all_int8_sqnr_db;
+    if (alone) {
+      std::vector<std::string> others;
+      for (const std::string& other : quantized) {
+        if (other != node) others.push_back(other);
+      }
+      const QuantConfig one_int8 = with_float(config, others);
+      KESTREL_ASSIGN_OR_RETURN(Built only, build(optimized, &stats, &one_int8, threads));
+      KESTREL_ASSIGN_OR_RETURN(const std::vector<float> only_logits, sample_logits(*only.session, samples));
+      layer.alone_sqnr_db = sqnr_db(reference, only_logits);
+    }
+    report.layers.push_back(std::move(layer));
+  }
+  std::stable_sort(
+      report.layers.begin(), report.layers.end(),
+      [](const LayerSensitivity& a, const LayerSensitivity& b) { return a.sqnr_gain_db > b.sqnr_gain_db; });
+  return report;
+}
+
 std::string percent(double rate) { return str_cat(std::round(rate * 10000) / 100, " %"); }
 
 }  // namespace
@@ -171,27 +211,19 @@ StatusOr<GuardResult> guard_accuracy(const Graph& optimized, const std::map<std:
   std::unique_ptr<Session> final_session;
   if (result.fp32_top1 - best > budget + 1e-12) {
     // Rank the quantized layers.
-    KESTREL_ASSIGN_OR_RETURN(const SampleSet samples, load_samples(options, fp32.session->input(0).dim(0)));
-    KESTREL_ASSIGN_OR_RETURN(const std::vector<float> reference, sample_logits(*fp32.session, samples));
-    KESTREL_ASSIGN_OR_RETURN(const std::vector<float> all_int8, sample_logits(*int8.session, samples));
-    const double base_sqnr = sqnr_db(reference, all_int8);
-    KESTREL_ASSIGN_OR_RETURN(const auto fp32_times, layer_times(*fp32.session, 10));
-    KESTREL_ASSIGN_OR_RETURN(const auto int8_times, layer_times(*int8.session, 10));
+    KESTREL_ASSIGN_OR_RETURN(const SampleSet samples,
+                             load_samples(*options.validation, options.spec, options.size, options.sensitivity_images,
+                                          options.workers, fp32.session->input(0).dim(0)));
     log(str_cat("guard: ranking ", int8.summary.quantized.size(), " quantized layers by the logit SQNR gained on ",
-                reference.empty() ? 0 : std::min(options.sensitivity_images, options.validation->size()),
-                " images when each alone stays FP32 (all INT8: ", std::round(base_sqnr * 100) / 100, " dB)"));
+                std::min(options.sensitivity_images, options.validation->size()),
+                " images when each alone stays FP32"));
+    KESTREL_ASSIGN_OR_RETURN(const SensitivityReport ranked, rank_layers(optimized, stats, config, *fp32.session, int8,
+                                                                         samples, options.threads, false));
     double mean_gain = 0;
-    for (const std::string& node : int8.summary.quantized) {
-      GuardCandidate candidate{.node = node};
-      const auto f = fp32_times.find(node);
-      const auto q = int8_times.find(node);
-      if (f != fp32_times.end() && q != int8_times.end())
-        candidate.speed_gain_ms = std::max(0.0, f->second - q->second);
-      const QuantConfig one = with_float(config, {node});
-      KESTREL_ASSIGN_OR_RETURN(Built built, build(optimized, &stats, &one, options.threads));
-      KESTREL_ASSIGN_OR_RETURN(const std::vector<float> logits, sample_logits(*built.session, samples));
-      candidate.sqnr_gain_db = sqnr_db(reference, logits) - base_sqnr;
-      mean_gain += candidate.speed_gain_ms / static_cast<double>(int8.summary.quantized.size());
+    for (const LayerSensitivity& layer : ranked.layers) {
+      GuardCandidate candidate;
+      static_cast<LayerSensitivity&>(candidate) = layer;
+      mean_gain += layer.speed_gain_ms / static_cast<double>(ranked.layers.size());
       result.candidates.push_back(std::move(candidate));
     }
     auto score = [&](const GuardCandidate& c) { return c.sqnr_gain_db / (c.speed_gain_ms + mean_gain + 1e-9); };
@@ -242,6 +274,19 @@ StatusOr<GuardResult> guard_accuracy(const Graph& optimized, const std::map<std:
   result.int8_ms = medians[1];
   result.final_ms = medians[2];
   return result;
+}
+
+StatusOr<SensitivityReport> measure_sensitivity(const Graph& optimized, const std::map<std::string, TensorStats>& stats,
+                                                const QuantConfig& config, const SensitivityOptions& options) {
+  if (options.images == nullptr || options.images->size() == 0) {
+    return invalid_argument("the sensitivity ranking needs images");
+  }
+  KESTREL_ASSIGN_OR_RETURN(Built fp32, build(optimized, nullptr, nullptr, options.threads));
+  KESTREL_ASSIGN_OR_RETURN(Built int8, build(optimized, &stats, &config, options.threads));
+  KESTREL_ASSIGN_OR_RETURN(const SampleSet samples,
+                           load_samples(*options.images, options.spec, options.size, options.count, options.workers,
+                                        fp32.session->input(0).dim(0)));
+  return rank_layers(optimized, stats, config, *fp32.session, int8, samples, options.threads, options.alone);
 }
 
 }  // namespace kestrel

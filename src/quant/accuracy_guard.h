@@ -41,12 +41,39 @@ struct GuardOptions {
   std::function<void(const std::string&)> log;  // one line per step; may be empty
 };
 
-struct GuardCandidate {
+// How much one quantized layer matters, measured on the logits (SQNR
+// against the FP32 model's, on the same images).
+struct LayerSensitivity {
   std::string node;
-  double sqnr_gain_db = 0;   // logit SQNR with this layer alone in FP32, minus with none
-  double speed_gain_ms = 0;  // the layer's FP32 time minus its INT8 time
-  double top1 = -1;          // top-1 measured with it moved (-1: not tried)
-  bool kept_float = false;   // the move was kept
+  double sqnr_gain_db = 0;   // logit SQNR with this layer alone in FP32, minus with every layer INT8
+  double alone_sqnr_db = 0;  // logit SQNR with this layer alone in INT8 (the rest FP32); NaN when not measured
+  double speed_gain_ms = 0;  // the layer's profiled FP32 time minus its INT8 time (at least 0)
+};
+
+struct SensitivityReport {
+  int64_t images = 0;
+  double all_int8_sqnr_db = 0;           // every layer INT8
+  std::vector<LayerSensitivity> layers;  // largest sqnr_gain_db first
+};
+
+struct SensitivityOptions {
+  const Dataset* images = nullptr;  // the first `count` are used
+  PreprocessSpec spec;
+  PreprocessedSize size;
+  int64_t count = kDefaultSensitivityImages;
+  int threads = 0;
+  int workers = 1;
+  bool alone = true;  // also measure each layer alone in INT8
+};
+
+// `kestrel convert --sensitivity`: every quantized layer, alone in FP32 and
+// alone in INT8. `optimized` and `stats` as for guard_accuracy.
+StatusOr<SensitivityReport> measure_sensitivity(const Graph& optimized, const std::map<std::string, TensorStats>& stats,
+                                                const QuantConfig& config, const SensitivityOptions& options);
+
+struct GuardCandidate : LayerSensitivity {
+  double top1 = -1;         // top-1 measured with it moved (-1: not tried)
+  bool kept_float = false;  // the move was kept
 };
 
 struct GuardResult {

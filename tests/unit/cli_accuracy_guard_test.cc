@@ -112,6 +112,41 @@ TEST_F(CliAccuracyGuard, MovesThePlantedLayerAndOnlyItBackToFp32) {
   for (const auto& t : json["tensors"]) EXPECT_TRUE(t["sqnr_db"].is_null()) << t.dump();
 }
 
+// Rows of the --sensitivity table: node, FP32-alone gain, INT8-alone SQNR.
+struct SensitivityRow {
+  std::string node;
+  double gain = 0, alone = 0;
+};
+
+std::vector<SensitivityRow> sensitivity_rows(const std::string& output) {
+  std::vector<SensitivityRow> rows;
+  std::istringstream lines(output.substr(output.find("INT8 saves ms")));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line) && line.rfind("  /", 0) == 0) {
+    std::istringstream fields(line);
+    SensitivityRow row;
+    fields >> row.node >> row.gain >> row.alone;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+TEST_F(CliAccuracyGuard, SensitivityRanksThePlantedLayerFirstBothWays) {
+  const CliResult result =
+      run_cli(convert_args("s.kestrel", "--quant-config " + planted_config() + " --sensitivity 16"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  ASSERT_NE(result.output.find("INT8 saves ms"), std::string::npos) << result.output;
+  const std::vector<SensitivityRow> rows = sensitivity_rows(result.output);
+  ASSERT_EQ(rows.size(), 6u) << result.output;
+  EXPECT_EQ(rows[0].node, kPlanted);
+  EXPECT_GT(rows[0].gain, 10.0) << result.output;  // keeping it in FP32 repairs the logits
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_LT(rows[i].gain, 1.0) << result.output;                  // no other layer matters much
+    EXPECT_GT(rows[i].alone, rows[0].alone + 10) << result.output;  // alone in INT8, the planted layer is the worst
+  }
+}
+
 TEST_F(CliAccuracyGuard, WithinBudgetMovesNothing) {
   const CliResult result = run_cli(convert_args("int8.kestrel", guard_args(20)));
   ASSERT_EQ(result.exit_code, 0) << result.output;

@@ -28,6 +28,7 @@ struct CliConvertOptions {
   double max_accuracy_drop = -1;
   std::string validation_data, validation_labels, write_quant_config;
   int64_t validation_offset = 0, validation_count = 0;
+  int64_t sensitivity = 0;
   bool quiet = false;
 };
 
@@ -43,6 +44,19 @@ void print_layer_errors(const std::vector<LayerError>& errors, size_t rows) {
     const LayerError& e = errors[i];
     std::printf("  %-48s %-8s %13.2f %9.4f%% %16.2f %14.5f\n", e.node.c_str(), e.dtype.c_str(), e.own_sqnr_db,
                 100 * e.saturated, e.sqnr_db, e.cosine);
+  }
+}
+
+void print_sensitivity(const SensitivityReport& report) {
+  std::printf(
+      "sensitivity on %lld calibration images, most sensitive first (logit SQNR against FP32; every layer INT8: "
+      "%.2f dB)\n"
+      "(FP32 alone: the SQNR gained with only this layer in FP32; INT8 alone: the SQNR with only this layer in INT8)\n",
+      static_cast<long long>(report.images), report.all_int8_sqnr_db);
+  std::printf("  %-48s %14s %14s %14s\n", "node", "FP32 alone dB", "INT8 alone dB", "INT8 saves ms");
+  for (const LayerSensitivity& layer : report.layers) {
+    std::printf("  %-48s %+14.2f %14.2f %14.3f\n", layer.node.c_str(), layer.sqnr_gain_db, layer.alone_sqnr_db,
+                layer.speed_gain_ms);
   }
 }
 
@@ -69,6 +83,7 @@ Status convert(const CliConvertOptions& cli) {
                          .validation_offset = cli.validation_offset,
                          .validation_count = cli.validation_count,
                          .write_quant_config = cli.write_quant_config,
+                         .sensitivity_images = cli.sensitivity,
                          .max_arena_bytes = cli.max_arena_bytes};
   if (!cli.quiet) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
@@ -80,6 +95,7 @@ Status convert(const CliConvertOptions& cli) {
     for (const std::string& note : report.notes) std::printf("%s\n", note.c_str());
     print_layer_errors(report.layer_errors, cli.error_report_rows);
   }
+  if (report.sensitivity) print_sensitivity(*report.sensitivity);
   if (!report.quant_config_written.empty()) {
     std::printf(
         "quant config written to %s (convert --quant-config %s with the same calibration images gives this "
@@ -144,6 +160,10 @@ Command add_convert_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--write-quant-config", options->write_quant_config,
                   "int8 guard: where to write the resulting quant config (default: OUTPUT.quant.json)");
+  cmd->add_option("--sensitivity", options->sensitivity,
+                  "int8: rank every quantized layer by the logit SQNR with it alone in FP32 and alone in INT8, on the "
+                  "first N calibration images")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   cmd->add_option("--max-arena-bytes", options->max_arena_bytes,
                   str_cat("Refuse a model whose activation arena needs more than N bytes (default: half of this "
                           "machine's physical memory, here ",
