@@ -18,7 +18,7 @@ rm -f "$shot"
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 timeout 120 "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$profile" \
-  --window-size=1280,2800 --screenshot="$shot" "file://$(realpath "$page")" >/dev/null 2>&1 || true
+  --window-size=1280,4400 --screenshot="$shot" "file://$(realpath "$page")" >/dev/null 2>&1 || true
 [[ -s $shot ]] || { echo "check_report_page: chromium wrote no screenshot of $page" >&2; exit 1; }
 /usr/bin/python3 - "$shot" <<'PY'
 import struct, sys, zlib
