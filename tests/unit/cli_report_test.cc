@@ -85,6 +85,9 @@ TEST_F(CliReport, TableAgreesWithEvalAndThePageHoldsTableAndPlots) {
     EXPECT_LE(latency["median"].get<double>(), latency["p90"].get<double>());
     EXPECT_LE(latency["p90"].get<double>(), latency["p99"].get<double>());
     EXPECT_GT(m["file_bytes"].get<int64_t>(), 0);
+    ASSERT_TRUE(m["peak_bytes"].is_number()) << m.dump();  // measured in a child process
+    EXPECT_GT(m["peak_bytes"].get<int64_t>(), 0);
+    EXPECT_GT(m["load_ms"].get<double>(), 0);
     EXPECT_GT(m["layers"].size(), 5u);
   }
   // INT8 runs quantized convolutions; the FP32 model none.

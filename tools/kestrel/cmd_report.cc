@@ -13,6 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "base/safe_write.h"
 #include "commands.h"
 #include "compare_models.h"
@@ -81,6 +84,45 @@ StatusOr<OpenCost> measure_open(const std::string& path, int threads) {
     if (before >= 0 && after >= 0) cost.peak_bytes = std::max<int64_t>(0, after - before);
   }
   return cost;
+}
+
+// measure_open in a child process of its own, so that neither memory this
+// process already holds nor what earlier sessions freed hides the session's
+// growth; and the load starts cold, as in a fresh process. Must run before
+// this process starts threads. Falls back to measuring here when the child
+// cannot report (the in-process run then also produces any error).
+StatusOr<OpenCost> measure_open_alone(const std::string& path, int threads) {
+  int fds[2];
+  if (pipe(fds) != 0) return measure_open(path, threads);
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return measure_open(path, threads);
+  }
+  if (child == 0) {
+    close(fds[0]);
+    const StatusOr<OpenCost> cost = measure_open(path, threads);
+    const double message[2] = {cost.ok() ? cost->load_ms : -1.0,
+                               cost.ok() ? static_cast<double>(cost->peak_bytes) : -1.0};
+    const bool sent = cost.ok() && write(fds[1], message, sizeof message) == static_cast<ssize_t>(sizeof message);
+    close(fds[1]);
+    _exit(sent ? 0 : 1);
+  }
+  close(fds[1]);
+  double message[2] = {-1.0, -1.0};
+  size_t got = 0;
+  while (got < sizeof message) {
+    const ssize_t n = read(fds[0], reinterpret_cast<char*>(message) + got, sizeof message - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (got != sizeof message || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return measure_open(path, threads);
+  return OpenCost{.load_ms = message[0], .peak_bytes = static_cast<int64_t>(message[1])};
 }
 
 std::string cpu_description() {
@@ -209,6 +251,25 @@ Status report(const ReportOptions& options) {
   report.fp32.path = options.fp32;
   report.int8.path = options.int8;
 
+  // Load time and memory first, while this process has no threads: each
+  // model opened alone in a child process, alternating.
+  std::vector<double> load_ms[2];
+  std::vector<int64_t> peak[2];
+  for (int round = 0; round < options.load_rounds; ++round) {
+    for (int m = 0; m < 2; ++m) {
+      KESTREL_ASSIGN_OR_RETURN(const OpenCost cost, measure_open_alone(models[m]->path, threads));
+      load_ms[m].push_back(cost.load_ms);
+      if (cost.peak_bytes >= 0) peak[m].push_back(cost.peak_bytes);
+    }
+  }
+  for (int m = 0; m < 2; ++m) {
+    std::sort(load_ms[m].begin(), load_ms[m].end());
+    std::sort(peak[m].begin(), peak[m].end());
+    models[m]->load_ms = load_ms[m][load_ms[m].size() / 2];
+    models[m]->peak_bytes = peak[m].empty() ? -1 : peak[m][peak[m].size() / 2];
+    models[m]->file_bytes = file_bytes(models[m]->path);
+  }
+
   std::unique_ptr<Session> sessions[2];
   for (int m = 0; m < 2; ++m) {
     KESTREL_ASSIGN_OR_RETURN(OpenedModel opened, open_model(models[m]->path, {}, {.threads = threads}));
@@ -258,25 +319,6 @@ Status report(const ReportOptions& options) {
     for (ModelMeasurements* m : models) std::sort(m->latencies_ms.begin(), m->latencies_ms.end());
   }
   for (auto& session : sessions) session.reset();
-
-  // Load time and memory, each model opened alone, alternating.
-  say(str_cat("report: opening each model ", options.load_rounds, " times (load time, memory)"));
-  std::vector<double> load_ms[2];
-  std::vector<int64_t> peak[2];
-  for (int round = 0; round < options.load_rounds; ++round) {
-    for (int m = 0; m < 2; ++m) {
-      KESTREL_ASSIGN_OR_RETURN(const OpenCost cost, measure_open(models[m]->path, threads));
-      load_ms[m].push_back(cost.load_ms);
-      if (cost.peak_bytes >= 0) peak[m].push_back(cost.peak_bytes);
-    }
-  }
-  for (int m = 0; m < 2; ++m) {
-    std::sort(load_ms[m].begin(), load_ms[m].end());
-    std::sort(peak[m].begin(), peak[m].end());
-    models[m]->load_ms = load_ms[m][load_ms[m].size() / 2];
-    models[m]->peak_bytes = peak[m].empty() ? -1 : peak[m][peak[m].size() / 2];
-    models[m]->file_bytes = file_bytes(models[m]->path);
-  }
 
   // Per-layer time, in profiled sessions of their own.
   say("report: per-layer time");

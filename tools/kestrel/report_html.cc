@@ -446,8 +446,8 @@ svg .mono{font-family:"DejaVu Sans Mono",monospace;font-size:11px}
   html += "</table>\n";
   html +=
       "<p class='caption'>Latency: one run of a batch, every timed run of all rounds; images/s from the median. "
-      "Load: opening the file to ready to run (median of the load rounds). Peak memory: the resident memory a "
-      "session adds from opening the file through its first run.</p>\n";
+      "Load: opening the file to ready to run, in a fresh process (median of 3). Peak memory: the most resident "
+      "memory a session added from opening the file through its first run, in that process.</p>\n";
   html += "<h2>Latency distribution</h2>\n" + latency_plot(report) + "\n";
   std::string caption;
   const std::string layers = layer_time_plot(report, caption);
