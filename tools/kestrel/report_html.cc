@@ -248,11 +248,13 @@ std::string layer_time_plot(const Report& report, std::string& caption) {
   if (pairs.size() > kMaxRows) {
     BarRow row;
     row.label = format("%zu other layers, summed", pairs.size() - kMaxRows);
+    row.tooltip = row.label + " (the bar is cut at the axis's end)";
     for (int m = 0; m < 2; ++m) {
       row.value[m] = rest[m];
       row.text[m] = format("%.3f ms", rest[m]);
     }
-    scale = std::max({scale, rest[0], rest[1]});
+    // The scale stays the slowest single layer's: the sum's bar is cut at
+    // the axis's end (its label says how long it is).
     rows.push_back(std::move(row));
   }
   caption = format(
