@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Peer runtimes for the benchmarks (ONNX Runtime and OpenVINO, from PyPI).
+# Peer runtimes for the benchmarks (ONNX Runtime and OpenVINO, from PyPI), and
+# NNCF, the peer post-training quantizer that bench/ptq_peers.py measures.
 # Source it from a bench script:   source bench/peers.sh
 #
 # Makes, once, a virtual environment at <repo>/build/peers with Debian's
@@ -12,7 +13,9 @@
 #
 # Running it directly (`bash bench/peers.sh`) only sets up the environment.
 
-PEER_PACKAGES=(onnxruntime==1.32.0 openvino==2026.4.1 numpy==2.4.6 onnx==1.23.2)
+# nncf 3.4.0 installs with these numpy/onnx versions unchanged (it only adds
+# its own dependencies: scipy, scikit-learn, networkx, ...).
+PEER_PACKAGES=(onnxruntime==1.32.0 openvino==2026.4.1 numpy==2.4.6 onnx==1.23.2 nncf==3.4.0)
 
 _peers_setup() {
   local root venv log pkg out missing=()
@@ -50,7 +53,7 @@ for spec in sys.argv[1:]:
       echo "peers.sh: error: pip install ${PEER_PACKAGES[*]} into $venv failed (no route to PyPI, or no wheel for this Python? see $log)" >&2
       return 1
     fi
-    for pkg in onnxruntime openvino numpy onnx; do
+    for pkg in onnxruntime openvino numpy onnx nncf; do
       if ! "$venv/bin/python" -c "import $pkg" >>"$log" 2>&1; then
         echo "peers.sh: error: $venv/bin/python cannot import $pkg after installing (see $log)" >&2
         return 1
