@@ -361,8 +361,7 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
     // The config that reproduces this model: convert --quant-config PATH.
     const std::string path =
         options.write_quant_config.empty() ? options.output + ".quant.json" : options.write_quant_config;
-    QuantConfig config = report.guard->config;
-    const std::string json = quant_config_json(config);
+    const std::string json = quant_config_json(report.guard->config);
     KESTREL_RETURN_IF_ERROR(write_file_atomically(path, json.data(), json.size(), "quant config"));
     report.quant_config_written = path;
   }

@@ -149,13 +149,13 @@ std::string utc_now() {
   return text;
 }
 
-void time_runs(Session& session, int iterations, std::vector<double>& times) {
+Status time_runs(Session& session, int iterations, std::vector<double>& times) {
   for (int i = 0; i < iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    const Status status = session.run();
+    KESTREL_RETURN_IF_ERROR(session.run());
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    if (!status.ok()) return;
   }
+  return {};
 }
 
 std::vector<LayerTime> mean_layer_times(const Session& session) {
@@ -313,7 +313,7 @@ Status report(const ReportOptions& options) {
     for (int round = 0; round < options.rounds; ++round) {
       for (int k = 0; k < 2; ++k) {
         const int m = (round % 2 == 0) ? k : 1 - k;
-        time_runs(*sessions[m], options.iterations, models[m]->latencies_ms);
+        KESTREL_RETURN_IF_ERROR(time_runs(*sessions[m], options.iterations, models[m]->latencies_ms));
       }
     }
     for (ModelMeasurements* m : models) std::sort(m->latencies_ms.begin(), m->latencies_ms.end());
