@@ -12,6 +12,7 @@
 #include "frontend/onnx/onnx_importer.h"
 #include "io/batch_loader.h"
 #include "io/dataset.h"
+#include "io/npy.h"
 #include "io/preprocess.h"
 #include "passes/assign_layout.h"
 #include "passes/compile.h"
@@ -124,6 +125,18 @@ Status check_arena(int64_t arena_bytes, const ConvertOptions& options) {
 
 // Quantizes the model again at the sample's batch size and compares it with
 // FP32 layer by layer on those images.
+// The biases bias correction computed replace those of the same nodes in
+// `graph` (the same model optimized at another batch).
+void apply_corrected_biases(Graph& graph, const BiasCorrectionReport& corrected) {
+  for (Node& node : graph.nodes) {
+    auto it = corrected.biases.find(node.name);
+    if (it == corrected.biases.end()) continue;
+    const ValueId id = add_constant(graph, node.name + "/corrected_bias", it->second.clone());
+    node.inputs.resize(std::max<size_t>(node.inputs.size(), 3), kNoValue);
+    node.inputs[2] = id;
+  }
+}
+
 Status add_error_report(const Graph& source, const QuantConfig& config, const CalibrationResult& calibration,
                         ConvertReport& report) {
   const Tensor& first = calibration.first_batch;
@@ -135,6 +148,8 @@ Status add_error_report(const Graph& source, const QuantConfig& config, const Ca
   Graph float_graph = source;
   KESTREL_RETURN_IF_ERROR(set_input_shapes(float_graph, {{float_graph.value(float_graph.inputs[0]).name, shape}}));
   KESTREL_RETURN_IF_ERROR(optimize_graph(float_graph));
+  if (report.equalization) KESTREL_RETURN_IF_ERROR(apply_equalization(float_graph, *report.equalization));
+  if (report.bias_correction) apply_corrected_biases(float_graph, *report.bias_correction);
   Graph quantized = float_graph;
   KESTREL_RETURN_IF_ERROR(quantize_graph(quantized, calibration.stats, config).status());
   KESTREL_ASSIGN_OR_RETURN(report.layer_errors, measure_layer_errors(float_graph, quantized, sample));
@@ -152,12 +167,14 @@ std::string input_shapes_text(const InputShapes& shapes) {
 StatusOr<CalibrationResult> calibrate_or_reuse(const CalibrationData& data, const std::vector<std::string>& tensors,
                                                const Graph& source, const ConvertOptions& options,
                                                ConvertReport& report) {
+  // Equalization changes the tensors calibration measures.
+  const std::string setup =
+      input_shapes_text(options.input_shapes) + (report.equalization ? "|cross_layer_equalization" : "");
   if (!options.use_calibration_cache || data.source) return calibrate(source, data, tensors);
   const bool named = !options.calibration_cache.empty();
   const std::string path = named ? options.calibration_cache : options.output + kCalibrationCacheExtension;
-  KESTREL_ASSIGN_OR_RETURN(
-      const CalibrationFingerprint fingerprint,
-      fingerprint_calibration(options.model, input_shapes_text(options.input_shapes), data, tensors));
+  KESTREL_ASSIGN_OR_RETURN(const CalibrationFingerprint fingerprint,
+                           fingerprint_calibration(options.model, setup, data, tensors));
   KESTREL_ASSIGN_OR_RETURN(CalibrationCacheLookup lookup, read_calibration_cache(path, fingerprint));
   if (lookup.result) {
     report.notes.push_back(str_cat("note: calibration statistics reused from ", path,
@@ -273,6 +290,107 @@ Status add_sensitivity(const Graph& optimized, const CalibrationResult& calibrat
   return {};
 }
 
+// The first `count` calibration images, preprocessed, in batches of the
+// optimized graph's input shape.
+StatusOr<SampleBatches> calibration_samples(const Graph& graph, const CalibrationData& data,
+                                            const ConvertOptions& options, int64_t count, const char* flag) {
+  if (data.source) {
+    return invalid_argument(flag, " needs calibration data on disk (an IDX file, image folder or .npy)");
+  }
+  if (count <= 0) return invalid_argument(flag, ": the number of images must be positive, got ", count);
+  const Shape shape = graph.value(graph.inputs[0]).shape;
+  const int64_t batch = shape[0];
+  count = std::min(count, data.count);
+  SampleBatches samples;
+  if (has_extension(data.path, ".npy")) {
+    KESTREL_ASSIGN_OR_RETURN(const Tensor all, read_npy(data.path));
+    const int64_t row = all.size() / std::max<int64_t>(all.dim(0), 1);
+    if (row * batch != shape_size(shape) || all.dim(0) < data.offset + count) {
+      return invalid_argument(data.path, ": ", shape_string(all.shape()), " does not give ", count,
+                              " inputs of the model's shape ", shape_string(shape), " from row ", data.offset);
+    }
+    for (int64_t first = 0; first < count; first += batch) {
+      const int64_t rows = std::min(batch, count - first);
+      Tensor input(DType::kFloat32, shape);
+      std::fill_n(input.data<float>(), input.size(), 0.0f);
+      std::memcpy(input.data<float>(), all.data<float>() + (data.offset + first) * row,
+                  static_cast<size_t>(rows * row) * sizeof(float));
+      samples.batches.push_back(std::move(input));
+      samples.counts.push_back(rows);
+    }
+    return samples;
+  }
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  KESTREL_ASSIGN_OR_RETURN(auto images, open_dataset_slice(data.path, "", data.offset, count, flag));
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessedSize size, first_image_size(*images, spec));
+  if (preprocessed_batch_shape(spec, size, batch) != shape) {
+    return invalid_argument(data.path, ": preprocessed images are ",
+                            shape_string(preprocessed_batch_shape(spec, size, batch)), ", the model takes ",
+                            shape_string(shape));
+  }
+  KESTREL_ASSIGN_OR_RETURN(auto loader, BatchLoader::create(*images, spec, size, count, batch, options.workers));
+  for (;;) {
+    KESTREL_ASSIGN_OR_RETURN(std::optional<Batch> next, loader->next());
+    if (!next) break;
+    samples.batches.push_back(std::move(next->input));
+    samples.counts.push_back(next->count);
+  }
+  return samples;
+}
+
+Status run_bias_correction(Graph& graph, const CalibrationResult& calibration, const CalibrationData& data,
+                           const QuantConfig& config, const ConvertOptions& options, ConvertReport& report) {
+  KESTREL_ASSIGN_OR_RETURN(
+      const SampleBatches samples,
+      calibration_samples(graph, data, options, options.bias_correction_images, "--bias-correction"));
+  if (options.log) {
+    options.log(str_cat("bias correction: per-channel input means of every quantized conv on ", samples.images(),
+                        " calibration images"));
+  }
+  KESTREL_ASSIGN_OR_RETURN(BiasCorrectionReport corrected,
+                           correct_biases(graph, calibration.stats, config, samples, options.threads));
+  double shift = 0;
+  for (const CorrectedLayer& layer : corrected.layers) shift += layer.shift;
+  const double layers = std::max<double>(1.0, static_cast<double>(corrected.layers.size()));
+  report.notes.push_back(str_cat(
+      "bias correction: ", corrected.layers.size(), " convs on ", corrected.images,
+      " calibration images; mean channel shift removed ", rounded(100 * shift / layers, 0.001),
+      " % of the output RMS; logit SQNR against FP32 on those images ", rounded(corrected.logit_sqnr_before_db, 0.01),
+      " dB -> ", rounded(corrected.logit_sqnr_after_db, 0.01), " dB"));
+  for (const auto& [node, why] : corrected.skipped) {
+    report.notes.push_back(str_cat("  not bias-corrected: ", node, " (", why, ")"));
+  }
+  report.bias_correction = std::move(corrected);
+  return {};
+}
+
+// Plans and applies cross-layer equalization on `graph`; calibration then
+// applies the same plan to the graph it runs.
+Status run_equalization(Graph& graph, CalibrationData& data, const ConvertOptions& options, ConvertReport& report) {
+  KESTREL_ASSIGN_OR_RETURN(
+      const SampleBatches samples,
+      calibration_samples(graph, data, options, options.bias_correction_images, "--cross-layer-equalization"));
+  KESTREL_ASSIGN_OR_RETURN(EqualizationPlan plan, plan_equalization(graph, samples, options.threads));
+  KESTREL_RETURN_IF_ERROR(apply_equalization(graph, plan));
+  int64_t channels = 0, held = 0;
+  double before = 0, after = 0;
+  for (const EqualizedPair& pair : plan.pairs) {
+    channels += pair.channels;
+    held += pair.held;
+    before = std::max(before, pair.spread_before);
+    after = std::max(after, pair.spread_after);
+  }
+  report.notes.push_back(plan.pairs.empty()
+                             ? std::string("cross-layer equalization: no conv pair around a depthwise conv to equalize")
+                             : str_cat("cross-layer equalization: ", plan.pairs.size(), " conv pairs, ", channels,
+                                       " channels (", held, " held at scale 1 by a Clip bound reached on ", plan.images,
+                                       " calibration images); widest weight-range spread of a first conv's channels ",
+                                       rounded(before, 0.1), "x -> ", rounded(after, 0.1), "x"));
+  data.transform = [plan](Graph& g) { return apply_equalization(g, plan); };
+  report.equalization = std::move(plan);
+  return {};
+}
+
 Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptions& options, ConvertReport& report) {
   if (options.calibration_data.empty() && !options.calibration_source) {
     return invalid_argument("--precision int8 needs --calibration-data");
@@ -300,9 +418,15 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   if (guarded(options)) {
     KESTREL_ASSIGN_OR_RETURN(validation, open_validation(options, data));
   }
+  if (options.cross_layer_equalization) config.cross_layer_equalization = true;
+  if (config.cross_layer_equalization) KESTREL_RETURN_IF_ERROR(run_equalization(graph, data, options, report));
   const std::vector<std::string> tensors = tensors_to_calibrate(graph, config);
   KESTREL_ASSIGN_OR_RETURN(const CalibrationResult calibration,
                            calibrate_or_reuse(data, tensors, source, options, report));
+  if (options.bias_correction) config.bias_correction = true;
+  if (config.bias_correction) {
+    KESTREL_RETURN_IF_ERROR(run_bias_correction(graph, calibration, data, config, options, report));
+  }
   if (validation) {
     KESTREL_RETURN_IF_ERROR(run_guard(graph, calibration, *validation, options, config, report));
     config.calibration_count = data.count;
@@ -405,6 +529,10 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& options) {
   if (!guarded(options) && (!options.validation_data.empty() || !options.write_quant_config.empty())) {
     return invalid_argument(!options.validation_data.empty() ? "--validation-data" : "--write-quant-config",
                             " is for the accuracy guard (--max-accuracy-drop)");
+  }
+  if (options.precision == Precision::kFp32 && (options.bias_correction || options.cross_layer_equalization)) {
+    return invalid_argument(options.bias_correction ? "--bias-correction" : "--cross-layer-equalization",
+                            " is for --precision int8");
   }
   if (options.precision == Precision::kFp32 && !options.calibration_cache.empty()) {
     return invalid_argument("--calibration-cache is for --precision int8");

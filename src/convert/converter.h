@@ -15,7 +15,9 @@
 #include "ir/graph.h"
 #include "passes/shape_inference.h"
 #include "quant/accuracy_guard.h"
+#include "quant/bias_correction.h"
 #include "quant/calibration_run.h"
+#include "quant/equalization.h"
 #include "quant/error_report.h"
 #include "quant/quantize_graph.h"
 
@@ -74,6 +76,16 @@ struct ConvertOptions {
   // (quant/accuracy_guard.h measure_sensitivity) on this many of the first
   // calibration images (an IDX file or image folder): ConvertReport::sensitivity.
   int64_t sensitivity_images = 0;
+  // INT8: empirical bias correction (quant/bias_correction.h) on the first
+  // bias_correction_images calibration images (an IDX file, image folder or
+  // .npy); the quant config's "bias_correction" turns it on too.
+  bool bias_correction = false;
+  int64_t bias_correction_images = kDefaultBiasCorrectionImages;
+  // INT8: cross-layer equalization (quant/equalization.h) before
+  // calibration, its Clip bounds checked on the first
+  // bias_correction_images calibration images; the quant config's
+  // "cross_layer_equalization" turns it on too.
+  bool cross_layer_equalization = false;
   // Progress lines of long steps (the accuracy guard); may be empty.
   std::function<void(const std::string&)> log;
   // The largest activation arena the converted model may need; 0:
@@ -89,6 +101,8 @@ struct ConvertReport {
   std::optional<GuardResult> guard;      // when the accuracy guard ran
   std::string quant_config_written;      // the path, when the guard wrote one
   std::optional<SensitivityReport> sensitivity;
+  std::optional<BiasCorrectionReport> bias_correction;
+  std::optional<EqualizationPlan> equalization;
   size_t nodes = 0;
   int fused_nodes = 0;
   int reorders = 0;

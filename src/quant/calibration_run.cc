@@ -27,6 +27,7 @@ StatusOr<std::unique_ptr<Calibrator>> make_calibrator(const Graph& source, const
   const std::string& input_name = graph.value(graph.inputs[0]).name;
   KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, {{input_name, input_shape}}).with_context("calibration input"));
   KESTREL_RETURN_IF_ERROR(optimize_graph(graph));
+  if (data.transform) KESTREL_RETURN_IF_ERROR(data.transform(graph));
   return Calibrator::create(std::move(graph), tensors, data.threads);
 }
 

@@ -35,6 +35,9 @@ struct CalibrationData {
   // `preprocess` and `count` are not used.
   CalibrationSource source;
   Shape source_shape;
+  // Applied to the optimized FP32 graph before it runs (the converter's
+  // cross-layer equalization); may be empty.
+  std::function<Status(Graph&)> transform;
 };
 
 struct CalibrationResult {

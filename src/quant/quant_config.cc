@@ -20,7 +20,8 @@ struct Choice {
   T value;
 };
 
-const std::vector<std::string> kTopLevelKeys = {"defaults", "calibration_count", "overrides"};
+const std::vector<std::string> kTopLevelKeys = {"defaults", "calibration_count", "bias_correction",
+                                                "cross_layer_equalization", "overrides"};
 const std::vector<std::string> kSettingKeys = {"precision", "calibration_method", "percentile", "weights"};
 const std::vector<std::string> kOverrideKeys = {"node",       "op_type", "glob", "precision", "calibration_method",
                                                 "percentile", "weights"};
@@ -184,6 +185,12 @@ Status read_calibration_count(const Json& json, const std::string& label, QuantC
   return {};
 }
 
+Status read_flag(const Json& json, const char* key, const std::string& label, bool& flag) {
+  if (!json.is_boolean()) return invalid_argument(label, ": '", key, "' must be true or false, not ", json.dump());
+  flag = json.get<bool>();
+  return {};
+}
+
 // nlohmann::json keeps the last of repeated keys; a config where one of two
 // "precision" keys silently loses is exactly what the schema must not allow.
 StatusOr<Json> parse_json(const std::string& text, const std::string& label) {
@@ -273,6 +280,13 @@ StatusOr<QuantConfig> parse_quant_config(const std::string& json_text, const std
   if (json.contains("calibration_count")) {
     KESTREL_RETURN_IF_ERROR(read_calibration_count(json["calibration_count"], label, config));
   }
+  if (json.contains("bias_correction")) {
+    KESTREL_RETURN_IF_ERROR(read_flag(json["bias_correction"], "bias_correction", label, config.bias_correction));
+  }
+  if (json.contains("cross_layer_equalization")) {
+    KESTREL_RETURN_IF_ERROR(read_flag(json["cross_layer_equalization"], "cross_layer_equalization", label,
+                                      config.cross_layer_equalization));
+  }
   if (json.contains("overrides")) KESTREL_RETURN_IF_ERROR(read_overrides(json["overrides"], label, config));
   return config;
 }
@@ -320,6 +334,8 @@ std::string quant_config_json(const QuantConfig& config) {
   }
   Json json = {{"defaults", defaults}, {"overrides", overrides}};
   if (config.calibration_count > 0) json["calibration_count"] = config.calibration_count;
+  if (config.bias_correction) json["bias_correction"] = true;
+  if (config.cross_layer_equalization) json["cross_layer_equalization"] = true;
   return json.dump(2) + "\n";
 }
 

@@ -48,6 +48,10 @@ struct QuantConfig {
   LayerQuantSettings defaults;
   std::vector<QuantOverride> overrides;  // applied in file order; later ones win
   int64_t calibration_count = 0;         // 0: not set in the file (the CLI flag or its default decides)
+  // Whole-model steps (quant/bias_correction.h, quant/equalization.h); the
+  // CLI flags --bias-correction and --cross-layer-equalization set them too.
+  bool bias_correction = false;
+  bool cross_layer_equalization = false;
 };
 
 // Parses the JSON text; `label` (the file path) prefixes every error.

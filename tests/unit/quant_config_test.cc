@@ -86,7 +86,25 @@ TEST(QuantConfigParse, EmptyObjectKeepsEveryDefault) {
   EXPECT_DOUBLE_EQ(config.defaults.percentile, kDefaultPercentile);
   EXPECT_EQ(config.defaults.weights, WeightGranularity::kPerChannel);
   EXPECT_EQ(config.calibration_count, 0);
+  EXPECT_FALSE(config.bias_correction);
+  EXPECT_FALSE(config.cross_layer_equalization);
   EXPECT_TRUE(config.overrides.empty());
+}
+
+// The whole-model steps parse, and quant_config_json writes them so that the
+// accuracy guard's config reproduces them; false ones are left out.
+TEST(QuantConfigParse, WholeModelStepsRoundTrip) {
+  const QuantConfig config = parse_ok(R"({"bias_correction": true, "cross_layer_equalization": true})");
+  EXPECT_TRUE(config.bias_correction);
+  EXPECT_TRUE(config.cross_layer_equalization);
+  const QuantConfig again = parse_ok(quant_config_json(config));
+  EXPECT_TRUE(again.bias_correction);
+  EXPECT_TRUE(again.cross_layer_equalization);
+  const QuantConfig off = parse_ok(R"({"bias_correction": false})");
+  EXPECT_FALSE(off.bias_correction);
+  EXPECT_EQ(quant_config_json(off).find("bias_correction"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"cross_layer_equalization": 1})").find("'cross_layer_equalization' must be true or false"),
+            std::string::npos);
 }
 
 TEST(QuantConfigParse, DefaultsChangeOnlyTheNamedFields) {
@@ -251,7 +269,9 @@ TEST(QuantConfigErrors, TopLevelMustBeAnObject) {
 TEST(QuantConfigErrors, UnknownKeysAnywhere) {
   const std::string top = parse_error(R"({"calibration_cout": 5})");
   EXPECT_NE(top.find("unknown key 'calibration_cout'"), std::string::npos) << top;
-  EXPECT_NE(top.find("defaults, calibration_count, overrides"), std::string::npos) << top;
+  EXPECT_NE(top.find("defaults, calibration_count, bias_correction, cross_layer_equalization, overrides"),
+            std::string::npos)
+      << top;
 
   const std::string defaults = parse_error(R"({"defaults": {"percentil": 99}})");
   EXPECT_NE(defaults.find("defaults: unknown key 'percentil'"), std::string::npos) << defaults;

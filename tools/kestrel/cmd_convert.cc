@@ -29,6 +29,9 @@ struct CliConvertOptions {
   std::string validation_data, validation_labels, write_quant_config;
   int64_t validation_offset = 0, validation_count = 0;
   int64_t sensitivity = 0;
+  bool bias_correction = false;
+  int64_t bias_correction_images = kDefaultBiasCorrectionImages;
+  bool cross_layer_equalization = false;
   bool quiet = false;
 };
 
@@ -84,6 +87,9 @@ Status convert(const CliConvertOptions& cli) {
                          .validation_count = cli.validation_count,
                          .write_quant_config = cli.write_quant_config,
                          .sensitivity_images = cli.sensitivity,
+                         .bias_correction = cli.bias_correction,
+                         .bias_correction_images = cli.bias_correction_images,
+                         .cross_layer_equalization = cli.cross_layer_equalization,
                          .max_arena_bytes = cli.max_arena_bytes};
   if (!cli.quiet) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
@@ -164,6 +170,16 @@ Command add_convert_command(CLI::App& app) {
                   "int8: rank every quantized layer by the logit SQNR with it alone in FP32 and alone in INT8, on the "
                   "first N calibration images")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_flag("--bias-correction", options->bias_correction,
+                "int8: shift each quantized conv's bias so that its per-channel output mean matches FP32 on the "
+                "first calibration images (docs/quantization.md)");
+  cmd->add_option(
+         "--bias-correction-images", options->bias_correction_images,
+         str_cat("int8: calibration images bias correction measures on (default ", kDefaultBiasCorrectionImages, ")"))
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_flag("--cross-layer-equalization", options->cross_layer_equalization,
+                "int8: rescale the channels of each conv pair around a depthwise conv so that both weight ranges "
+                "match, before calibration (docs/quantization.md)");
   cmd->add_option("--max-arena-bytes", options->max_arena_bytes,
                   str_cat("Refuse a model whose activation arena needs more than N bytes (default: half of this "
                           "machine's physical memory, here ",
