@@ -9,7 +9,9 @@
 # default), the split ../shared/models/README.md prescribes; bias correction
 # and the equalization's Clip check read the first 64 of them. Models are
 # converted at batch 16 (for a fast evaluation) into build/bench/options/.
-# Prints one markdown row per variant, FP32 first.
+# Prints one markdown row per variant, FP32 first. VARIANTS (default "plain bc
+# cle both") picks the rows; FP32_TOP1 (a percentage from an earlier
+# evaluation of the same model) skips the FP32 evaluation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-../shared/models/mobilenet_v2_fmnist.onnx}
@@ -30,8 +32,8 @@ eval_top1() {
     --preprocess $PRE --limit "$LIMIT" --threads "$(nproc)" --json |
     /usr/bin/python3 -c 'import json,sys; print("%.2f" % (100 * json.load(sys.stdin)["top1"]))'
 }
-"$KESTREL" convert --model "$MODEL" --output "$OUT/$name.fp32.kestrel" --input-shape input:16,3,224,224 --quiet
-fp32=$(eval_top1 "$OUT/$name.fp32.kestrel")
+"$KESTREL" convert --model "$MODEL" --output "$OUT/$name.fp32.kestrel" --input-shape input:16,3,224,224 --quiet >/dev/null
+fp32=${FP32_TOP1:-$(eval_top1 "$OUT/$name.fp32.kestrel")}
 echo "| model | weights | bias correction | equalization | top-1 | drop (points) | what the converter said |"
 echo "|---|---|---|---|---|---|---|"
 echo "| $name | FP32 | - | - | $fp32 % | - | |"
@@ -40,7 +42,7 @@ rm -f "$OUT/$name.calib" "$OUT/$name.cle.calib"
 for weights in per_channel per_tensor; do
   config=()
   [ "$weights" = per_tensor ] && config=(--quant-config "$OUT/per_tensor.json")
-  for variant in plain bc cle both; do
+  for variant in ${VARIANTS:-plain bc cle both}; do
     flags=() cache="$OUT/$name.calib"
     case $variant in
       bc) flags=(--bias-correction) ;;
@@ -51,7 +53,7 @@ for weights in per_channel per_tensor; do
     said=$("$KESTREL" convert --model "$MODEL" --output "$out" --input-shape input:16,3,224,224 --precision int8 \
       --calibration-data $DATA/train-images-idx3-ubyte.gz --calibration-count 512 --preprocess $PRE \
       --calibration-cache "$cache" --error-report 0 "${config[@]}" "${flags[@]}" |
-      grep -E '^(bias correction|cross-layer equalization):' | sed 's/|/\\|/g' | paste -sd ' ' -)
+      { grep -E '^(bias correction|cross-layer equalization):' || true; } | paste -sd ' ' -)
     top1=$(eval_top1 "$out")
     drop=$(/usr/bin/python3 -c "print('%.2f' % ($fp32 - $top1))")
     bc=no cle=no

@@ -386,6 +386,7 @@ Status run_equalization(Graph& graph, CalibrationData& data, const ConvertOption
                                        " channels (", held, " held at scale 1 by a Clip bound reached on ", plan.images,
                                        " calibration images); widest weight-range spread of a first conv's channels ",
                                        rounded(before, 0.1), "x -> ", rounded(after, 0.1), "x"));
+  if (plan.pairs.empty()) return {};  // nothing changed: calibration and its cache as without the step
   data.transform = [plan](Graph& g) { return apply_equalization(g, plan); };
   report.equalization = std::move(plan);
   return {};

@@ -351,6 +351,25 @@ TEST(ConvertEqualizationCli, PrintsWhatItDidAndAppliesTheFlagsFromTheConfig) {
                      {cache, "calibration cache made for other inputs"});
 }
 
+// A model without depthwise convs has no pair: nothing changes, so the
+// calibration cache made without the step is reused.
+TEST(ConvertEqualizationCli, NoPairChangesNothing) {
+  KESTREL_REQUIRE_FILE(source_path("models/fmnist_cnn.onnx"));
+  const std::string dir = scratch_dir();
+  const std::string base = "convert --model " + source_path("models/fmnist_cnn.onnx") +
+                           " --precision int8 --calibration-data "
+                           "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --calibration-count 64 "
+                           "--preprocess " +
+                           source_path("models/fmnist_cnn.preprocess.json") + " --calibration-cache " + dir +
+                           "/cnn.calib --error-report 0";
+  ASSERT_EQ(run_cli(base + " --output " + dir + "/plain.kestrel").exit_code, 0);
+  const CliResult equalized = run_cli(base + " --output " + dir + "/cle.kestrel --cross-layer-equalization");
+  ASSERT_EQ(equalized.exit_code, 0) << equalized.output;
+  EXPECT_NE(equalized.output.find("cross-layer equalization: no conv pair around a depthwise conv"), std::string::npos)
+      << equalized.output;
+  EXPECT_NE(equalized.output.find("calibration statistics reused from"), std::string::npos) << equalized.output;
+}
+
 TEST(ConvertEqualizationCli, BadUsesAreOneLineErrors) {
   const BlockFiles f = write_block_files();
   expect_clean_error(run_cli("convert --model " + f.model + " --output " + f.dir + "/fp32.kestrel --bias-correction"),
