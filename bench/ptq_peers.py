@@ -1,7 +1,7 @@
 """Top-1 accuracy of the peer post-training INT8 quantizers on a Fashion-MNIST model.
 
   build/peers/bin/python bench/ptq_peers.py MODEL.onnx [--limit N] [--out-dir DIR]
-                                            [--quantizers LIST] [--step-timeout S]
+                                            [--quantizers LIST] [--step-timeout S] [--fp32-top1 P]
   /usr/bin/python3 bench/ptq_peers.py --check-resize     (needs torch; see below)
 
 (bench/ptq_peers.sh runs it with the venv of bench/peers.sh.)
@@ -341,6 +341,9 @@ def main():
                         help="images per calibration stride of the ORT histogram methods (divides 512)")
     parser.add_argument("--step-timeout", type=float, default=25 * 60, help="seconds allowed per quantizer")
     parser.add_argument("--check-resize", action="store_true", help="compare the resize with torch and exit")
+    parser.add_argument("--fp32-top1", type=float, default=None,
+                        help="the FP32 model's top-1 (percent) from an earlier run on the same images: "
+                             "skips evaluating it again")
     args = parser.parse_args()
 
     if args.check_resize:
@@ -372,7 +375,7 @@ def main():
         print(f"ptq_peers: evaluated {path}: top-1 {acc:.2f} % ({time.perf_counter() - start:.0f} s)", flush=True)
         return acc
 
-    fp32 = top1(args.model)
+    fp32 = top1(args.model) if args.fp32_top1 is None else args.fp32_top1
     rows = [("FP32", "-", f"{fp32:.2f} %", "-")]
     # Each quantizer in its own process (fresh memory, and a hang can be
     # stopped), then its model evaluated here, so that a long run shows its
