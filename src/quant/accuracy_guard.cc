@@ -11,6 +11,7 @@
 #include "passes/compile.h"
 #include "quant/accuracy.h"
 #include "quant/quantize_graph.h"
+#include "quant/sample_batches.h"
 #include "runtime/session.h"
 
 namespace kestrel {
@@ -82,17 +83,6 @@ StatusOr<std::vector<float>> sample_logits(Session& session, const SampleSet& se
   return logits;
 }
 
-double sqnr_db(const std::vector<float>& reference, const std::vector<float>& candidate) {
-  double signal = 0, noise = 0;
-  for (size_t i = 0; i < reference.size() && i < candidate.size(); ++i) {
-    signal += static_cast<double>(reference[i]) * reference[i];
-    const double d = static_cast<double>(reference[i]) - candidate[i];
-    noise += d * d;
-  }
-  if (noise == 0) return 200.0;  // identical: as good as it gets
-  return 10 * std::log10(std::max(signal, 1e-30) / noise);
-}
-
 // Mean time per run of every node, by name.
 StatusOr<std::map<std::string, double>> layer_times(Session& session, int runs) {
   for (int i = 0; i < 2; ++i) KESTREL_RETURN_IF_ERROR(session.run());
@@ -139,7 +129,7 @@ StatusOr<SensitivityReport> rank_layers(const Graph& optimized, const std::map<s
   for (int64_t count : samples.counts) report.images += count;
   KESTREL_ASSIGN_OR_RETURN(const std::vector<float> reference, sample_logits(fp32, samples));
   KESTREL_ASSIGN_OR_RETURN(const std::vector<float> all_int8, sample_logits(*int8.session, samples));
-  report.all_int8_sqnr_db = sqnr_db(reference, all_int8);
+  report.all_int8_sqnr_db = signal_to_noise_db(reference, all_int8);
   KESTREL_ASSIGN_OR_RETURN(const auto fp32_times, layer_times(fp32, 10));
   KESTREL_ASSIGN_OR_RETURN(const auto int8_times, layer_times(*int8.session, 10));
   const std::vector<std::string>& quantized = int8.summary.quantized;
@@ -151,7 +141,7 @@ StatusOr<SensitivityReport> rank_layers(const Graph& optimized, const std::map<s
     const QuantConfig one_float = with_float(config, {node});
     KESTREL_ASSIGN_OR_RETURN(Built without, build(optimized, &stats, &one_float, threads));
     KESTREL_ASSIGN_OR_RETURN(const std::vector<float> logits, sample_logits(*without.session, samples));
-    layer.sqnr_gain_db = sqnr_db(reference, logits) - report.all_int8_sqnr_db;
+    layer.sqnr_gain_db = signal_to_noise_db(reference, logits) - report.all_int8_sqnr_db;
     if (alone) {
       std::vector<std::string> others;
       for (const std::string& other : quantized) {
@@ -160,7 +150,7 @@ StatusOr<SensitivityReport> rank_layers(const Graph& optimized, const std::map<s
       const QuantConfig one_int8 = with_float(config, others);
       KESTREL_ASSIGN_OR_RETURN(Built only, build(optimized, &stats, &one_int8, threads));
       KESTREL_ASSIGN_OR_RETURN(const std::vector<float> only_logits, sample_logits(*only.session, samples));
-      layer.alone_sqnr_db = sqnr_db(reference, only_logits);
+      layer.alone_sqnr_db = signal_to_noise_db(reference, only_logits);
     }
     report.layers.push_back(std::move(layer));
   }

@@ -4,18 +4,15 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <set>
 
-#include "passes/compile.h"
 #include "passes/graph_edit.h"
 #include "quant/compare.h"
 #include "quant/quantize.h"
 #include "quant/quantize_graph.h"
-#include "runtime/session.h"
 
 namespace kestrel {
 namespace {
-
-constexpr double kIdenticalSqnrDb = 200.0;
 
 // The grid a conv's input is put on.
 struct InputGrid {
@@ -86,9 +83,10 @@ StatusOr<std::vector<Target>> find_targets(const Graph& optimized, const Graph& 
       skipped.emplace_back(name, "a grouped conv that is not depthwise");
       continue;
     }
-    target.grid = InputGrid{.scale = qinput.quant->scales[0],
-                            .zero_point = qinput.quant->zero_points.empty() ? 0 : qinput.quant->zero_points[0],
-                            .dtype = qinput.dtype};
+    target.grid = InputGrid{
+        .scale = qinput.quant->scales[0],
+        .zero_point = qinput.quant->zero_points.empty() ? 0 : static_cast<int32_t>(qinput.quant->zero_points[0]),
+        .dtype = qinput.dtype};
     const int64_t rows = target.channels * target.inputs;
     const int64_t window = weight->size() / rows;
     const std::vector<float>& scales = qweight_value.quant->scales;
@@ -122,62 +120,42 @@ struct Watch {
 StatusOr<std::map<std::string, ChannelSums>> channel_sums(const Graph& optimized,
                                                           const std::map<std::string, Watch>& watched,
                                                           const SampleBatches& samples, int threads) {
-  KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(Graph(optimized)));
-  auto shared = std::make_shared<const Graph>(std::move(compiled.graph));
-  KESTREL_ASSIGN_OR_RETURN(auto session, Session::create(shared, compiled.plan, {.threads = threads}));
   std::map<std::string, ChannelSums> sums;
-  int64_t rows = 0;
-  Status observed;
-  const auto add = [&](const Value& value, const Tensor& tensor) {
-    auto it = watched.find(value.name);
-    if (it == watched.end()) return;
-    const Watch& watch = it->second;
-    if (value.shape.size() < 2 || value.shape[1] != watch.channels || tensor.dtype() != DType::kFloat32) {
-      observed = internal_error("bias correction: '", value.name, "' is ", dtype_name(tensor.dtype()), " ",
+  std::set<std::string> names;
+  for (const auto& [name, watch] : watched) names.insert(name);
+  KESTREL_RETURN_IF_ERROR(observe_samples(
+      optimized, samples, threads, names, "bias correction",
+      [&](const Value& value, const std::vector<float>& plain, int64_t rows) -> Status {
+        const Watch& watch = watched.at(value.name);
+        if (value.shape.size() < 2 || value.shape[1] != watch.channels || value.dtype != DType::kFloat32) {
+          return internal_error("bias correction: '", value.name, "' is ", dtype_name(value.dtype), " ",
                                 shape_string(value.shape), ", expected float32 with ", watch.channels, " channels");
-      return;
-    }
-    ChannelSums& s = sums[value.name];
-    s.sum.resize(static_cast<size_t>(watch.channels), 0.0);
-    s.quantized_sum.resize(static_cast<size_t>(watch.channels), 0.0);
-    const std::vector<float> plain = plain_values(value, tensor);
-    const int64_t channels = watch.channels;
-    const int64_t inner = static_cast<int64_t>(plain.size()) / (value.shape[0] * channels);
-    for (int64_t b = 0; b < rows; ++b) {
-      for (int64_t c = 0; c < channels; ++c) {
-        const float* v = plain.data() + (b * channels + c) * inner;
-        double sum = 0, quantized = 0, squares = 0;
-        for (int64_t k = 0; k < inner; ++k) {
-          sum += v[k];
-          squares += static_cast<double>(v[k]) * v[k];
-          if (watch.input) {
-            const int32_t code = quantize_value(v[k], watch.grid.scale, watch.grid.zero_point, watch.grid.dtype);
-            quantized += dequantize_value(code, watch.grid.scale, watch.grid.zero_point);
+        }
+        ChannelSums& s = sums[value.name];
+        s.sum.resize(static_cast<size_t>(watch.channels), 0.0);
+        s.quantized_sum.resize(static_cast<size_t>(watch.channels), 0.0);
+        const int64_t channels = watch.channels;
+        const int64_t inner = static_cast<int64_t>(plain.size()) / (value.shape[0] * channels);
+        for (int64_t b = 0; b < rows; ++b) {
+          for (int64_t c = 0; c < channels; ++c) {
+            const float* v = plain.data() + (b * channels + c) * inner;
+            double sum = 0, quantized = 0, squares = 0;
+            for (int64_t k = 0; k < inner; ++k) {
+              sum += v[k];
+              squares += static_cast<double>(v[k]) * v[k];
+              if (watch.input) {
+                const int32_t code = quantize_value(v[k], watch.grid.scale, watch.grid.zero_point, watch.grid.dtype);
+                quantized += dequantize_value(code, watch.grid.scale, watch.grid.zero_point);
+              }
+            }
+            s.sum[static_cast<size_t>(c)] += sum;
+            s.quantized_sum[static_cast<size_t>(c)] += quantized;
+            s.squares += squares;
           }
         }
-        s.sum[static_cast<size_t>(c)] += sum;
-        s.quantized_sum[static_cast<size_t>(c)] += quantized;
-        s.squares += squares;
-      }
-    }
-    s.per_channel += rows * inner;
-  };
-  const Graph* g = shared.get();
-  session->set_observer([&](const Node& node, const std::vector<const Tensor*>& outputs) {
-    for (size_t i = 0; i < outputs.size() && i < node.outputs.size(); ++i) add(g->value(node.outputs[i]), *outputs[i]);
-  });
-  for (size_t i = 0; i < samples.batches.size(); ++i) {
-    Tensor& input = session->input(0);
-    if (input.nbytes() != samples.batches[i].nbytes()) {
-      return internal_error("bias correction: a sample batch holds ", samples.batches[i].nbytes(),
-                            " bytes, the model input ", input.nbytes());
-    }
-    std::memcpy(input.raw_data(), samples.batches[i].raw_data(), input.nbytes());
-    rows = samples.counts[i];
-    add(g->value(g->inputs[0]), input);  // a graph input comes from no node
-    KESTREL_RETURN_IF_ERROR(session->run());
-    KESTREL_RETURN_IF_ERROR(observed);
-  }
+        s.per_channel += rows * inner;
+        return {};
+      }));
   for (const auto& [name, watch] : watched) {
     if (sums.count(name) == 0) return internal_error("bias correction: the FP32 run did not produce '", name, "'");
   }
@@ -188,44 +166,22 @@ StatusOr<std::map<std::string, ChannelSums>> channel_sums(const Graph& optimized
 StatusOr<std::vector<float>> logits(Graph graph, const std::map<std::string, TensorStats>* stats,
                                     const QuantConfig& config, const SampleBatches& samples, int threads) {
   if (stats != nullptr) KESTREL_RETURN_IF_ERROR(quantize_graph(graph, *stats, config).status());
-  KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(std::move(graph)));
-  auto shared = std::make_shared<const Graph>(std::move(compiled.graph));
-  KESTREL_ASSIGN_OR_RETURN(auto session, Session::create(shared, compiled.plan, {.threads = threads}));
+  const std::string output = graph.value(graph.outputs[0]).name;
   std::vector<float> out;
-  for (size_t i = 0; i < samples.batches.size(); ++i) {
-    std::memcpy(session->input(0).raw_data(), samples.batches[i].raw_data(), session->input(0).nbytes());
-    KESTREL_RETURN_IF_ERROR(session->run());
-    const Tensor& y = session->output(0);
-    if (y.dtype() != DType::kFloat32) return out;
-    const int64_t row = y.size() / std::max<int64_t>(y.dim(0), 1);
-    out.insert(out.end(), y.data<float>(), y.data<float>() + samples.counts[i] * row);
-  }
+  KESTREL_RETURN_IF_ERROR(observe_samples(graph, samples, threads, {output}, "bias correction",
+                                          [&](const Value& value, const std::vector<float>& plain, int64_t rows) {
+                                            const int64_t row = static_cast<int64_t>(plain.size()) /
+                                                                std::max<int64_t>(value.shape[0], 1);
+                                            out.insert(out.end(), plain.begin(), plain.begin() + rows * row);
+                                            return Status();
+                                          }));
   return out;
-}
-
-double sqnr_db(const std::vector<float>& reference, const std::vector<float>& candidate) {
-  double signal = 0, noise = 0;
-  for (size_t i = 0; i < reference.size() && i < candidate.size(); ++i) {
-    signal += static_cast<double>(reference[i]) * reference[i];
-    const double d = static_cast<double>(reference[i]) - candidate[i];
-    noise += d * d;
-  }
-  return noise == 0 ? kIdenticalSqnrDb : 10 * std::log10(std::max(signal, 1e-30) / noise);
 }
 
 }  // namespace
 
-int64_t SampleBatches::images() const {
-  int64_t total = 0;
-  for (int64_t count : counts) total += count;
-  return total;
-}
-
 StatusOr<BiasCorrectionReport> correct_biases(Graph& optimized, const std::map<std::string, TensorStats>& stats,
                                               const QuantConfig& config, const SampleBatches& samples, int threads) {
-  if (samples.batches.empty() || samples.batches.size() != samples.counts.size()) {
-    return invalid_argument("bias correction needs sample images");
-  }
   BiasCorrectionReport report;
   report.images = samples.images();
   Graph probe = optimized;
@@ -280,8 +236,8 @@ StatusOr<BiasCorrectionReport> correct_biases(Graph& optimized, const std::map<s
     conv.inputs[2] = id;
   }
   KESTREL_ASSIGN_OR_RETURN(const std::vector<float> after, logits(optimized, &stats, config, samples, threads));
-  report.logit_sqnr_before_db = sqnr_db(reference, before);
-  report.logit_sqnr_after_db = sqnr_db(reference, after);
+  report.logit_sqnr_before_db = signal_to_noise_db(reference, before);
+  report.logit_sqnr_after_db = signal_to_noise_db(reference, after);
   return report;
 }
 

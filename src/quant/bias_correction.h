@@ -29,19 +29,12 @@
 #include "base/status.h"
 #include "ir/graph.h"
 #include "quant/quant_config.h"
+#include "quant/sample_batches.h"
 #include "quant/tensor_stats.h"
 
 namespace kestrel {
 
 inline constexpr int64_t kDefaultBiasCorrectionImages = 64;
-
-// Preprocessed model inputs at the graph's input shape; counts[i] of the
-// rows of batches[i] are real images.
-struct SampleBatches {
-  std::vector<Tensor> batches;
-  std::vector<int64_t> counts;
-  int64_t images() const;
-};
 
 struct CorrectedLayer {
   std::string node;

@@ -6,14 +6,13 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "kernels/activation.h"
-#include "passes/compile.h"
 #include "passes/fuse_common.h"
 #include "passes/graph_edit.h"
-#include "quant/compare.h"
 #include "quant/quantize_graph.h"
-#include "runtime/session.h"
+#include "quant/sample_batches.h"
 
 namespace kestrel {
 namespace {
@@ -174,39 +173,27 @@ StatusOr<std::map<std::string, std::vector<float>>> clipped_maxima(const Graph& 
     }
   }
   if (maxima.empty()) return maxima;
-  KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(Graph(optimized)));
-  auto shared = std::make_shared<const Graph>(std::move(compiled.graph));
-  KESTREL_ASSIGN_OR_RETURN(auto session, Session::create(shared, compiled.plan, {.threads = threads}));
-  int64_t rows = 0;
-  const Graph* g = shared.get();
-  session->set_observer([&](const Node& node, const std::vector<const Tensor*>& outputs) {
-    for (size_t i = 0; i < outputs.size() && i < node.outputs.size(); ++i) {
-      const Value& value = g->value(node.outputs[i]);
-      auto it = maxima.find(value.name);
-      if (it == maxima.end() || value.shape.size() < 2) continue;
-      const std::vector<float> plain = plain_values(value, *outputs[i]);
-      const int64_t channels = static_cast<int64_t>(it->second.size());
-      if (value.shape[1] != channels) continue;
-      const int64_t inner = static_cast<int64_t>(plain.size()) / (value.shape[0] * channels);
-      for (int64_t b = 0; b < rows; ++b) {
-        for (int64_t c = 0; c < channels; ++c) {
-          const float* v = plain.data() + (b * channels + c) * inner;
-          float& m = it->second[static_cast<size_t>(c)];
-          for (int64_t k = 0; k < inner; ++k) m = std::max(m, v[k]);
-        }
-      }
-    }
-  });
-  for (size_t i = 0; i < samples.batches.size(); ++i) {
-    Tensor& input = session->input(0);
-    if (input.nbytes() != samples.batches[i].nbytes()) {
-      return internal_error("cross-layer equalization: a sample batch holds ", samples.batches[i].nbytes(),
-                            " bytes, the model input ", input.nbytes());
-    }
-    std::memcpy(input.raw_data(), samples.batches[i].raw_data(), input.nbytes());
-    rows = samples.counts[i];
-    KESTREL_RETURN_IF_ERROR(session->run());
-  }
+  std::set<std::string> names;
+  for (const auto& [name, maximum] : maxima) names.insert(name);
+  KESTREL_RETURN_IF_ERROR(
+      observe_samples(optimized, samples, threads, names, "cross-layer equalization",
+                      [&](const Value& value, const std::vector<float>& plain, int64_t rows) -> Status {
+                        std::vector<float>& maximum = maxima.at(value.name);
+                        const int64_t channels = static_cast<int64_t>(maximum.size());
+                        if (value.shape.size() < 2 || value.shape[1] != channels) {
+                          return internal_error("cross-layer equalization: '", value.name, "' has shape ",
+                                                shape_string(value.shape), ", expected ", channels, " channels");
+                        }
+                        const int64_t inner = static_cast<int64_t>(plain.size()) / (value.shape[0] * channels);
+                        for (int64_t b = 0; b < rows; ++b) {
+                          for (int64_t c = 0; c < channels; ++c) {
+                            const float* v = plain.data() + (b * channels + c) * inner;
+                            float& m = maximum[static_cast<size_t>(c)];
+                            for (int64_t k = 0; k < inner; ++k) m = std::max(m, v[k]);
+                          }
+                        }
+                        return {};
+                      }));
   return maxima;
 }
 

@@ -26,7 +26,7 @@
 
 #include "base/status.h"
 #include "ir/graph.h"
-#include "quant/bias_correction.h"
+#include "quant/sample_batches.h"
 
 namespace kestrel {
 
