@@ -98,16 +98,19 @@ onnx::ModelProto make_depthwise_block_model() {
   return model;
 }
 
-Graph optimized_block() {
+// `model` imported and optimized at input x [kBatch, 4, 8, 8].
+Graph optimized(const onnx::ModelProto& model, const std::string& label) {
   std::string bytes;
-  make_depthwise_block_model().SerializeToString(&bytes);
-  auto imported = import_onnx_bytes(bytes, ".", "depthwise block");
+  model.SerializeToString(&bytes);
+  auto imported = import_onnx_bytes(bytes, ".", label);
   KESTREL_CHECK_OK(imported);
   Graph graph = std::move(imported).value();
   require_ok(set_input_shapes(graph, {{"x", {kBatch, 4, 8, 8}}}));
   require_ok(optimize_graph(graph));
   return graph;
 }
+
+Graph optimized_block() { return optimized(make_depthwise_block_model(), "depthwise block"); }
 
 // `batches` batches of uniform [0, 0.5) inputs.
 SampleBatches random_samples(uint32_t seed, int batches) {
@@ -238,14 +241,7 @@ Graph optimized_single_conv() {
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 4, 8, 8});
   add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, kChannels, 6, 6});
   add_spread_conv(model, "conv", "x", "y", 4, kChannels, 3, 1, 0.4f, Spread::kOutputs, 0);
-  std::string bytes;
-  model.SerializeToString(&bytes);
-  auto imported = import_onnx_bytes(bytes, ".", "single conv");
-  KESTREL_CHECK_OK(imported);
-  Graph graph = std::move(imported).value();
-  require_ok(set_input_shapes(graph, {{"x", {kBatch, 4, 8, 8}}}));
-  require_ok(optimize_graph(graph));
-  return graph;
+  return optimized(model, "single conv");
 }
 
 // Sum over channels of |mean over images and positions of (candidate - reference)|, for [N,C,H,W] outputs.
