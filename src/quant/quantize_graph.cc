@@ -37,6 +37,17 @@ bool is_int8_capable_channel_op(const Graph& graph, const Node& node) {
   return node.domain == kKestrelDomain && node.op_type == kChannelScaleOp;
 }
 
+// A Concat along the channels of 4-D float activations.
+bool is_channel_concat(const Graph& graph, const Node& node) {
+  if (!node.domain.empty() || node.op_type != "Concat" || node.outputs.size() != 1 || node.inputs.empty()) return false;
+  const int64_t axis = node.attrs.get_int("axis", 1);
+  if (axis != 1 && axis != -3) return false;
+  for (ValueId in : node.inputs) {
+    if (!is_float_activation(graph, in) || graph.value(in).shape.size() != 4) return false;
+  }
+  return true;
+}
+
 bool is_int8_activation(const Graph& graph, ValueId id) {
   const Value& value = graph.value(id);
   return !value.constant && value.quant && (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8);
@@ -96,6 +107,8 @@ class GraphQuantizer {
         KESTREL_RETURN_IF_ERROR(emit_quantized_conv(node, settings_.at(&node - nodes.data())));
       } else if (int8_channel_ops_.count(&node - nodes.data())) {
         KESTREL_RETURN_IF_ERROR(emit_int8_channel_op(std::move(node)));
+      } else if (int8_concats_.count(&node - nodes.data())) {
+        KESTREL_RETURN_IF_ERROR(emit_int8_concat(std::move(node)));
       } else if (passes_int8_through(node)) {
         Value& out = graph_.value(node.outputs[0]);
         out.dtype = graph_.value(node.inputs[0]).dtype;
@@ -147,6 +160,7 @@ class GraphQuantizer {
       }
     }
     for (ValueId out : graph_.outputs) graph_outputs_.insert(out);
+    choose_int8_concats();
     // A squeeze-excitation op whose output an int8 reader wants runs in int8
     // too, so its input becomes an int8 reader; walking backwards carries
     // that up a chain (conv -> pool -> conv, conv -> scale -> conv).
@@ -157,6 +171,34 @@ class GraphQuantizer {
       if (!int8_readers_.count(y) || graph_outputs_.count(y) || !has_stats(x) || !has_stats(y)) continue;
       int8_channel_ops_.insert(static_cast<int64_t>(i));
       int8_readers_.insert(x);
+    }
+  }
+
+  // A channel Concat whose output an int8 reader wants, and whose every input
+  // is written by a quantized conv for this Concat alone, runs on int8: each
+  // of those convs writes on the Concat output's grid (its range holds all
+  // of theirs), so the Concat copies bytes and no QuantizeLinear follows it.
+  void choose_int8_concats() {
+    const std::vector<int32_t> readers = graph_.use_counts();
+    std::set<ValueId> conv_outputs;
+    for (const auto& [index, settings] : settings_)
+      conv_outputs.insert(graph_.nodes[static_cast<size_t>(index)].outputs[0]);
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      const Node& node = graph_.nodes[i];
+      if (!is_channel_concat(graph_, node)) continue;
+      const ValueId y = node.outputs[0];
+      if (!int8_readers_.count(y) || graph_outputs_.count(y) || !has_stats(y)) continue;
+      bool eligible = true;
+      for (ValueId x : node.inputs) {
+        eligible = eligible && conv_outputs.count(x) && readers[static_cast<size_t>(x)] == 1 && !grid_of_.count(x);
+      }
+      if (!eligible) continue;
+      int8_concats_.insert(static_cast<int64_t>(i));
+      for (ValueId x : node.inputs) {
+        int8_readers_.insert(x);
+        grid_of_[x] = y;
+        method_of_[x] = method_of_.count(y) ? method_of_.at(y) : config_.defaults;
+      }
     }
   }
 
@@ -177,6 +219,7 @@ class GraphQuantizer {
   }
 
   StatusOr<TensorQuant> activation_params(ValueId id) const {
+    if (auto grid = grid_of_.find(id); grid != grid_of_.end()) id = grid->second;
     const Value& value = graph_.value(id);
     auto stats = stats_.find(value.name);
     if (stats == stats_.end()) return internal_error("no calibration statistics for tensor '", value.name, "'");
@@ -275,6 +318,22 @@ class GraphQuantizer {
     return {};
   }
 
+  // Every input was written on the output's grid (choose_int8_concats).
+  Status emit_int8_concat(Node node) {
+    KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(node.outputs[0]));
+    for (ValueId in : node.inputs) {
+      const Value& value = graph_.value(in);
+      if (!is_int8_activation(graph_, in) || value.dtype != params.dtype || value.quant->scales[0] != params.scale) {
+        return internal_error("input '", value.name, "' of int8 Concat ", node.label(), " is not on its output's grid");
+      }
+    }
+    Value& out = graph_.value(node.outputs[0]);
+    out.dtype = params.dtype;
+    out.quant = QuantParams{{params.scale}, {0}, 0};
+    graph_.nodes.push_back(std::move(node));
+    return {};
+  }
+
   Status emit_quantized_conv(Node node, const LayerQuantSettings& settings) {
     const std::string what = node.label();
     KESTREL_ASSIGN_OR_RETURN(const ValueId x, quantized(node.inputs[0]));
@@ -352,6 +411,8 @@ class GraphQuantizer {
   std::map<ValueId, LayerQuantSettings> method_of_;
   std::set<ValueId> int8_readers_, graph_outputs_;
   std::set<int64_t> int8_channel_ops_;  // node indices of squeeze-excitation ops run in int8
+  std::set<int64_t> int8_concats_;      // node indices of Concats run in int8
+  std::map<ValueId, ValueId> grid_of_;  // a Concat input -> the Concat output whose grid it is written on
   std::map<ValueId, ValueId> quantized_, dequantized_;
   QuantizationSummary summary_;
 };
@@ -368,6 +429,19 @@ std::vector<std::string> tensors_to_calibrate(const Graph& graph, const QuantCon
   for (const Node& node : graph.nodes) {
     if (!is_conv(node) || !kept_float_reason(graph, node, config).empty()) continue;
     for (ValueId value : conv_activations(node)) names.insert(graph.value(value).name);
+  }
+  // A channel Concat of quantized convs' outputs may run in int8, on its
+  // output's grid (a MaxPool may be its only reader).
+  const std::vector<int64_t> producers = graph.producers();
+  for (const Node& node : graph.nodes) {
+    if (!is_channel_concat(graph, node)) continue;
+    bool all_convs = true;
+    for (ValueId in : node.inputs) {
+      const int64_t producer = producers[static_cast<size_t>(in)];
+      all_convs = all_convs && producer >= 0 && is_conv(graph.nodes[static_cast<size_t>(producer)]) &&
+                  kept_float_reason(graph, graph.nodes[static_cast<size_t>(producer)], config).empty();
+    }
+    if (all_convs) names.insert(graph.value(node.outputs[0]).name);
   }
   return {names.begin(), names.end()};
 }

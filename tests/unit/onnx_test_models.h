@@ -117,6 +117,61 @@ inline onnx::ModelProto make_squeeze_excitation_model() {
   return model;
 }
 
+inline void add_int_attribute(onnx::NodeProto* node, const std::string& name, int64_t value) {
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::INT);
+  attr->set_i(value);
+}
+
+inline void add_ints_attribute(onnx::NodeProto* node, const std::string& name, const std::vector<int64_t>& values) {
+  auto* attr = node->add_attribute();
+  attr->set_name(name);
+  attr->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) attr->add_ints(v);
+}
+
+// Branches joined by channel Concats, as GoogLeNet and SqueezeNet build them:
+//   x [N,8,8,8] -> s = Relu(conv 3x3)
+//     -> Concat(Relu(conv 1x1 s), Relu(conv 3x3 s), Relu(conv 1x1 MaxPool 3x3 s1 (s)))  [N,16,8,8]
+//     -> MaxPool 2x2 s2 -> q = Relu(conv 1x1)
+//     -> Concat(Relu(conv 1x1 q), Relu(conv 3x3 q))  [N,16,4,4]
+//     -> conv 1x1 -> GlobalAveragePool -> Flatten -> Gemm -> logits [N,5]
+inline onnx::ModelProto make_concat_branches_model() {
+  auto model = make_model(13);
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 8, 8});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "logits", {-1, 5});
+  auto relu_conv = [&](const std::string& name, const std::string& x, const std::string& y, int64_t cin, int64_t cout,
+                       int64_t kernel, float seed) {
+    add_pattern_conv(model, name, x, name + ".pre", cin, cout, kernel, seed);
+    add_node(model, "Relu", {name + ".pre"}, {y}, name + ".relu");
+  };
+  relu_conv("stem", "x", "s", 8, 8, 3, 0.1f);
+  relu_conv("branch_a", "s", "a", 8, 4, 1, 0.2f);
+  relu_conv("branch_b", "s", "b", 8, 6, 3, 0.3f);
+  auto* pool = add_node(model, "MaxPool", {"s"}, {"s_pool"}, "branch_c_pool");
+  add_ints_attribute(pool, "kernel_shape", {3, 3});
+  add_ints_attribute(pool, "pads", {1, 1, 1, 1});
+  relu_conv("branch_c", "s_pool", "c", 8, 6, 1, 0.4f);
+  add_int_attribute(add_node(model, "Concat", {"a", "b", "c"}, {"cat1"}, "cat1"), "axis", 1);
+  auto* down = add_node(model, "MaxPool", {"cat1"}, {"m"}, "down");
+  add_ints_attribute(down, "kernel_shape", {2, 2});
+  add_ints_attribute(down, "strides", {2, 2});
+  relu_conv("squeeze", "m", "q", 16, 4, 1, 0.5f);
+  relu_conv("expand1", "q", "e1", 4, 8, 1, 0.6f);
+  relu_conv("expand3", "q", "e3", 4, 8, 3, 0.7f);
+  add_int_attribute(add_node(model, "Concat", {"e1", "e3"}, {"cat2"}, "cat2"), "axis", 1);
+  add_pattern_conv(model, "head", "cat2", "h", 16, 8, 1, 0.8f);
+  add_node(model, "GlobalAveragePool", {"h"}, {"features"}, "head_pool");
+  add_node(model, "Flatten", {"features"}, {"flat"}, "flatten");
+  std::vector<float> fc(40);
+  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
+  add_float_initializer(model, "fc.w", {8, 5}, fc);
+  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
+  add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
+  return model;
+}
+
 inline void save_model(const onnx::ModelProto& model, const std::string& path) {
   std::ofstream file(path, std::ios::binary);
   model.SerializeToOstream(&file);

@@ -260,24 +260,68 @@ TEST(QuantizeGraph, MissingStatisticsIsAnError) {
       << summary.status().message();
 }
 
-// Random normal inputs of the squeeze-excitation model, batch 2.
-Tensor se_input(uint32_t seed) {
+// Random normal inputs of the models built in code, batch 2.
+Tensor random_input(uint32_t seed, const Shape& shape = {2, 8, 6, 6}) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  Tensor x(DType::kFloat32, {2, 8, 6, 6});
+  Tensor x(DType::kFloat32, shape);
   for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = normal(rng);
   return x;
 }
 
-Graph optimized_se_model() {
+// `model` imported with input "x" of `shape`, optimized.
+Graph optimized_built_model(const onnx::ModelProto& model, const Shape& shape) {
   std::string bytes;
-  make_squeeze_excitation_model().SerializeToString(&bytes);
-  auto imported = import_onnx_bytes(bytes, ".", "squeeze-excitation model");
+  model.SerializeToString(&bytes);
+  auto imported = import_onnx_bytes(bytes, ".", "test model");
   EXPECT_TRUE(imported.ok()) << imported.status().message();
   Graph graph = std::move(imported).value();
-  EXPECT_TRUE(set_input_shapes(graph, {{"x", {2, 8, 6, 6}}}).ok());
-  EXPECT_TRUE(optimize_graph(graph).ok());
+  const Status shaped = set_input_shapes(graph, {{"x", shape}});
+  EXPECT_TRUE(shaped.ok()) << shaped.message();
+  const Status optimized = optimize_graph(graph);
+  EXPECT_TRUE(optimized.ok()) << optimized.message();
   return graph;
+}
+
+Graph optimized_se_model() { return optimized_built_model(make_squeeze_excitation_model(), {2, 8, 6, 6}); }
+
+// Calibrates `graph` (input "x") on four random batches of `shape`.
+std::map<std::string, TensorStats> calibrate_on_random_inputs(const Graph& graph, const Shape& shape) {
+  auto calibrator = Calibrator::create(graph, tensors_to_calibrate(graph, {}), 1);
+  KESTREL_CHECK_OK(calibrator);
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
+    const Tensor batch = random_input(seed, shape);
+    std::memcpy((*calibrator)->input().raw_data(), batch.raw_data(), batch.nbytes());
+    EXPECT_TRUE((*calibrator)->run(shape[0]).ok());
+  }
+  return (*calibrator)->stats();
+}
+
+// The largest |want - got| over the largest |want|.
+float relative_max_error(const Tensor& want, const Tensor& got) {
+  EXPECT_EQ(want.shape(), got.shape());
+  float max_ref = 0, max_diff = 0;
+  for (int64_t i = 0; i < want.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(want.data<float>()[i]));
+    max_diff = std::max(max_diff, std::fabs(want.data<float>()[i] - got.data<float>()[i]));
+  }
+  return max_diff / max_ref;
+}
+
+// Runs `graph` on "x" through the reference interpreter and, lowered, through
+// a session of fast kernels.
+std::pair<Tensor, Tensor> reference_and_session_outputs(const Graph& graph, const Tensor& input) {
+  auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
+  KESTREL_CHECK_OK(reference);
+  auto expected = reference->run({{"x", input}});
+  KESTREL_CHECK_OK(expected);
+  auto lowered = lower_for_cpu(graph);
+  KESTREL_CHECK_OK(lowered);
+  auto session = Session::create(std::make_shared<const Graph>(lowered->graph), lowered->plan, {.threads = 1});
+  KESTREL_CHECK_OK(session);
+  auto actual = (*session)->run({{"x", input}});
+  KESTREL_CHECK_OK(actual);
+  return {expected->at(0), actual->at(0)};
 }
 
 // The whole squeeze-excitation block stays channels-last (FP32) and int8
@@ -288,14 +332,7 @@ TEST(QuantizeGraph, SqueezeExcitationHasNoIslands) {
   ASSERT_TRUE(fp32.ok()) << fp32.status().message();
   EXPECT_EQ(count_reorders(fp32->graph), 1);
 
-  auto calibrator = Calibrator::create(graph, tensors_to_calibrate(graph, {}), 1);
-  ASSERT_TRUE(calibrator.ok()) << calibrator.status().message();
-  for (uint32_t seed = 1; seed <= 4; ++seed) {
-    const Tensor batch = se_input(seed);
-    std::memcpy((*calibrator)->input().raw_data(), batch.raw_data(), batch.nbytes());
-    ASSERT_TRUE((*calibrator)->run(2).ok());
-  }
-  ASSERT_TRUE(quantize_graph(graph, (*calibrator)->stats(), {}).ok());
+  ASSERT_TRUE(quantize_graph(graph, calibrate_on_random_inputs(graph, {2, 8, 6, 6}), {}).ok());
   EXPECT_EQ(count_ops(graph, "QFusedConv"), 5);
   EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 1);
   EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 0);
@@ -314,27 +351,57 @@ TEST(QuantizeGraph, SqueezeExcitationHasNoIslands) {
   ASSERT_TRUE(int8.ok()) << int8.status().message();
   EXPECT_EQ(count_reorders(int8->graph), 1);
 
-  // Fast kernels against the reference ones on a fresh input.
-  const Tensor input = se_input(99);
-  auto reference = Interpreter::create(std::make_shared<const Graph>(graph));
-  ASSERT_TRUE(reference.ok()) << reference.status().message();
-  auto expected = reference->run({{"x", input}});
-  ASSERT_TRUE(expected.ok()) << expected.status().message();
-  auto session = Session::create(std::make_shared<const Graph>(int8->graph), int8->plan, {.threads = 1});
-  ASSERT_TRUE(session.ok()) << session.status().message();
-  auto actual = (*session)->run({{"x", input}});
-  ASSERT_TRUE(actual.ok()) << actual.status().message();
-  const Tensor& want = expected->at(0);
-  const Tensor& got = actual->at(0);
-  ASSERT_EQ(want.shape(), got.shape());
-  float max_ref = 0, max_diff = 0;
-  for (int64_t i = 0; i < want.size(); ++i) {
-    max_ref = std::max(max_ref, std::fabs(want.data<float>()[i]));
-    max_diff = std::max(max_diff, std::fabs(want.data<float>()[i] - got.data<float>()[i]));
+  // Fast kernels against the reference ones on a fresh input. oneDNN's exp
+  // (SiLU, Sigmoid) differs from std::exp by ulps: a rare int8 value one step
+  // away, far below 2 % of the logits' range.
+  const auto [expected, actual] = reference_and_session_outputs(graph, random_input(99));
+  EXPECT_LE(relative_max_error(expected, actual), 0.02f);
+}
+
+// Channel Concats of quantized convs run on int8 (every input conv writes on
+// the Concat output's grid), and so do the MaxPools around them: one
+// QuantizeLinear at the input, no DequantizeLinear, one Reorder.
+TEST(QuantizeGraph, ConcatOfConvBranchesHasNoIslands) {
+  const Shape shape = {2, 8, 8, 8};
+  Graph graph = optimized_built_model(make_concat_branches_model(), shape);
+  const Graph fp32_graph = graph;
+  auto fp32 = lower_for_cpu(graph);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  EXPECT_EQ(count_reorders(fp32->graph), 1);
+
+  const auto stats = calibrate_on_random_inputs(graph, shape);
+  EXPECT_TRUE(stats.count("cat1")) << "a Concat read only by a MaxPool is calibrated";
+  ASSERT_TRUE(quantize_graph(graph, stats, {}).ok());
+  EXPECT_EQ(count_ops(graph, "QFusedConv"), 8);
+  EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 1);
+  EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 0);
+  int concats = 0;
+  for (const Node& node : graph.nodes) {
+    if (node.op_type == "MaxPool") {
+      EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kUInt8) << node.name;
+    }
+    if (node.op_type != "Concat") continue;
+    ++concats;
+    const Value& out = graph.value(node.outputs[0]);
+    ASSERT_EQ(out.dtype, DType::kUInt8) << node.name;
+    ASSERT_TRUE(out.quant.has_value());
+    for (ValueId in : node.inputs) {
+      const Value& value = graph.value(in);
+      EXPECT_EQ(value.dtype, out.dtype) << value.name;
+      ASSERT_TRUE(value.quant.has_value()) << value.name;
+      EXPECT_EQ(value.quant->scales[0], out.quant->scales[0]) << value.name << " is on " << out.name << "'s grid";
+    }
   }
-  // oneDNN's exp (SiLU, Sigmoid) differs from std::exp by ulps: a rare int8
-  // value one step away, far below 2 % of the logits' range.
-  EXPECT_LE(max_diff, 0.02f * max_ref) << "max |ref| " << max_ref;
+  EXPECT_EQ(concats, 2);
+  auto int8 = lower_for_cpu(graph);
+  ASSERT_TRUE(int8.ok()) << int8.status().message();
+  EXPECT_EQ(count_reorders(int8->graph), 1);
+
+  const Tensor input = random_input(99, shape);
+  const auto [expected, actual] = reference_and_session_outputs(graph, input);
+  EXPECT_LE(relative_max_error(expected, actual), 0.02f) << "fast kernels against the reference ones";
+  const auto [fp32_logits, unused] = reference_and_session_outputs(fp32_graph, input);
+  EXPECT_LE(relative_max_error(fp32_logits, actual), 0.05f) << "INT8 against FP32";
 }
 
 }  // namespace
