@@ -13,6 +13,7 @@
 #include "kernels/quantized_conv.h"
 #include "test_paths.h"
 #include "test_seed.h"
+#include "unit/kernel_test_util.h"
 #include "unit/op_test_util.h"
 
 namespace kestrel::testing {
@@ -259,39 +260,74 @@ TEST(QuantizedConv, RejectsBadAttributes) {
 namespace kestrel::testing {
 namespace {
 
-// The packed int8 layout can depend on the thread count (oneDNN picks
-// another kernel): weights packed with 2 threads must still load, and give
-// the same results, in a 1-thread session (MobileNetV2's 1x1 96->576 on 14x14).
+// The packed layout can depend on the thread count (oneDNN picks another
+// kernel): weights packed with 2 threads must still load, and give the same
+// results, in a 1-thread session. Which shapes and types change layout
+// depends on the CPU (AVX-512 VNNI on AMD Zen, AMX on recent Xeons), so the
+// test tries several, int8 and float32, and requires that one repacks.
 TEST(QuantizedConv, WeightsPackedForAnotherThreadCountStillLoad) {
   SCOPED_TRACE(seed_trace());
   std::mt19937 rng(test_seed());
-  ConvParams p;
-  p.in_channels = 96, p.out_channels = 576, p.in_h = p.in_w = p.out_h = p.out_w = 14;
-  p.src_type = ElementType::kS8;
-  p.dst_type = ElementType::kU8;
-  p.activation = {ActivationKind::kClip, 0.0f, 200.0f};
-  for (int64_t o = 0; o < p.out_channels; ++o) p.output_scales.push_back(1.0f / 2048);
-  const Tensor w = random_bytes(rng, DType::kInt8, {576, 96, 1, 1});
-  Tensor b(DType::kInt32, {576});
-  for (int64_t i = 0; i < b.size(); ++i) b.data<int32_t>()[i] = static_cast<int32_t>(uniform_int(rng, -5000, 5000));
-  const Tensor x = random_bytes(rng, DType::kInt8, {1, 14, 14, 96});  // NHWC
-
+  struct Case {
+    int64_t batch, in_channels, out_channels, size, kernel;
+  };
+  // MobileNetV2's 1x1 96->576 on 14x14, ResNet-50's 3x3 64->64 on 56x56 and
+  // 1x1 256->64, the bundled CNN's 3x3 convs (batch 3), a 3x3 128->128 on 7x7.
+  const Case cases[] = {{1, 96, 576, 14, 1}, {1, 64, 64, 56, 3}, {1, 256, 64, 56, 1}, {3, 1, 32, 28, 3},
+                        {3, 32, 32, 28, 3},  {3, 32, 64, 14, 3}, {3, 64, 64, 14, 3},  {1, 128, 128, 7, 3}};
+  int repacked = 0;
   const int threads = onednn::num_threads();
-  onednn::set_num_threads(2);
-  auto packed_for_two = onednn::ConvPrimitive::create(p, w, &b);
-  ASSERT_TRUE(packed_for_two.ok()) << packed_for_two.status().message();
-  const onednn::PackedWeights packed = packed_for_two.value()->packed_weights();
-  onednn::set_num_threads(1);
-  auto loaded = onednn::ConvPrimitive::create_cached(p, w, packed, &b);
-  auto direct = onednn::ConvPrimitive::create(p, w, &b);
-  onednn::set_num_threads(threads);
-  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
-  ASSERT_TRUE(direct.ok()) << direct.status().message();
-  EXPECT_FALSE(loaded.value()->weights_used_in_place()) << "the layouts agree: this case no longer exercises repacking";
-  Tensor a(DType::kUInt8, {1, 14, 14, 576}), c(DType::kUInt8, {1, 14, 14, 576});
-  loaded.value()->run(x.raw_data(), a.raw_data());
-  direct.value()->run(x.raw_data(), c.raw_data());
-  EXPECT_EQ(values_of<uint8_t>(a), values_of<uint8_t>(c));
+  for (const bool int8 : {true, false}) {
+    for (const Case& shape : cases) {
+      SCOPED_TRACE(str_cat(int8 ? "int8 " : "float32 ", shape.batch, "x", shape.in_channels, "->", shape.out_channels,
+                           " ", shape.kernel, "x", shape.kernel, " on ", shape.size, "x", shape.size));
+      ConvParams p;
+      p.batch = shape.batch, p.in_channels = shape.in_channels, p.out_channels = shape.out_channels;
+      p.in_h = p.in_w = p.out_h = p.out_w = shape.size;
+      p.kernel_h = p.kernel_w = shape.kernel;
+      p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = shape.kernel / 2;
+      const DType in_type = int8 ? DType::kInt8 : DType::kFloat32, out_type = int8 ? DType::kUInt8 : DType::kFloat32;
+      Tensor b(int8 ? DType::kInt32 : DType::kFloat32, {p.out_channels});
+      Tensor w(in_type, {p.out_channels, p.in_channels, p.kernel_h, p.kernel_w});
+      Tensor x(in_type, {p.batch, p.in_h, p.in_w, p.in_channels});  // NHWC
+      if (int8) {
+        p.src_type = ElementType::kS8;
+        p.dst_type = ElementType::kU8;
+        p.activation = {ActivationKind::kClip, 0.0f, 200.0f};
+        for (int64_t o = 0; o < p.out_channels; ++o) p.output_scales.push_back(1.0f / 2048);
+        w = random_bytes(rng, DType::kInt8, w.shape());
+        x = random_bytes(rng, DType::kInt8, x.shape());
+        for (int64_t i = 0; i < b.size(); ++i)
+          b.data<int32_t>()[i] = static_cast<int32_t>(uniform_int(rng, -5000, 5000));
+      } else {
+        w = random_tensor(rng, DType::kFloat32, w.shape());
+        x = random_tensor(rng, DType::kFloat32, x.shape());
+        b = random_tensor(rng, DType::kFloat32, b.shape());
+      }
+      onednn::set_num_threads(2);
+      auto packed_for_two = onednn::ConvPrimitive::create(p, w, &b);
+      ASSERT_TRUE(packed_for_two.ok()) << packed_for_two.status().message();
+      const onednn::PackedWeights packed = packed_for_two.value()->packed_weights();
+      onednn::set_num_threads(1);
+      auto loaded = onednn::ConvPrimitive::create_cached(p, w, packed, &b);
+      auto direct = onednn::ConvPrimitive::create(p, w, &b);
+      onednn::set_num_threads(threads);
+      ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+      ASSERT_TRUE(direct.ok()) << direct.status().message();
+      if (!loaded.value()->weights_used_in_place()) ++repacked;
+      const Shape out_shape = {p.batch, p.out_h, p.out_w, p.out_channels};
+      Tensor a(out_type, out_shape), c(out_type, out_shape);
+      loaded.value()->run(x.raw_data(), a.raw_data());
+      direct.value()->run(x.raw_data(), c.raw_data());
+      if (int8) {
+        EXPECT_EQ(values_of<uint8_t>(a), values_of<uint8_t>(c));
+      } else {
+        // Both run the 1-thread kernel on the same weights: the same sums.
+        EXPECT_EQ(differing_bytes(a, c), 0);
+      }
+    }
+  }
+  EXPECT_GT(repacked, 0) << "every layout agrees on this CPU: the test no longer exercises repacking (add a case)";
 }
 
 }  // namespace

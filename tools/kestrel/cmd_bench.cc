@@ -67,14 +67,12 @@ void print_per_layer(const Session& session, double median_ms) {
 
 Status bench(const BenchOptions& options) {
   KESTREL_ASSIGN_OR_RETURN(InputShapes shapes, bench_shapes(options));
-  KESTREL_ASSIGN_OR_RETURN(OpenedModel opened, open_model(options.model, shapes,
-                                                          {.threads = options.threads, .profile = options.per_layer}));
+  const int64_t required_batch = is_kestrel_file(options.model) && options.input_shape.empty() ? options.batch : 0;
+  KESTREL_ASSIGN_OR_RETURN(
+      OpenedModel opened,
+      open_model(options.model, shapes, {.threads = options.threads, .profile = options.per_layer}, required_batch));
   Session& session = *opened.session;
   const int64_t batch = session.input(0).rank() > 0 ? session.input(0).dim(0) : 1;
-  if (is_kestrel_file(options.model) && options.input_shape.empty() && batch != options.batch) {
-    return invalid_argument(options.model, ": compiled for batch ", batch, ", asked for ", options.batch,
-                            " (convert again with --input-shape)");
-  }
   int64_t macs = 0;
   for (const Node& node : session.graph().nodes) macs += node_macs(session.graph(), node);
   fill_random(session);

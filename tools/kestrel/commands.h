@@ -37,6 +37,9 @@ struct OpenedModel {
   std::unique_ptr<Session> session;
   double load_ms = 0;  // open to ready-to-run
 };
-StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& shapes, const SessionOptions& options);
+// `batch` > 0: a .kestrel file compiled for another batch is an error, given
+// before any session (and its weight packing) is made.
+StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& shapes, const SessionOptions& options,
+                                 int64_t batch = 0);
 
 }  // namespace kestrel::cli

@@ -52,13 +52,22 @@ StatusOr<std::shared_ptr<const Graph>> load_onnx_model(const std::string& path) 
   return std::make_shared<const Graph>(std::move(graph));
 }
 
-StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& shapes, const SessionOptions& options) {
+StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& shapes, const SessionOptions& options,
+                                 int64_t batch) {
   KESTREL_RETURN_IF_ERROR(check_extension(path));
   const auto start = std::chrono::steady_clock::now();
   OpenedModel opened;
   if (is_kestrel_file(path)) {
     KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(path));
     KESTREL_RETURN_IF_ERROR(check_compiled_shapes(file.graph, shapes, path));
+    if (batch > 0 && !file.graph.inputs.empty()) {
+      const Shape& compiled = file.graph.value(file.graph.inputs[0]).shape;
+      const int64_t compiled_batch = compiled.empty() ? 1 : compiled[0];
+      if (compiled_batch != batch) {
+        return invalid_argument(path, ": compiled for batch ", compiled_batch, ", asked for ", batch,
+                                " (convert again with --input-shape)");
+      }
+    }
     auto graph = std::make_shared<const Graph>(std::move(file.graph));
     KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(graph, file.plan, options));
     if (opened.session->weights_repacked() > 0) {
