@@ -10,7 +10,7 @@ const std::vector<Pass>& default_passes() {
       {"eliminate_dead_nodes", eliminate_dead_nodes}, {"fold_batch_norm", fold_batch_norm},
       {"fuse_flatten_gemm", fuse_flatten_gemm},       {"fuse_residual_add", fuse_residual_add},
       {"fuse_activation", fuse_activation},           {"fuse_channel_scale", fuse_channel_scale},
-      {"eliminate_dead_nodes", eliminate_dead_nodes},
+      {"fuse_channel_shuffle", fuse_channel_shuffle}, {"eliminate_dead_nodes", eliminate_dead_nodes},
   };
   return passes;
 }

@@ -34,6 +34,8 @@ Status fuse_activation(Graph& graph);
 
 // Mul(X [N,C,H,W], S [N,C,1,1]) (squeeze-excitation) becomes ChannelScale(X, S).
 Status fuse_channel_scale(Graph& graph);
+// Reshape -> Transpose (0,2,1,3,4) -> Reshape back (ShuffleNet) becomes ChannelShuffle.
+Status fuse_channel_shuffle(Graph& graph);
 // The default pipeline, in order.
 const std::vector<Pass>& default_passes();
 

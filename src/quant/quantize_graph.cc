@@ -48,6 +48,17 @@ bool is_channel_concat(const Graph& graph, const Node& node) {
   return true;
 }
 
+// Ops that only move bytes of a float 4-D activation (MaxPool commutes with
+// the monotone quantization): on an int8 input they run as they are.
+bool is_byte_mover(const Graph& graph, const Node& node) {
+  if (node.outputs.size() != 1 || node.inputs.empty() || !is_float_activation(graph, node.inputs[0]) ||
+      graph.value(node.inputs[0]).shape.size() != 4) {
+    return false;
+  }
+  if (node.domain.empty()) return node.op_type == "MaxPool" || node.op_type == "Slice";
+  return node.domain == kKestrelDomain && node.op_type == kChannelShuffleOp;
+}
+
 bool is_int8_activation(const Graph& graph, ValueId id) {
   const Value& value = graph.value(id);
   return !value.constant && value.quant && (value.dtype == DType::kInt8 || value.dtype == DType::kUInt8);
@@ -154,50 +165,46 @@ class GraphQuantizer {
         int8_readers_.insert(node.inputs[kSumInput]);
       }
     }
-    for (const Node& node : graph_.nodes) {
-      if (node.domain.empty() && node.op_type == "MaxPool" && node.outputs.size() == 1) {
-        int8_readers_.insert(node.inputs[0]);
-      }
-    }
     for (ValueId out : graph_.outputs) graph_outputs_.insert(out);
-    choose_int8_concats();
-    // A squeeze-excitation op whose output an int8 reader wants runs in int8
-    // too, so its input becomes an int8 reader; walking backwards carries
-    // that up a chain (conv -> pool -> conv, conv -> scale -> conv).
-    for (size_t i = graph_.nodes.size(); i-- > 0;) {
-      const Node& node = graph_.nodes[i];
-      if (!is_int8_capable_channel_op(graph_, node)) continue;
-      const ValueId x = node.inputs[0], y = node.outputs[0];
-      if (!int8_readers_.count(y) || graph_outputs_.count(y) || !has_stats(x) || !has_stats(y)) continue;
-      int8_channel_ops_.insert(static_cast<int64_t>(i));
-      int8_readers_.insert(x);
-    }
+    choose_int8_followers();
   }
 
-  // A channel Concat whose output an int8 reader wants, and whose every input
-  // is written by a quantized conv for this Concat alone, runs on int8: each
-  // of those convs writes on the Concat output's grid (its range holds all
-  // of theirs), so the Concat copies bytes and no QuantizeLinear follows it.
-  void choose_int8_concats() {
+  // Walking backwards, every reader of a node's output has been seen, so
+  // whether an int8 reader wants it is settled:
+  // - a byte mover (MaxPool, Slice, ChannelShuffle) whose output is wanted
+  //   int8 wants its input int8 too;
+  // - so does a squeeze-excitation op (GlobalAveragePool, ChannelScale) with
+  //   ranges for both tensors;
+  // - a channel Concat whose output is wanted int8 (and has a range) runs on
+  //   int8 (QConcat) and wants every input int8. An input written by a
+  //   quantized conv for this Concat alone is written on the Concat output's
+  //   grid (its range holds all of theirs), so its bytes are copied; any
+  //   other input is requantized in the copy.
+  void choose_int8_followers() {
     const std::vector<int32_t> readers = graph_.use_counts();
     std::set<ValueId> conv_outputs;
     for (const auto& [index, settings] : settings_)
       conv_outputs.insert(graph_.nodes[static_cast<size_t>(index)].outputs[0]);
-    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    for (size_t i = graph_.nodes.size(); i-- > 0;) {
       const Node& node = graph_.nodes[i];
-      if (!is_channel_concat(graph_, node)) continue;
+      if (node.outputs.empty()) continue;
       const ValueId y = node.outputs[0];
-      if (!int8_readers_.count(y) || graph_outputs_.count(y) || !has_stats(y)) continue;
-      bool eligible = true;
-      for (ValueId x : node.inputs) {
-        eligible = eligible && conv_outputs.count(x) && readers[static_cast<size_t>(x)] == 1 && !grid_of_.count(x);
-      }
-      if (!eligible) continue;
-      int8_concats_.insert(static_cast<int64_t>(i));
-      for (ValueId x : node.inputs) {
-        int8_readers_.insert(x);
-        grid_of_[x] = y;
-        method_of_[x] = method_of_.count(y) ? method_of_.at(y) : config_.defaults;
+      if (!int8_readers_.count(y) || graph_outputs_.count(y)) continue;
+      if (is_byte_mover(graph_, node)) {
+        int8_readers_.insert(node.inputs[0]);
+      } else if (is_int8_capable_channel_op(graph_, node)) {
+        if (!has_stats(node.inputs[0]) || !has_stats(y)) continue;
+        int8_channel_ops_.insert(static_cast<int64_t>(i));
+        int8_readers_.insert(node.inputs[0]);
+      } else if (is_channel_concat(graph_, node) && has_stats(y)) {
+        int8_concats_.insert(static_cast<int64_t>(i));
+        for (ValueId x : node.inputs) {
+          int8_readers_.insert(x);
+          if (conv_outputs.count(x) && readers[static_cast<size_t>(x)] == 1 && !grid_of_.count(x)) {
+            grid_of_[x] = y;
+            method_of_[x] = method_of_.count(y) ? method_of_.at(y) : config_.defaults;
+          }
+        }
       }
     }
   }
@@ -214,8 +221,10 @@ class GraphQuantizer {
   }
 
   bool passes_int8_through(const Node& node) const {
-    return node.domain.empty() && node.op_type == "MaxPool" && node.outputs.size() == 1 &&
-           is_int8_activation(graph_, node.inputs[0]) && !graph_outputs_.count(node.outputs[0]);
+    const bool mover = node.domain.empty() ? node.op_type == "MaxPool" || node.op_type == "Slice"
+                                           : node.domain == kKestrelDomain && node.op_type == kChannelShuffleOp;
+    return mover && node.outputs.size() == 1 && !node.inputs.empty() && is_int8_activation(graph_, node.inputs[0]) &&
+           !graph_outputs_.count(node.outputs[0]);
   }
 
   StatusOr<TensorQuant> activation_params(ValueId id) const {
@@ -318,18 +327,32 @@ class GraphQuantizer {
     return {};
   }
 
-  // Every input was written on the output's grid (choose_int8_concats).
+  // Concat -> QConcat: int8 inputs as they are (scale 1 for those written on
+  // the output's grid), float ones through a QuantizeLinear when they have a
+  // range. An input with none (a float op's output) keeps the Concat float.
   Status emit_int8_concat(Node node) {
     KESTREL_ASSIGN_OR_RETURN(const TensorQuant params, activation_params(node.outputs[0]));
-    for (ValueId in : node.inputs) {
-      const Value& value = graph_.value(in);
-      if (!is_int8_activation(graph_, in) || value.dtype != params.dtype || value.quant->scales[0] != params.scale) {
-        return internal_error("input '", value.name, "' of int8 Concat ", node.label(), " is not on its output's grid");
+    bool all_int8 = true;
+    for (ValueId in : node.inputs) all_int8 = all_int8 && (is_int8_activation(graph_, in) || has_stats(in));
+    if (!all_int8) {
+      for (ValueId& in : node.inputs) {
+        if (is_int8_activation(graph_, in)) in = dequantized(in);
       }
+      graph_.nodes.push_back(std::move(node));
+      return {};
+    }
+    std::vector<float> input_scales;
+    for (ValueId& in : node.inputs) {
+      KESTREL_ASSIGN_OR_RETURN(in, quantized(in));
+      input_scales.push_back(graph_.value(in).quant->scales[0] / params.scale);
     }
     Value& out = graph_.value(node.outputs[0]);
     out.dtype = params.dtype;
     out.quant = QuantParams{{params.scale}, {0}, 0};
+    node.op_type = kQuantizedConcatOp;
+    node.domain = std::string(kKestrelDomain);
+    node.attrs.set(kInputScalesAttr, input_scales);
+    node.attrs.set(kOutputTypeAttr, dtype_name(params.dtype));
     graph_.nodes.push_back(std::move(node));
     return {};
   }
@@ -430,18 +453,10 @@ std::vector<std::string> tensors_to_calibrate(const Graph& graph, const QuantCon
     if (!is_conv(node) || !kept_float_reason(graph, node, config).empty()) continue;
     for (ValueId value : conv_activations(node)) names.insert(graph.value(value).name);
   }
-  // A channel Concat of quantized convs' outputs may run in int8, on its
-  // output's grid (a MaxPool may be its only reader).
-  const std::vector<int64_t> producers = graph.producers();
+  // A channel Concat may run in int8 (QConcat), on its output's grid (a
+  // MaxPool may be its only reader).
   for (const Node& node : graph.nodes) {
-    if (!is_channel_concat(graph, node)) continue;
-    bool all_convs = true;
-    for (ValueId in : node.inputs) {
-      const int64_t producer = producers[static_cast<size_t>(in)];
-      all_convs = all_convs && producer >= 0 && is_conv(graph.nodes[static_cast<size_t>(producer)]) &&
-                  kept_float_reason(graph, graph.nodes[static_cast<size_t>(producer)], config).empty();
-    }
-    if (all_convs) names.insert(graph.value(node.outputs[0]).name);
+    if (is_channel_concat(graph, node)) names.insert(graph.value(node.outputs[0]).name);
   }
   return {names.begin(), names.end()};
 }

@@ -1,5 +1,6 @@
 #include "runtime/kestrel_kernels.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/channel_ops.h"
@@ -18,62 +19,205 @@ namespace {
 // pixel by pixel, each input's channel run in turn. Running in the layout of
 // the convs around it, a network of concatenated branches (SqueezeNet,
 // GoogLeNet, DenseNet) needs no reorders.
+cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
+
 std::string concat_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.inputs.empty()) return "not a single-output Concat";
   const Value& out = graph.value(node.outputs[0]);
   if (out.shape.size() != 4) return "output is not 4-D";
   const int64_t axis = node.attrs.get_int("axis", 1);
   if (axis != 1 && axis != -3) return "not along channels (axis 1)";
+  const bool quantized = node.op_type == kQuantizedConcatOp;
   if (out.dtype != DType::kFloat32 && out.dtype != DType::kInt8 && out.dtype != DType::kUInt8)
     return "element type is not float32, int8 or uint8";
   for (ValueId in : node.inputs) {
     if (in == kNoValue) return "an input is omitted";
     const Value& value = graph.value(in);
     if (value.constant) return "an input is a constant";
-    if (value.dtype != out.dtype || value.shape.size() != 4 || value.shape[0] != out.shape[0] ||
-        value.shape[2] != out.shape[2] || value.shape[3] != out.shape[3]) {
+    if ((quantized ? !is_byte_4d(graph, in) : value.dtype != out.dtype) || value.shape.size() != 4 ||
+        value.shape[0] != out.shape[0] || value.shape[2] != out.shape[2] || value.shape[3] != out.shape[3]) {
       return "inputs differ in type, batch or size";
     }
   }
   return "";
 }
 
+// One input's part of each output pixel: its channel run, copied, or (QConcat
+// with a scale other than 1, or another byte type) requantized.
+struct ConcatPart {
+  size_t channels = 0;
+  bool copy = true;
+  cpu::ByteType type = cpu::ByteType::kU8;
+  std::vector<float> multiplier;  // `channels` copies of the input's scale, when requantized
+};
+
 class ConcatNhwcKernel final : public FastKernel {
  public:
-  ConcatNhwcKernel(std::vector<size_t> run_bytes, int64_t pixels) : run_bytes_(std::move(run_bytes)), pixels_(pixels) {
-    for (size_t bytes : run_bytes_) pixel_bytes_ += bytes;
+  ConcatNhwcKernel(std::vector<ConcatPart> parts, size_t element, cpu::ByteType out_type, int64_t pixels)
+      : parts_(std::move(parts)), element_(element), out_type_(out_type), pixels_(pixels) {
+    for (const ConcatPart& part : parts_) pixel_channels_ += part.channels;
   }
   Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
     auto* dst = static_cast<uint8_t*>(outputs[0]);
-    for (int64_t p = 0; p < pixels_; ++p) {
-      uint8_t* pixel = dst + static_cast<size_t>(p) * pixel_bytes_;
-      for (size_t i = 0; i < run_bytes_.size(); ++i) {
-        std::memcpy(pixel, static_cast<const uint8_t*>(inputs[i]) + static_cast<size_t>(p) * run_bytes_[i],
-                    run_bytes_[i]);
-        pixel += run_bytes_[i];
+    size_t offset = 0;
+    for (size_t i = 0; i < parts_.size(); ++i) {
+      const ConcatPart& part = parts_[i];
+      const auto* src = static_cast<const uint8_t*>(inputs[i]);
+      const size_t run = part.channels * element_;
+      for (int64_t p = 0; p < pixels_; ++p) {
+        uint8_t* to = dst + (static_cast<size_t>(p) * pixel_channels_ + offset) * element_;
+        const uint8_t* from = src + static_cast<size_t>(p) * run;
+        if (part.copy) {
+          std::memcpy(to, from, run);
+        } else {
+          cpu::channel_scale_int8(from, part.type, part.multiplier.data(), to, out_type_, 1, 1,
+                                  static_cast<int64_t>(part.channels));
+        }
       }
+      offset += part.channels;
     }
     return {};
   }
   std::string implementation() const override { return "kestrel nhwc concat"; }
 
  private:
-  std::vector<size_t> run_bytes_;  // per input: its channels of one pixel
-  size_t pixel_bytes_ = 0;
+  std::vector<ConcatPart> parts_;
+  size_t element_ = 1;
+  cpu::ByteType out_type_;
   int64_t pixels_;
+  size_t pixel_channels_ = 0;
 };
 
 StatusOr<std::unique_ptr<FastKernel>> make_concat(const Graph& graph, const Node& node) {
+  const Value& out = graph.value(node.outputs[0]);
+  const std::vector<float> scales = node.attrs.get_floats(kInputScalesAttr);
+  std::vector<ConcatPart> parts;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const Value& in = graph.value(node.inputs[i]);
+    ConcatPart part{.channels = static_cast<size_t>(in.shape[1]), .type = byte_type(in.dtype)};
+    if (node.op_type == kQuantizedConcatOp && (scales.at(i) != 1.0f || in.dtype != out.dtype)) {
+      part.copy = false;
+      part.multiplier.assign(part.channels, scales.at(i));
+    }
+    parts.push_back(std::move(part));
+  }
+  return std::unique_ptr<FastKernel>(new ConcatNhwcKernel(std::move(parts), dtype_size(out.dtype), byte_type(out.dtype),
+                                                          out.shape[0] * out.shape[2] * out.shape[3]));
+}
+
+// ---- ChannelShuffle and channel Slice: per-pixel channel moves ----
+
+std::string channel_shuffle_refusal(const Graph& graph, const Node& node) {
+  if (node.outputs.size() != 1 || node.inputs.size() != 1) return "not ChannelShuffle(X)";
+  if (!is_float_4d(graph, node.inputs[0]) && !is_byte_4d(graph, node.inputs[0]))
+    return "X is not a float32, int8 or uint8 4-D tensor";
+  return "";
+}
+
+// Output channel j of each pixel comes from input channel source_[j].
+class ChannelGatherKernel final : public FastKernel {
+ public:
+  ChannelGatherKernel(std::vector<int64_t> source, int64_t in_channels, size_t element, int64_t pixels,
+                      std::string what)
+      : source_(std::move(source)),
+        in_channels_(in_channels),
+        element_(element),
+        pixels_(pixels),
+        what_(std::move(what)) {}
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    const auto out_channels = static_cast<int64_t>(source_.size());
+    if (element_ == 4) gather<uint32_t>(inputs[0], outputs[0], out_channels);
+    else gather<uint8_t>(inputs[0], outputs[0], out_channels);
+    return {};
+  }
+  std::string implementation() const override { return what_; }
+
+ private:
+  template <typename T>
+  void gather(const void* in, void* out, int64_t out_channels) const {
+    const T* src = static_cast<const T*>(in);
+    T* dst = static_cast<T*>(out);
+    for (int64_t p = 0; p < pixels_; ++p) {
+      const T* pixel = src + p * in_channels_;
+      T* to = dst + p * out_channels;
+      for (int64_t j = 0; j < out_channels; ++j) to[j] = pixel[source_[static_cast<size_t>(j)]];
+    }
+  }
+
+  std::vector<int64_t> source_;
+  int64_t in_channels_;
+  size_t element_;
+  int64_t pixels_;
+  std::string what_;
+};
+
+StatusOr<std::unique_ptr<FastKernel>> make_channel_shuffle(const Graph& graph, const Node& node) {
+  const Value& x = graph.value(node.inputs[0]);
+  const int64_t channels = x.shape[1], groups = node.attrs.get_int(kGroupsAttr, 1), per_group = channels / groups;
+  std::vector<int64_t> source(static_cast<size_t>(channels));
+  for (int64_t i = 0; i < groups; ++i) {
+    for (int64_t k = 0; k < per_group; ++k) source[static_cast<size_t>(k * groups + i)] = i * per_group + k;
+  }
+  return std::unique_ptr<FastKernel>(new ChannelGatherKernel(std::move(source), channels, dtype_size(x.dtype),
+                                                             x.shape[0] * x.shape[2] * x.shape[3],
+                                                             "kestrel nhwc channel_shuffle"));
+}
+
+// The first channel a Slice keeps, when it slices channels only with step 1
+// (every other axis kept whole); -1 otherwise.
+int64_t channel_slice_start(const Graph& graph, const Node& node) {
+  if (node.outputs.size() != 1 || node.inputs.size() < 3) return -1;
+  const Shape& in = graph.value(node.inputs[0]).shape;
   const Shape& out = graph.value(node.outputs[0]).shape;
-  const size_t element = dtype_size(graph.value(node.outputs[0]).dtype);
-  std::vector<size_t> run_bytes;
-  for (ValueId in : node.inputs) run_bytes.push_back(static_cast<size_t>(graph.value(in).shape[1]) * element);
-  return std::unique_ptr<FastKernel>(new ConcatNhwcKernel(std::move(run_bytes), out[0] * out[2] * out[3]));
+  if (in.size() != 4 || out.size() != 4 || out[0] != in[0] || out[2] != in[2] || out[3] != in[3]) return -1;
+  for (size_t i = 1; i < node.inputs.size(); ++i) {
+    if (has_input(node, i) && constant_input(graph, node, i) == nullptr) return -1;
+  }
+  auto ints = [&](size_t i) {
+    std::vector<int64_t> values;
+    const Tensor* t = constant_input(graph, node, i);
+    if (t == nullptr) return values;
+    for (int64_t j = 0; j < t->size(); ++j) {
+      values.push_back(t->dtype() == DType::kInt32 ? t->data<int32_t>()[j] : t->data<int64_t>()[j]);
+    }
+    return values;
+  };
+  const std::vector<int64_t> starts = ints(1), steps = ints(4);
+  std::vector<int64_t> axes = ints(3);
+  if (!has_input(node, 3))
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (axes.size() != starts.size()) return -1;
+  for (int64_t step : steps) {
+    if (step != 1) return -1;
+  }
+  int64_t first = 0;
+  for (size_t i = 0; i < axes.size(); ++i) {
+    if (axes[i] != 1 && axes[i] != -3) continue;
+    first = starts[i] < 0 ? starts[i] + in[1] : starts[i];
+    first = std::clamp<int64_t>(first, 0, in[1]);
+  }
+  return first + out[1] <= in[1] ? first : -1;
+}
+
+std::string channel_slice_refusal(const Graph& graph, const Node& node) {
+  if (node.inputs.empty() || (!is_float_4d(graph, node.inputs[0]) && !is_byte_4d(graph, node.inputs[0])))
+    return "data is not a float32, int8 or uint8 4-D tensor";
+  if (graph.value(node.inputs[0]).constant) return "data is a constant";
+  if (channel_slice_start(graph, node) < 0) return "not a step-1 slice of channels alone with constant bounds";
+  return "";
+}
+
+StatusOr<std::unique_ptr<FastKernel>> make_channel_slice(const Graph& graph, const Node& node) {
+  const Value& x = graph.value(node.inputs[0]);
+  const int64_t first = channel_slice_start(graph, node), kept = graph.value(node.outputs[0]).shape[1];
+  std::vector<int64_t> source(static_cast<size_t>(kept));
+  for (int64_t j = 0; j < kept; ++j) source[static_cast<size_t>(j)] = first + j;
+  return std::unique_ptr<FastKernel>(new ChannelGatherKernel(std::move(source), x.shape[1], dtype_size(x.dtype),
+                                                             x.shape[0] * x.shape[2] * x.shape[3],
+                                                             "kestrel nhwc channel_slice"));
 }
 
 // ---- Squeeze-excitation ----
-
-cpu::ByteType byte_type(DType dtype) { return dtype == DType::kUInt8 ? cpu::ByteType::kU8 : cpu::ByteType::kS8; }
 
 std::string channel_scale_refusal(const Graph& graph, const Node& node) {
   if (node.outputs.size() != 1 || node.inputs.size() != 2) return "not ChannelScale(X, S)";
@@ -262,6 +406,14 @@ const Implementation kDepthwiseInt8{.name = "kestrel_depthwise_int8",
                                     .create = make_depthwise_int8};
 const Implementation kNhwcConcat{
     .name = "kestrel_nhwc_concat", .refusal = concat_refusal, .layout = Layout::kNhwc, .create = make_concat};
+const Implementation kNhwcChannelShuffle{.name = "kestrel_channel_shuffle",
+                                         .refusal = channel_shuffle_refusal,
+                                         .layout = Layout::kNhwc,
+                                         .create = make_channel_shuffle};
+const Implementation kNhwcChannelSlice{.name = "kestrel_channel_slice",
+                                       .refusal = channel_slice_refusal,
+                                       .layout = Layout::kNhwc,
+                                       .create = make_channel_slice};
 const Implementation kNhwcChannelScale{.name = "kestrel_channel_scale",
                                        .refusal = channel_scale_refusal,
                                        .layout = Layout::kNhwc,

@@ -1,5 +1,6 @@
 // Kestrel's own NHWC kernels in the CPU registry (runtime/implementation.h):
-// int8 depthwise convolution, channel concatenation, and the squeeze-excitation ChannelScale and
+// int8 depthwise convolution, channel concatenation (Concat, QConcat), ChannelShuffle and channel Slice,
+// and the squeeze-excitation ChannelScale and
 // QGlobalAveragePool (kernels/channel_ops.h, kernels/cpu/channel_kernels.h).
 #pragma once
 
@@ -9,6 +10,8 @@ namespace kestrel {
 
 extern const Implementation kDepthwiseInt8;
 extern const Implementation kNhwcConcat;
+extern const Implementation kNhwcChannelShuffle;
+extern const Implementation kNhwcChannelSlice;
 extern const Implementation kNhwcChannelScale;
 extern const Implementation kNhwcChannelAffine;
 extern const Implementation kNhwcQuantizedAverage;

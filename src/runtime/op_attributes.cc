@@ -108,6 +108,8 @@ constexpr OpEntry kOps[] = {
     {"ChannelScale", "output_scale:f output_type:s"},
     {"ChannelAffine", ""},
     {"QGlobalAveragePool", "output_scale:f output_type:s"},
+    {"ChannelShuffle", "groups:i fused_nodes:ss"},
+    {"QConcat", "axis:i input_scales:fs output_type:s"},
 };
 
 AttributeKind parse_kind(const std::string& code) {

@@ -74,6 +74,37 @@ TEST(ChannelOps, ReferenceAffineGolden) {
                  "Scale must be [2]");
 }
 
+TEST(ChannelOps, ReferenceShuffleGolden) {
+  // 6 channels in 2 groups of 3: output channel k*2 + i is input i*3 + k.
+  const Tensor x = Tensor::from_vector<float>({1, 6, 1, 1}, {0, 1, 2, 3, 4, 5});
+  Attributes attrs;
+  attrs.set(kGroupsAttr, int64_t{2});
+  auto y = run_op(kChannelShuffleOp, {x}, attrs);
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  expect_near(y->at(0), {1, 6, 1, 1}, {0, 3, 1, 4, 2, 5}, 0.0f);
+  attrs.set(kGroupsAttr, int64_t{4});
+  expect_refused(run_op(kChannelShuffleOp, {x}, attrs), kChannelShuffleOp, "groups 4 does not divide 6 channels");
+}
+
+TEST(ChannelOps, ReferenceQuantizedConcatGolden) {
+  // A uint8 part copied (scale 1) and an int8 part requantized by 0.5 into a
+  // uint8 output: -3 * 0.5 = -1.5 rounds to -2 and saturates to 0; 101 * 0.5
+  // = 50.5 rounds to 50 (half to even).
+  const Tensor a = Tensor::from_vector<uint8_t>({1, 1, 1, 2}, {10, 255});
+  const Tensor b = Tensor::from_vector<int8_t>({1, 1, 1, 2}, {-3, 101});
+  Attributes attrs;
+  attrs.set("axis", int64_t{1});
+  attrs.set(kInputScalesAttr, std::vector<float>{1.0f, 0.5f});
+  attrs.set(kOutputTypeAttr, std::string("uint8"));
+  auto y = run_op(kQuantizedConcatOp, {a, b}, attrs);
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  ASSERT_EQ(y->at(0).shape(), (Shape{1, 2, 1, 2}));
+  const std::vector<uint8_t> expected = {10, 255, 0, 50};
+  EXPECT_EQ(std::vector<uint8_t>(y->at(0).data<uint8_t>(), y->at(0).data<uint8_t>() + 4), expected);
+  attrs.set(kInputScalesAttr, std::vector<float>{1.0f});
+  expect_refused(run_op(kQuantizedConcatOp, {a, b}, attrs), kQuantizedConcatOp, "input_scales has 1 values for 2");
+}
+
 TEST(ChannelOps, RejectsBadShapesTypesAndAttributes) {
   const Tensor x = Tensor::from_vector<int8_t>({1, 2, 2, 1}, {1, 2, 3, 4});
   const Tensor s = Tensor::from_vector<float>({1, 2, 1, 1}, {1.0f, 1.0f});

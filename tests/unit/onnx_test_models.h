@@ -172,6 +172,61 @@ inline onnx::ModelProto make_concat_branches_model() {
   return model;
 }
 
+inline onnx::TensorProto* add_int64_initializer(onnx::ModelProto& model, const std::string& name,
+                                                const std::vector<int64_t>& values) {
+  auto* init = model.mutable_graph()->add_initializer();
+  init->set_name(name);
+  init->set_data_type(onnx::TensorProto::INT64);
+  init->add_dims(static_cast<int64_t>(values.size()));
+  for (int64_t v : values) init->add_int64_data(v);
+  return init;
+}
+
+// A ShuffleNet v2 unit as torchvision exports it with a dynamic batch:
+//   x [N,8,6,6] -> s = Relu(conv 1x1)
+//     -> Concat(Slice(s, channels 0..4), Relu(conv 3x3 Relu(conv 1x1 Slice(s, channels 4..8))))
+//     -> Reshape to [N,2,4,6,6] (N from Shape -> Slice -> Concat) -> Transpose (0,2,1,3,4)
+//     -> Reshape to [N,8,6,6] -> conv 1x1 -> GlobalAveragePool -> Flatten -> Gemm -> logits [N,5]
+inline onnx::ModelProto make_channel_shuffle_model() {
+  auto model = make_model(13);
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 6, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "logits", {-1, 5});
+  auto relu_conv = [&](const std::string& name, const std::string& x, const std::string& y, int64_t cin, int64_t cout,
+                       int64_t kernel, float seed) {
+    add_pattern_conv(model, name, x, name + ".pre", cin, cout, kernel, seed);
+    add_node(model, "Relu", {name + ".pre"}, {y}, name + ".relu");
+  };
+  relu_conv("stem", "x", "s", 8, 8, 1, 0.1f);
+  add_int64_initializer(model, "zero", {0});
+  add_int64_initializer(model, "one", {1});
+  add_int64_initializer(model, "four", {4});
+  add_int64_initializer(model, "eight", {8});
+  add_node(model, "Slice", {"s", "zero", "four", "one"}, {"kept"}, "split_kept");
+  add_node(model, "Slice", {"s", "four", "eight", "one"}, {"branch"}, "split_branch");
+  relu_conv("branch_reduce", "branch", "r", 4, 4, 1, 0.2f);
+  relu_conv("branch_spatial", "r", "b", 4, 4, 3, 0.3f);
+  add_int_attribute(add_node(model, "Concat", {"kept", "b"}, {"cat"}, "cat"), "axis", 1);
+  add_node(model, "Shape", {"cat"}, {"cat_shape"}, "shape");
+  add_node(model, "Slice", {"cat_shape", "zero", "one"}, {"batch"}, "batch_dim");
+  add_int64_initializer(model, "grouped_tail", {2, 4, 6, 6});
+  add_int64_initializer(model, "merged_tail", {8, 6, 6});
+  add_int_attribute(add_node(model, "Concat", {"batch", "grouped_tail"}, {"grouped_shape"}, "grouped_shape"), "axis",
+                    0);
+  add_int_attribute(add_node(model, "Concat", {"batch", "merged_tail"}, {"merged_shape"}, "merged_shape"), "axis", 0);
+  add_node(model, "Reshape", {"cat", "grouped_shape"}, {"grouped"}, "group");
+  add_ints_attribute(add_node(model, "Transpose", {"grouped"}, {"swapped"}, "swap"), "perm", {0, 2, 1, 3, 4});
+  add_node(model, "Reshape", {"swapped", "merged_shape"}, {"shuffled"}, "merge");
+  add_pattern_conv(model, "head", "shuffled", "h", 8, 8, 1, 0.8f);
+  add_node(model, "GlobalAveragePool", {"h"}, {"features"}, "head_pool");
+  add_node(model, "Flatten", {"features"}, {"flat"}, "flatten");
+  std::vector<float> fc(40);
+  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
+  add_float_initializer(model, "fc.w", {8, 5}, fc);
+  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
+  add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
+  return model;
+}
+
 inline void save_model(const onnx::ModelProto& model, const std::string& path) {
   std::ofstream file(path, std::ios::binary);
   model.SerializeToOstream(&file);

@@ -358,8 +358,8 @@ TEST(QuantizeGraph, SqueezeExcitationHasNoIslands) {
   EXPECT_LE(relative_max_error(expected, actual), 0.02f);
 }
 
-// Channel Concats of quantized convs run on int8 (every input conv writes on
-// the Concat output's grid), and so do the MaxPools around them: one
+// Channel Concats of quantized convs run on int8 (QConcat: every input conv
+// writes on the Concat output's grid), and so do the MaxPools around them: one
 // QuantizeLinear at the input, no DequantizeLinear, one Reorder.
 TEST(QuantizeGraph, ConcatOfConvBranchesHasNoIslands) {
   const Shape shape = {2, 8, 8, 8};
@@ -380,11 +380,12 @@ TEST(QuantizeGraph, ConcatOfConvBranchesHasNoIslands) {
     if (node.op_type == "MaxPool") {
       EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kUInt8) << node.name;
     }
-    if (node.op_type != "Concat") continue;
+    if (node.op_type != kQuantizedConcatOp) continue;
     ++concats;
     const Value& out = graph.value(node.outputs[0]);
     ASSERT_EQ(out.dtype, DType::kUInt8) << node.name;
     ASSERT_TRUE(out.quant.has_value());
+    EXPECT_EQ(node.attrs.get_floats(kInputScalesAttr), std::vector<float>(node.inputs.size(), 1.0f)) << node.name;
     for (ValueId in : node.inputs) {
       const Value& value = graph.value(in);
       EXPECT_EQ(value.dtype, out.dtype) << value.name;
@@ -392,6 +393,7 @@ TEST(QuantizeGraph, ConcatOfConvBranchesHasNoIslands) {
       EXPECT_EQ(value.quant->scales[0], out.quant->scales[0]) << value.name << " is on " << out.name << "'s grid";
     }
   }
+  EXPECT_EQ(count_ops(graph, "Concat"), 0);
   EXPECT_EQ(concats, 2);
   auto int8 = lower_for_cpu(graph);
   ASSERT_TRUE(int8.ok()) << int8.status().message();
@@ -402,6 +404,65 @@ TEST(QuantizeGraph, ConcatOfConvBranchesHasNoIslands) {
   EXPECT_LE(relative_max_error(expected, actual), 0.02f) << "fast kernels against the reference ones";
   const auto [fp32_logits, unused] = reference_and_session_outputs(fp32_graph, input);
   EXPECT_LE(relative_max_error(fp32_logits, actual), 0.05f) << "INT8 against FP32";
+}
+
+// ShuffleNet's unit: the shape arithmetic on a dynamic batch folds, the
+// Reshape -> Transpose -> Reshape shuffle becomes one ChannelShuffle, and the
+// channel Slices, the shuffle and the Concat stay channels-last (FP32) and
+// int8 (INT8): one Reorder, one QuantizeLinear, no DequantizeLinear. The
+// Concat's kept half comes from the stem's grid and is requantized to the
+// Concat's; the branch conv writes on it.
+TEST(QuantizeGraph, ChannelShuffleUnitHasNoIslands) {
+  const Shape shape = {2, 8, 6, 6};
+  const onnx::ModelProto model = make_channel_shuffle_model();
+  Graph graph = optimized_built_model(model, shape);
+  EXPECT_EQ(count_ops(graph, kChannelShuffleOp), 1);
+  EXPECT_EQ(count_ops(graph, "Shape"), 0);
+  EXPECT_EQ(count_ops(graph, "Transpose"), 0);
+  EXPECT_EQ(count_ops(graph, "Reshape"), 0);
+  auto fp32 = lower_for_cpu(graph);
+  ASSERT_TRUE(fp32.ok()) << fp32.status().message();
+  EXPECT_EQ(count_reorders(fp32->graph), 1);
+
+  // FP32 against the unoptimized model on the reference interpreter.
+  const Tensor input = random_input(99, shape);
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  auto plain = import_onnx_bytes(bytes, ".", "channel shuffle model");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  ASSERT_TRUE(set_input_shapes(*plain, {{"x", shape}}).ok());
+  ASSERT_TRUE(infer_shapes(*plain).ok());
+  auto interpreter = Interpreter::create(std::make_shared<const Graph>(*plain));
+  ASSERT_TRUE(interpreter.ok()) << interpreter.status().message();
+  auto plain_outputs = interpreter->run({{"x", input}});
+  ASSERT_TRUE(plain_outputs.ok()) << plain_outputs.status().message();
+  const Tensor& unoptimized = plain_outputs->at(0);
+  const auto [optimized_reference, fp32_fast] = reference_and_session_outputs(graph, input);
+  EXPECT_LE(relative_max_error(unoptimized, fp32_fast), 1e-5f);
+  EXPECT_LE(relative_max_error(unoptimized, optimized_reference), 1e-5f);
+
+  ASSERT_TRUE(quantize_graph(graph, calibrate_on_random_inputs(graph, shape), {}).ok());
+  EXPECT_EQ(count_ops(graph, "QuantizeLinear"), 1);
+  EXPECT_EQ(count_ops(graph, "DequantizeLinear"), 0);
+  ASSERT_EQ(count_ops(graph, kQuantizedConcatOp), 1);
+  for (const Node& node : graph.nodes) {
+    if (node.op_type == "Slice" || node.op_type == kChannelShuffleOp) {
+      EXPECT_EQ(graph.value(node.inputs[0]).dtype, DType::kUInt8) << node.name;
+      EXPECT_EQ(graph.value(node.outputs[0]).dtype, DType::kUInt8) << node.name;
+    }
+    if (node.op_type != kQuantizedConcatOp) continue;
+    const std::vector<float> scales = node.attrs.get_floats(kInputScalesAttr);
+    ASSERT_EQ(scales.size(), 2u);
+    EXPECT_NE(scales[0], 1.0f) << "the kept half is on the stem's grid";
+    EXPECT_EQ(scales[1], 1.0f) << "the branch conv writes on the Concat's grid";
+  }
+  auto int8 = lower_for_cpu(graph);
+  ASSERT_TRUE(int8.ok()) << int8.status().message();
+  EXPECT_EQ(count_reorders(int8->graph), 1);
+  const auto [expected, actual] = reference_and_session_outputs(graph, input);
+  // Every int8 step is bit-exact; only the float head (conv, pool, Gemm) rounds differently.
+  EXPECT_LE(relative_max_error(expected, actual), 1e-4f) << "fast kernels against the reference ones";
+  EXPECT_LE(relative_max_error(unoptimized, actual), 0.05f) << "INT8 against FP32";
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
-// Reference kernels of ChannelScale, ChannelAffine and QGlobalAveragePool (see
+// Reference kernels of ChannelScale, ChannelAffine, QGlobalAveragePool,
+// ChannelShuffle and QConcat (see
 // kernels/channel_ops.h), on NCHW.
 #include "kernels/channel_ops.h"
 
+#include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
@@ -149,12 +152,99 @@ Status run_qgap(KernelContext& ctx) {
   return {};
 }
 
+Status infer_channel_shuffle(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
+  const Shape& x = ctx.input_shape(0);
+  const int64_t groups = ctx.attrs().get_int(kGroupsAttr, 0);
+  if (x.size() != 4) return ctx.error("X must be [N,C,H,W], got ", shape_string(x));
+  if (groups < 1 || x[1] % groups != 0) return ctx.error("groups ", groups, " does not divide ", x[1], " channels");
+  ctx.set_output(0, ctx.input_dtype(0), x);
+  return {};
+}
+
+Status run_channel_shuffle(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const int64_t channels = x.dim(1), groups = ctx.attrs().get_int(kGroupsAttr, 1), per_group = channels / groups;
+  const size_t plane = static_cast<size_t>(x.dim(2) * x.dim(3)) * dtype_size(x.dtype());
+  const auto* src = static_cast<const uint8_t*>(x.raw_data());
+  auto* dst = static_cast<uint8_t*>(ctx.output(0).raw_data());
+  for (int64_t n = 0; n < x.dim(0); ++n) {
+    for (int64_t i = 0; i < groups; ++i) {
+      for (int64_t k = 0; k < per_group; ++k) {
+        const auto from = static_cast<size_t>(n * channels + i * per_group + k);
+        const auto to = static_cast<size_t>(n * channels + k * groups + i);
+        std::memcpy(dst + to * plane, src + from * plane, plane);
+      }
+    }
+  }
+  return {};
+}
+
+Status infer_quantized_concat(InferContext& ctx) {
+  if (ctx.num_inputs() < 1) return ctx.error("takes at least one input");
+  const std::vector<float> scales = ctx.attrs().get_floats(kInputScalesAttr);
+  if (scales.size() != ctx.num_inputs()) {
+    return ctx.error(kInputScalesAttr, " has ", scales.size(), " values for ", ctx.num_inputs(), " inputs");
+  }
+  const int64_t axis = ctx.attrs().get_int("axis", 1);
+  if (axis != 1 && axis != -3) return ctx.error("only channels (axis 1) are supported, got axis ", axis);
+  Shape out;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i) || !is_byte_type(ctx.input_dtype(i))) return ctx.error("every input must be int8 or uint8");
+    if (!(scales[i] > 0.0f) || !std::isfinite(scales[i]))
+      return ctx.error(kInputScalesAttr, " must be positive and finite");
+    const Shape& x = ctx.input_shape(i);
+    if (x.size() != 4) return ctx.error("every input must be [N,C,H,W], got ", shape_string(x));
+    if (i == 0) {
+      out = x;
+      continue;
+    }
+    if (x[0] != out[0] || x[2] != out[2] || x[3] != out[3]) {
+      return ctx.error("inputs differ in batch or size: ", shape_string(out), " and ", shape_string(x));
+    }
+    out[1] += x[1];
+  }
+  KESTREL_ASSIGN_OR_RETURN(const DType type, byte_output_type(ctx));
+  ctx.set_output(0, type, out);
+  return {};
+}
+
+template <typename Src, typename Dst>
+void requantize_run(const Src* src, float scale, Dst* dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = saturate_round<Dst>(static_cast<float>(src[j]) * scale);
+}
+
+template <typename Dst>
+void concat_requantized(KernelContext& ctx, const std::vector<float>& scales, Tensor& y) {
+  const int64_t pixels = y.dim(2) * y.dim(3);
+  Dst* dst = y.data<Dst>();
+  for (int64_t n = 0; n < y.dim(0); ++n) {
+    for (size_t i = 0; i < scales.size(); ++i) {
+      const Tensor& x = ctx.input(i);
+      const int64_t run = x.dim(1) * pixels;
+      if (x.dtype() == DType::kInt8) requantize_run(x.data<int8_t>() + n * run, scales[i], dst, run);
+      else requantize_run(x.data<uint8_t>() + n * run, scales[i], dst, run);
+      dst += run;
+    }
+  }
+}
+
+Status run_quantized_concat(KernelContext& ctx) {
+  const std::vector<float> scales = ctx.attrs().get_floats(kInputScalesAttr);
+  Tensor& y = ctx.output(0);
+  if (y.dtype() == DType::kInt8) concat_requantized<int8_t>(ctx, scales, y);
+  else concat_requantized<uint8_t>(ctx, scales, y);
+  return {};
+}
+
 }  // namespace
 
 void register_channel_ops(OpRegistry& registry) {
   registry.add({kChannelScaleOp, infer_channel_scale, run_channel_scale});
   registry.add({kChannelAffineOp, infer_channel_affine, run_channel_affine});
   registry.add({kQuantizedGlobalAveragePoolOp, infer_qgap, run_qgap});
+  registry.add({kChannelShuffleOp, infer_channel_shuffle, run_channel_shuffle});
+  registry.add({kQuantizedConcatOp, infer_quantized_concat, run_quantized_concat});
 }
 
 }  // namespace kestrel
