@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "kernels/activation.h"
+#include "kernels/channel_ops.h"
+#include "kernels/op_registry.h"
 #include "passes/fuse_common.h"
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
@@ -84,6 +86,22 @@ std::optional<GatedMul> gated_mul(const Graph& graph, const std::vector<std::vec
   return std::nullopt;
 }
 
+bool is_channel_affine(const Node& node) {
+  return node.domain == kKestrelDomain && node.op_type == kChannelAffineOp && node.outputs.size() == 1;
+}
+
+// ChannelAffine's fast kernel applies a Relu in the same pass.
+void fuse_relu_into_affine(Graph& graph, const std::vector<std::vector<size_t>>& consumers, size_t p,
+                           std::vector<char>& dead) {
+  const ValueId out = graph.nodes[p].outputs[0];
+  if (!has_single_consumer(graph, consumers, out)) return;
+  const size_t consumer = consumers[static_cast<size_t>(out)][0];
+  const std::optional<Activation> activation = activation_of(graph, graph.nodes[consumer]);
+  if (dead[consumer] || !activation || activation->kind != ActivationKind::kRelu) return;
+  set_activation_attributes(*activation, graph.nodes[p].attrs);
+  take_over(graph, p, consumer, dead);
+}
+
 }  // namespace
 
 Status fuse_activation(Graph& graph) {
@@ -91,7 +109,12 @@ Status fuse_activation(Graph& graph) {
   std::vector<char> dead(graph.nodes.size(), 0);
   for (size_t p = 0; p < graph.nodes.size(); ++p) {
     const Node& producer = graph.nodes[p];
-    if (dead[p] || !is_fusable_producer(graph, producer) || has_fused_activation(producer)) continue;
+    if (dead[p] || has_fused_activation(producer)) continue;
+    if (is_channel_affine(producer)) {  // a BatchNormalization no conv absorbs, then Relu (DenseNet)
+      fuse_relu_into_affine(graph, consumers, p, dead);
+      continue;
+    }
+    if (!is_fusable_producer(graph, producer)) continue;
     const ValueId out = producer.outputs[0];
     std::optional<Activation> activation;
     size_t consumer = 0;

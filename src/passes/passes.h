@@ -25,6 +25,8 @@ Status eliminate_dead_nodes(Graph& graph);
 Status fold_constants(Graph& graph);
 // BatchNormalization folds into the Conv/Gemm before it, or becomes Mul+Add.
 Status fold_batch_norm(Graph& graph);
+// ReduceMean over H and W of a 4-D activation becomes GlobalAveragePool (+ Flatten without keepdims).
+Status global_average_pool(Graph& graph);
 // Flatten followed by Gemm becomes one FusedGemm reading the unflattened input.
 Status fuse_flatten_gemm(Graph& graph);
 // Add(Conv(x), y) becomes FusedConv with y as its Sum input.

@@ -123,7 +123,15 @@ class ChannelGatherKernel final : public FastKernel {
         in_channels_(in_channels),
         element_(element),
         pixels_(pixels),
-        what_(std::move(what)) {}
+        what_(std::move(what)) {
+    contiguous_ = !source_.empty();
+    for (size_t j = 1; j < source_.size(); ++j) contiguous_ = contiguous_ && source_[j] == source_[0] + int64_t(j);
+    interleaved_halves_ = in_channels_ % 2 == 0 && static_cast<int64_t>(source_.size()) == in_channels_;
+    for (size_t j = 0; j < source_.size() && interleaved_halves_; ++j) {
+      const auto k = static_cast<int64_t>(j / 2);
+      interleaved_halves_ = source_[j] == (j % 2 == 0 ? k : in_channels_ / 2 + k);
+    }
+  }
   Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
     const auto out_channels = static_cast<int64_t>(source_.size());
     if (element_ == 4) gather<uint32_t>(inputs[0], outputs[0], out_channels);
@@ -137,6 +145,26 @@ class ChannelGatherKernel final : public FastKernel {
   void gather(const void* in, void* out, int64_t out_channels) const {
     const T* src = static_cast<const T*>(in);
     T* dst = static_cast<T*>(out);
+    if (contiguous_) {  // a channel Slice: one run per pixel
+      const int64_t first = source_[0];
+      for (int64_t p = 0; p < pixels_; ++p) {
+        std::memcpy(dst + p * out_channels, src + p * in_channels_ + first, sizeof(T) * source_.size());
+      }
+      return;
+    }
+    if (interleaved_halves_) {  // ChannelShuffle with 2 groups: the halves interleaved
+      const int64_t half = in_channels_ / 2;
+      for (int64_t p = 0; p < pixels_; ++p) {
+        const T* a = src + p * in_channels_;
+        const T* b = a + half;
+        T* to = dst + p * out_channels;
+        for (int64_t k = 0; k < half; ++k) {
+          to[2 * k] = a[k];
+          to[2 * k + 1] = b[k];
+        }
+      }
+      return;
+    }
     for (int64_t p = 0; p < pixels_; ++p) {
       const T* pixel = src + p * in_channels_;
       T* to = dst + p * out_channels;
@@ -145,6 +173,7 @@ class ChannelGatherKernel final : public FastKernel {
   }
 
   std::vector<int64_t> source_;
+  bool contiguous_ = false, interleaved_halves_ = false;
   int64_t in_channels_;
   size_t element_;
   int64_t pixels_;
@@ -268,6 +297,9 @@ std::string channel_affine_refusal(const Graph& graph, const Node& node) {
   if (!is_float_4d(graph, node.inputs[0])) return "X is not a float32 4-D tensor";
   if (!graph.value(node.inputs[1]).constant || !graph.value(node.inputs[2]).constant)
     return "Scale and Shift are not constants";
+  auto activation = activation_from_attributes(node.attrs);
+  if (!activation.ok() || (activation->kind != ActivationKind::kNone && activation->kind != ActivationKind::kRelu))
+    return "its fused activation is not Relu";
   return "";
 }
 
@@ -277,10 +309,12 @@ class ChannelAffineKernel final : public FastKernel {
       : scale_(*graph.value(node.inputs[1]).constant), shift_(*graph.value(node.inputs[2]).constant) {
     const Value& x = graph.value(node.inputs[0]);
     batch_ = x.shape[0], channels_ = x.shape[1], pixels_ = x.shape[2] * x.shape[3];
+    auto activation = activation_from_attributes(node.attrs);
+    relu_ = activation.ok() && activation->kind == ActivationKind::kRelu;
   }
   Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
     cpu::channel_affine_f32(static_cast<const float*>(inputs[0]), scale_.data<float>(), shift_.data<float>(),
-                            static_cast<float*>(outputs[0]), batch_, pixels_, channels_);
+                            static_cast<float*>(outputs[0]), batch_, pixels_, channels_, relu_);
     return {};
   }
   std::string implementation() const override { return std::string("kestrel channel_affine:") + cpu::kernels_isa(); }
@@ -288,6 +322,7 @@ class ChannelAffineKernel final : public FastKernel {
  private:
   Tensor scale_, shift_;  // the graph's constants (shared, not copied)
   int64_t batch_ = 0, channels_ = 0, pixels_ = 0;
+  bool relu_ = false;  // a fused Relu
 };
 
 StatusOr<std::unique_ptr<FastKernel>> make_channel_affine(const Graph& graph, const Node& node) {

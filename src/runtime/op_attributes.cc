@@ -106,7 +106,7 @@ constexpr OpEntry kOps[] = {
      "output_scales:fs sum_scale:f output_type:s post_scale:f"},
     {"Reorder", "to:s"},
     {"ChannelScale", "output_scale:f output_type:s"},
-    {"ChannelAffine", ""},
+    {"ChannelAffine", KESTREL_FUSED_ATTRS},
     {"QGlobalAveragePool", "output_scale:f output_type:s"},
     {"ChannelShuffle", "groups:i fused_nodes:ss"},
     {"QConcat", "axis:i input_scales:fs output_type:s"},

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "kernels/activation.h"
 #include "kernels/channel_ops.h"
 #include "kernels/cpu/channel_kernels.h"
 #include "kernels/quantized_conv.h"
@@ -196,12 +197,15 @@ TEST_P(ChannelKernels, AffineMatchesReferenceBitExact) {
     const Tensor x = random_tensor(rng, DType::kFloat32, shape);
     const Tensor scale = random_tensor(rng, DType::kFloat32, {shape[1]});
     const Tensor shift = random_tensor(rng, DType::kFloat32, {shape[1]});
-    auto expected = run_op(kChannelAffineOp, {x, scale, shift});
+    const bool relu = trial % 2 == 1;  // a fused Relu
+    Attributes attrs;
+    if (relu) set_activation_attributes(Activation{ActivationKind::kRelu}, attrs);
+    auto expected = run_op(kChannelAffineOp, {x, scale, shift}, attrs);
     ASSERT_TRUE(expected.ok()) << expected.status().message();
     const Tensor x_nhwc = transposed(x, true);
     Tensor y_nhwc(DType::kFloat32, x_nhwc.shape());
     cpu::channel_affine_f32(x_nhwc.data<float>(), scale.data<float>(), shift.data<float>(), y_nhwc.data<float>(),
-                            shape[0], shape[2] * shape[3], shape[1]);
+                            shape[0], shape[2] * shape[3], shape[1], relu);
     EXPECT_EQ(differing_bytes(transposed(y_nhwc, false), expected->at(0)), 0);
   }
 }

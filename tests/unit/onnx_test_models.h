@@ -186,7 +186,7 @@ inline onnx::TensorProto* add_int64_initializer(onnx::ModelProto& model, const s
 //   x [N,8,6,6] -> s = Relu(conv 1x1)
 //     -> Concat(Slice(s, channels 0..4), Relu(conv 3x3 Relu(conv 1x1 Slice(s, channels 4..8))))
 //     -> Reshape to [N,2,4,6,6] (N from Shape -> Slice -> Concat) -> Transpose (0,2,1,3,4)
-//     -> Reshape to [N,8,6,6] -> conv 1x1 -> GlobalAveragePool -> Flatten -> Gemm -> logits [N,5]
+//     -> Reshape to [N,8,6,6] -> conv 1x1 -> ReduceMean over H, W (no keepdims) -> Gemm -> logits [N,5]
 inline onnx::ModelProto make_channel_shuffle_model() {
   auto model = make_model(13);
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 6, 6});
@@ -217,8 +217,9 @@ inline onnx::ModelProto make_channel_shuffle_model() {
   add_ints_attribute(add_node(model, "Transpose", {"grouped"}, {"swapped"}, "swap"), "perm", {0, 2, 1, 3, 4});
   add_node(model, "Reshape", {"swapped", "merged_shape"}, {"shuffled"}, "merge");
   add_pattern_conv(model, "head", "shuffled", "h", 8, 8, 1, 0.8f);
-  add_node(model, "GlobalAveragePool", {"h"}, {"features"}, "head_pool");
-  add_node(model, "Flatten", {"features"}, {"flat"}, "flatten");
+  auto* mean = add_node(model, "ReduceMean", {"h"}, {"flat"}, "head_mean");
+  add_ints_attribute(mean, "axes", {2, 3});
+  add_int_attribute(mean, "keepdims", 0);
   std::vector<float> fc(40);
   for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
   add_float_initializer(model, "fc.w", {8, 5}, fc);

@@ -173,6 +173,21 @@ TEST(Passes, BatchNormFoldsIntoConvOrBecomesChannelAffine) {
   expect_same_outputs(before, after);
 }
 
+// DenseNet's BatchNormalization -> Relu after a Concat: one ChannelAffine
+// with the Relu fused.
+TEST(Passes, ReluAfterAStandaloneBatchNormFusesIntoChannelAffine) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 6, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 6, 6});
+  add_batch_norm(model, "bn_input", "x", "xn", 3, kSeed);
+  add_node(model, "Relu", {"xn"}, {"r"}, "relu");
+  add_conv(model, "conv", "r", "y", 3, 4, 3, kSeed + 10);
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"ChannelAffine", "Conv"}));
+  expect_same_outputs(before, after);
+}
+
 TEST(Passes, BatchNormFoldsIntoGemmWithAndWithoutTransB) {
   for (int64_t trans_b : {0, 1}) {
     auto model = make_model();

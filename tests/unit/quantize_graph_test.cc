@@ -407,7 +407,8 @@ TEST(QuantizeGraph, ConcatOfConvBranchesHasNoIslands) {
 }
 
 // ShuffleNet's unit: the shape arithmetic on a dynamic batch folds, the
-// Reshape -> Transpose -> Reshape shuffle becomes one ChannelShuffle, and the
+// Reshape -> Transpose -> Reshape shuffle becomes one ChannelShuffle, the
+// head's ReduceMean a GlobalAveragePool, and the
 // channel Slices, the shuffle and the Concat stay channels-last (FP32) and
 // int8 (INT8): one Reorder, one QuantizeLinear, no DequantizeLinear. The
 // Concat's kept half comes from the stem's grid and is requantized to the
@@ -420,6 +421,8 @@ TEST(QuantizeGraph, ChannelShuffleUnitHasNoIslands) {
   EXPECT_EQ(count_ops(graph, "Shape"), 0);
   EXPECT_EQ(count_ops(graph, "Transpose"), 0);
   EXPECT_EQ(count_ops(graph, "Reshape"), 0);
+  EXPECT_EQ(count_ops(graph, "ReduceMean"), 0) << "the head's mean over H and W is a GlobalAveragePool";
+  EXPECT_EQ(count_ops(graph, "FusedGemm"), 1) << "its Flatten folds into the classifier";
   auto fp32 = lower_for_cpu(graph);
   ASSERT_TRUE(fp32.ok()) << fp32.status().message();
   EXPECT_EQ(count_reorders(fp32->graph), 1);

@@ -1,6 +1,9 @@
 #include "kernels/cpu/channel_kernels.h"
 
 #include <algorithm>
+#include <limits>
+
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -73,14 +76,16 @@ KESTREL_AVX512 void scale_f32_avx512(const float* src, const float* scale, float
 }
 
 KESTREL_AVX512 void affine_f32_avx512(const float* src, const float* scale, const float* shift, float* dst,
-                                      int64_t rows, int64_t channels) {
+                                      int64_t rows, int64_t channels, bool relu) {
+  // max(v, -inf) is v: one instruction either way, no branch in the loop.
+  const __m512 floor = _mm512_set1_ps(relu ? 0.0f : -std::numeric_limits<float>::infinity());
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t base = row * channels;
     for (int64_t c = 0; c < channels; c += kLanes) {
       const __mmask16 mask = tail_mask(channels - c);
       const __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, src + base + c),
                                        _mm512_maskz_loadu_ps(mask, scale + c), _mm512_maskz_loadu_ps(mask, shift + c));
-      _mm512_mask_storeu_ps(dst + base + c, mask, v);
+      _mm512_mask_storeu_ps(dst + base + c, mask, _mm512_max_ps(v, floor));
     }
   }
 }
@@ -166,11 +171,13 @@ void channel_scale_f32(const float* src, const float* scale, float* dst, int64_t
 }
 
 void channel_affine_f32(const float* src, const float* scale, const float* shift, float* dst, int64_t batch,
-                        int64_t pixels, int64_t channels) {
-  if (use_avx512()) return affine_f32_avx512(src, scale, shift, dst, batch * pixels, channels);
+                        int64_t pixels, int64_t channels, bool relu) {
+  if (use_avx512()) return affine_f32_avx512(src, scale, shift, dst, batch * pixels, channels, relu);
   for (int64_t row = 0; row < batch * pixels; ++row) {
-    for (int64_t c = 0; c < channels; ++c)
-      dst[row * channels + c] = std::fma(src[row * channels + c], scale[c], shift[c]);
+    for (int64_t c = 0; c < channels; ++c) {
+      const float v = std::fma(src[row * channels + c], scale[c], shift[c]);
+      dst[row * channels + c] = relu ? std::max(v, 0.0f) : v;
+    }
   }
 }
 

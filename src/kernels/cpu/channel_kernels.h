@@ -15,9 +15,10 @@ namespace kestrel::cpu {
 void channel_scale_f32(const float* src, const float* scale, float* dst, int64_t batch, int64_t pixels,
                        int64_t channels);
 
-// dst[n, p, c] = fma(src[n, p, c], scale[c], shift[c]) over NHWC [batch, pixels, channels].
+// dst[n, p, c] = fma(src[n, p, c], scale[c], shift[c]) over NHWC [batch, pixels, channels],
+// then max(., 0) with `relu`.
 void channel_affine_f32(const float* src, const float* scale, const float* shift, float* dst, int64_t batch,
-                        int64_t pixels, int64_t channels);
+                        int64_t pixels, int64_t channels, bool relu = false);
 
 // dst = saturate(round_half_even(src * multiplier[n, c])), int8/uint8 in and out.
 void channel_scale_int8(const void* src, ByteType src_type, const float* multiplier, void* dst, ByteType dst_type,

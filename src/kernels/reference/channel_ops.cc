@@ -3,6 +3,8 @@
 // kernels/channel_ops.h), on NCHW.
 #include "kernels/channel_ops.h"
 
+#include "kernels/activation.h"
+
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -96,6 +98,9 @@ Status infer_channel_affine(InferContext& ctx) {
       return ctx.error(i == 1 ? "Scale" : "Shift", " must be [", x[1], "], got ", shape_string(ctx.input_shape(i)));
     }
   }
+  KESTREL_ASSIGN_OR_RETURN(const Activation activation, activation_from_attributes(ctx.attrs()));
+  if (activation.kind != ActivationKind::kNone && activation.kind != ActivationKind::kRelu)
+    return ctx.error("the only activation ChannelAffine fuses is Relu");
   ctx.set_output(0, DType::kFloat32, x);
   return {};
 }
@@ -107,10 +112,14 @@ Status run_channel_affine(KernelContext& ctx) {
   const int64_t channels = x.dim(1), pixels = x.dim(2) * x.dim(3);
   const float* src = x.data<float>();
   float* dst = ctx.output(0).data<float>();
+  auto activation = activation_from_attributes(ctx.attrs());
+  const bool relu = activation.ok() && activation->kind == ActivationKind::kRelu;
   for (int64_t plane = 0; plane < x.dim(0) * channels; ++plane) {
     const int64_t c = plane % channels;
-    for (int64_t p = 0; p < pixels; ++p)
-      dst[plane * pixels + p] = std::fma(src[plane * pixels + p], scale[c], shift[c]);
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float v = std::fma(src[plane * pixels + p], scale[c], shift[c]);
+      dst[plane * pixels + p] = relu ? std::max(v, 0.0f) : v;
+    }
   }
   return {};
 }
