@@ -5,12 +5,19 @@ namespace kestrel {
 
 const std::vector<Pass>& default_passes() {
   static const std::vector<Pass> passes = {
-      {"eliminate_identity", eliminate_identity},     {"fold_constants", fold_constants},
+      {"eliminate_identity", eliminate_identity},
+      {"fold_constants", fold_constants},
       {"eliminate_identity", eliminate_identity},  // again: Pads whose pads were computed
-      {"eliminate_dead_nodes", eliminate_dead_nodes}, {"fold_batch_norm", fold_batch_norm},
-      {"global_average_pool", global_average_pool},   {"fuse_flatten_gemm", fuse_flatten_gemm},
-      {"fuse_residual_add", fuse_residual_add},       {"fuse_activation", fuse_activation},
-      {"fuse_channel_scale", fuse_channel_scale},     {"fuse_channel_shuffle", fuse_channel_shuffle},
+      {"eliminate_dead_nodes", eliminate_dead_nodes},
+      {"fold_batch_norm", fold_batch_norm},
+      {"global_average_pool", global_average_pool},
+      {"matmul_to_gemm", matmul_to_gemm},
+      {"square_pow", square_pow},
+      {"fuse_flatten_gemm", fuse_flatten_gemm},
+      {"fuse_residual_add", fuse_residual_add},
+      {"fuse_activation", fuse_activation},
+      {"fuse_channel_scale", fuse_channel_scale},
+      {"fuse_channel_shuffle", fuse_channel_shuffle},
       {"eliminate_dead_nodes", eliminate_dead_nodes},
   };
   return passes;

@@ -188,6 +188,28 @@ TEST(Passes, ReluAfterAStandaloneBatchNormFusesIntoChannelAffine) {
   expect_same_outputs(before, after);
 }
 
+// ConvNeXt's MLP: MatMul by a constant [K, N] on [N, H, W, K], then a bias
+// Add, becomes one Gemm on [N*H*W, K] between two Reshapes; a 2-D MatMul
+// without bias becomes a Gemm alone. Pow(x, 2) becomes x * x.
+TEST(Passes, MatMulByConstantWeightsBecomesGemm) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 4, 6});
+  add_tensor_value(model.mutable_graph()->mutable_input(), "v", {2, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 3, 4, 5});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "z", {2, 5});
+  add_float_initializer(model, "w", {6, 5}, random_values(30, kSeed));
+  add_float_initializer(model, "b", {5}, random_values(5, kSeed + 1));
+  add_float_initializer(model, "two", {}, {2.0f});
+  add_node(model, "MatMul", {"x", "w"}, {"xw"}, "linear");
+  add_node(model, "Add", {"xw", "b"}, {"xwb"}, "bias");
+  add_node(model, "Pow", {"xwb", "two"}, {"y"}, "square");
+  add_node(model, "MatMul", {"v", "w"}, {"z"}, "linear_2d");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"Reshape", "FusedGemm", "Reshape", "Mul", "FusedGemm"}));
+  expect_same_outputs(before, after);
+}
+
 TEST(Passes, BatchNormFoldsIntoGemmWithAndWithoutTransB) {
   for (int64_t trans_b : {0, 1}) {
     auto model = make_model();
