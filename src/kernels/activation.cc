@@ -15,6 +15,7 @@ constexpr std::pair<ActivationKind, const char*> kNames[] = {
     {ActivationKind::kHardSigmoid, "HardSigmoid"},
     {ActivationKind::kHardSwish, "HardSwish"},
     {ActivationKind::kSiLU, "SiLU"},
+    {ActivationKind::kGelu, "Gelu"},
 };
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
@@ -78,6 +79,9 @@ void apply_activation(const Activation& activation, float* dst, int64_t count) {
       return;
     case ActivationKind::kSiLU:
       for (int64_t i = 0; i < count; ++i) dst[i] = dst[i] * sigmoid(dst[i]);
+      return;
+    case ActivationKind::kGelu:
+      for (int64_t i = 0; i < count; ++i) dst[i] = 0.5f * dst[i] * (1.0f + std::erf(dst[i] * 0.70710678f));
       return;
   }
 }

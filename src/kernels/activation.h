@@ -1,6 +1,7 @@
 // Activations that passes fuse into the op producing their input. A fused
 // node carries them as attributes:
-//   activation        "Relu" | "Clip" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "SiLU"
+//   activation        "Relu" | "Clip" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "SiLU" | "Gelu"
+//                     (Gelu: x * (1 + erf(x / sqrt 2)) / 2, the exact form)
 //   activation_alpha  LeakyRelu alpha, HardSigmoid alpha, Clip min
 //   activation_beta   HardSigmoid beta, Clip max
 #pragma once
@@ -13,7 +14,7 @@
 
 namespace kestrel {
 
-enum class ActivationKind { kNone, kRelu, kClip, kLeakyRelu, kSigmoid, kHardSigmoid, kHardSwish, kSiLU };
+enum class ActivationKind { kNone, kRelu, kClip, kLeakyRelu, kSigmoid, kHardSigmoid, kHardSwish, kSiLU, kGelu };
 
 struct Activation {
   ActivationKind kind = ActivationKind::kNone;

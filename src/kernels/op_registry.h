@@ -88,6 +88,7 @@ class KernelContext {
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
   const Tensor& input(size_t i) const { return *inputs_[i]; }
   size_t num_outputs() const { return outputs_.size(); }
+  bool has_output(size_t i) const { return i < outputs_.size() && outputs_[i] != nullptr; }
   Tensor& output(size_t i) { return *outputs_[i]; }
 
   template <typename... Args>

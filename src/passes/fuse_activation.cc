@@ -118,7 +118,13 @@ Status fuse_activation(Graph& graph) {
     const ValueId out = producer.outputs[0];
     std::optional<Activation> activation;
     size_t consumer = 0;
-    if (auto gated = gated_mul(graph, consumers, out)) {
+    if (auto gelu = match_gelu(graph, consumers, out)) {
+      activation = Activation{ActivationKind::kGelu};
+      consumer = gelu->nodes.back();
+      for (size_t node : gelu->nodes) {
+        if (node != consumer) dead[node] = 1;
+      }
+    } else if (auto gated = gated_mul(graph, consumers, out)) {
       activation = gated->activation;
       consumer = gated->mul;
       for (size_t reader : consumers[static_cast<size_t>(out)]) {

@@ -1,5 +1,7 @@
 #include "passes/fuse_common.h"
 
+#include <cmath>
+
 #include "kernels/op_registry.h"
 #include "passes/graph_edit.h"
 
@@ -28,6 +30,61 @@ void take_over(Graph& graph, size_t producer, size_t consumer, std::vector<char>
   graph.nodes[consumer] = std::move(fused);
   graph.nodes[producer] = Node{.name = "(fused)"};
   dead[producer] = 1;
+}
+
+namespace {
+
+bool is_scalar_constant(const Graph& graph, ValueId id, float value, float tolerance) {
+  const Value& v = graph.value(id);
+  return v.constant && v.dtype == DType::kFloat32 && v.constant->size() == 1 &&
+         std::fabs(v.constant->data<float>()[0] - value) <= tolerance;
+}
+
+bool is_binary(const Node& node, const char* op) {
+  return node.domain.empty() && node.op_type == op && node.inputs.size() == 2 && node.outputs.size() == 1;
+}
+
+// The other operand of a two-input node reading `value`, or kNoValue.
+ValueId other_operand(const Node& node, ValueId value) {
+  if (node.inputs[0] == value) return node.inputs[1];
+  if (node.inputs[1] == value) return node.inputs[0];
+  return kNoValue;
+}
+
+// The single reader of `value`, when it has exactly one and is no graph output.
+std::optional<size_t> only_reader(const Graph& graph, const std::vector<std::vector<size_t>>& consumers,
+                                  ValueId value) {
+  if (!has_single_consumer(graph, consumers, value)) return std::nullopt;
+  return consumers[static_cast<size_t>(value)][0];
+}
+
+}  // namespace
+
+std::optional<GeluMatch> match_gelu(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId x) {
+  const auto& readers = consumers[static_cast<size_t>(x)];
+  if (readers.size() != 2 || is_graph_output(graph, x)) return std::nullopt;
+  constexpr float kSqrt2 = 1.41421356f, kTolerance = 1e-5f;
+  for (size_t k = 0; k < 2; ++k) {
+    const size_t div = readers[k], mul = readers[1 - k];
+    const Node& d = graph.nodes[div];
+    if (!is_binary(d, "Div") || d.inputs[0] != x || !is_scalar_constant(graph, d.inputs[1], kSqrt2, kTolerance))
+      continue;
+    const auto erf = only_reader(graph, consumers, d.outputs[0]);
+    if (!erf || graph.nodes[*erf].op_type != "Erf" || !graph.nodes[*erf].domain.empty()) continue;
+    const auto add = only_reader(graph, consumers, graph.nodes[*erf].outputs[0]);
+    if (!add || !is_binary(graph.nodes[*add], "Add")) continue;
+    const ValueId one = other_operand(graph.nodes[*add], graph.nodes[*erf].outputs[0]);
+    if (one == kNoValue || !is_scalar_constant(graph, one, 1.0f, 0.0f)) continue;
+    const ValueId gate = graph.nodes[*add].outputs[0];
+    const Node& m = graph.nodes[mul];
+    if (!is_binary(m, "Mul") || other_operand(m, x) != gate || !has_single_consumer(graph, consumers, gate)) continue;
+    const auto half = only_reader(graph, consumers, m.outputs[0]);
+    if (!half || !is_binary(graph.nodes[*half], "Mul")) continue;
+    const ValueId c = other_operand(graph.nodes[*half], m.outputs[0]);
+    if (c == kNoValue || !is_scalar_constant(graph, c, 0.5f, 0.0f)) continue;
+    return GeluMatch{{div, *erf, *add, mul, *half}, graph.nodes[*half].outputs[0]};
+  }
+  return std::nullopt;
 }
 
 }  // namespace kestrel

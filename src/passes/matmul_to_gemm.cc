@@ -1,10 +1,12 @@
 // MatMul(X [..., K], W [K, N]) with W a float32 constant (a Linear layer on
-// an N-D tensor: ConvNeXt's pointwise MLPs, transformers' projections), and
-// an Add of a constant [N] bias after it, becomes a Gemm (FusedGemm) of X as [M, K], W and the bias
+// an N-D tensor: ConvNeXt's pointwise MLPs, transformers' projections), an
+// Add of a constant [N] bias after it, and a GELU after that, becomes a Gemm (FusedGemm) of X as [M, K], W and the bias
 // (M the product of X's leading dims), reshaped back when X is not 2-D. The
 // Gemm runs on oneDNN's inner product; MatMul had only the reference kernel.
 // Also here: Pow(x, 2) becomes x * x.
+#include "kernels/activation.h"
 #include "kernels/op_registry.h"
+#include "passes/fuse_common.h"
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
 
@@ -40,12 +42,12 @@ ValueId add_shape_constant(Graph& graph, const std::string& base, const Shape& s
 
 Status matmul_to_gemm(Graph& graph) {
   const auto consumers = consumers_of(graph);
-  std::vector<char> folded_add(graph.nodes.size(), 0);
+  std::vector<char> folded(graph.nodes.size(), 0);  // a bias Add or a GELU node, now in a Gemm
   std::vector<Node> nodes;
   nodes.reserve(graph.nodes.size());
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     Node& node = graph.nodes[i];
-    if (folded_add[i]) continue;
+    if (folded[i]) continue;
     const bool matmul = node.domain.empty() && node.op_type == "MatMul" && node.inputs.size() == 2 &&
                         node.outputs.size() == 1 && is_float_constant_matrix(graph, node.inputs[1]);
     const Shape x_shape = matmul ? graph.value(node.inputs[0]).shape : Shape{};
@@ -71,7 +73,15 @@ Status matmul_to_gemm(Graph& graph) {
       gemm.inputs.push_back(bias->first);
       record_fused(gemm, graph.nodes[bias->second].name);
       y = graph.nodes[bias->second].outputs[0];
-      folded_add[bias->second] = 1;
+      folded[bias->second] = 1;
+    }
+    if (auto gelu = match_gelu(graph, consumers, y)) {
+      set_activation_attributes(Activation{ActivationKind::kGelu}, gemm.attrs);
+      for (size_t g : gelu->nodes) {
+        record_fused(gemm, graph.nodes[g].name);
+        folded[g] = 1;
+      }
+      y = gelu->output;
     }
     const Shape y_shape = graph.value(y).shape;
     if (x_shape.size() == 2) {

@@ -11,6 +11,7 @@ const std::vector<Pass>& default_passes() {
       {"eliminate_dead_nodes", eliminate_dead_nodes},
       {"fold_batch_norm", fold_batch_norm},
       {"global_average_pool", global_average_pool},
+      {"fuse_layer_norm", fuse_layer_norm},
       {"matmul_to_gemm", matmul_to_gemm},
       {"square_pow", square_pow},
       {"fuse_flatten_gemm", fuse_flatten_gemm},

@@ -27,6 +27,8 @@ Status fold_constants(Graph& graph);
 Status fold_batch_norm(Graph& graph);
 // ReduceMean over H and W of a 4-D activation becomes GlobalAveragePool (+ Flatten without keepdims).
 Status global_average_pool(Graph& graph);
+// LayerNorm over the last axis written out (ReduceMean, Sub, Pow, ..., Add) becomes LayerNormalization.
+Status fuse_layer_norm(Graph& graph);
 // MatMul by a constant [K, N] (plus an Add of a constant [N] bias) becomes Gemm on X as [M, K].
 Status matmul_to_gemm(Graph& graph);
 // Pow(x, 2) becomes Mul(x, x).

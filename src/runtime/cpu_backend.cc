@@ -345,6 +345,7 @@ const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash>& 
       {{kKestrelDomain, kQuantizedConcatOp}, {&kNhwcConcat}},
       {{kKestrelDomain, kChannelShuffleOp}, {&kNhwcChannelShuffle}},
       {{"", "Slice"}, {&kNhwcChannelSlice}},
+      {{"", "LayerNormalization"}, {&kLayerNorm}},
       {{kKestrelDomain, "Reorder"}, {&kOneDnnReorder}},
       {{kKestrelDomain, kChannelScaleOp}, {&kNhwcChannelScale}},
       {{kKestrelDomain, kChannelAffineOp}, {&kNhwcChannelAffine}},

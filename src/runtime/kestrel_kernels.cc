@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "kernels/channel_ops.h"
 #include "kernels/cpu/channel_kernels.h"
 #include "kernels/cpu/depthwise_int8.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
 #include "kernels/reference/nn_ops_internal.h"
@@ -384,7 +386,9 @@ std::string depthwise_int8_refusal(const Graph& graph, const Node& node) {
   if (has_input(node, 3)) return "it adds a residual (oneDNN fuses the sum)";
   if (weight->dim(2) * weight->dim(3) > cpu::kMaxDepthwiseTaps) return "window too large for int32 sums";
   if (!quantized_output_type(node).ok()) return "unknown output_type";
-  if (!activation_from_attributes(node.attrs).ok()) return "unknown fused activation";
+  auto activation = activation_from_attributes(node.attrs);
+  if (!activation.ok()) return "unknown fused activation";
+  if (activation->kind == ActivationKind::kGelu) return "no Gelu epilogue";
   return "";
 }
 
@@ -433,8 +437,66 @@ StatusOr<std::unique_ptr<FastKernel>> make_depthwise_int8(const Graph& graph, co
       node.attrs.get_floats(kOutputScalesAttr), activation, node.attrs.get_float(kPostScaleAttr, 1.0f))));
 }
 
+// ---- LayerNormalization (plain layout: the normalized dims are contiguous) ----
+
+std::string layer_norm_refusal(const Graph& graph, const Node& node) {
+  if (node.inputs.empty() || graph.value(node.inputs[0]).dtype != DType::kFloat32) return "X is not float32";
+  if (constant_input(graph, node, 1) == nullptr) return "Scale is not a constant";
+  if (has_input(node, 2) && constant_input(graph, node, 2) == nullptr) return "B is not a constant";
+  for (size_t i = 1; i < node.outputs.size(); ++i) {
+    if (node.outputs[i] != kNoValue) return "it is asked for Mean or InvStdDev";
+  }
+  return "";
+}
+
+class LayerNormKernel final : public FastKernel {
+ public:
+  LayerNormKernel(const Graph& graph, const Node& node) : scale_(*constant_input(graph, node, 1)) {
+    if (const Tensor* bias = constant_input(graph, node, 2)) bias_ = *bias;
+    const Shape& x = graph.value(node.inputs[0]).shape;
+    const auto rank = static_cast<int64_t>(x.size());
+    int64_t axis = node.attrs.get_int("axis", -1);
+    if (axis < 0) axis += rank;
+    cols_ = 1;
+    for (int64_t d = axis; d < rank; ++d) cols_ *= x[static_cast<size_t>(d)];
+    rows_ = shape_size(x) / std::max<int64_t>(cols_, 1);
+    epsilon_ = node.attrs.get_float("epsilon", 1e-5f);
+  }
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    const Args args{this, static_cast<const float*>(inputs[0]), static_cast<float*>(outputs[0])};
+    cpu::parallel_for(rows_, run_rows, &args, cpu::max_threads());
+    return {};
+  }
+  std::string implementation() const override { return std::string("kestrel layer_norm:") + cpu::kernels_isa(); }
+
+ private:
+  struct Args {
+    const LayerNormKernel* self;
+    const float* src;
+    float* dst;
+  };
+  static void run_rows(const void* context, int /*thread*/, int64_t begin, int64_t end) {
+    const auto* args = static_cast<const Args*>(context);
+    const LayerNormKernel& k = *args->self;
+    const int64_t offset = begin * k.cols_;
+    cpu::layer_norm_f32(args->src + offset, k.scale_.data<float>(), k.bias_ ? k.bias_->data<float>() : nullptr,
+                        args->dst + offset, end - begin, k.cols_, k.epsilon_);
+  }
+
+  Tensor scale_;  // the graph's constants (shared, not copied)
+  std::optional<Tensor> bias_;
+  int64_t rows_ = 0, cols_ = 1;
+  float epsilon_ = 1e-5f;
+};
+
+StatusOr<std::unique_ptr<FastKernel>> make_layer_norm(const Graph& graph, const Node& node) {
+  return std::unique_ptr<FastKernel>(new LayerNormKernel(graph, node));
+}
+
 }  // namespace
 
+const Implementation kLayerNorm{
+    .name = "kestrel_layer_norm", .refusal = layer_norm_refusal, .layout = Layout::kPlain, .create = make_layer_norm};
 const Implementation kDepthwiseInt8{.name = "kestrel_depthwise_int8",
                                     .refusal = depthwise_int8_refusal,
                                     .layout = Layout::kNhwc,

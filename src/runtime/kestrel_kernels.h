@@ -12,6 +12,7 @@ extern const Implementation kDepthwiseInt8;
 extern const Implementation kNhwcConcat;
 extern const Implementation kNhwcChannelShuffle;
 extern const Implementation kNhwcChannelSlice;
+extern const Implementation kLayerNorm;
 extern const Implementation kNhwcChannelScale;
 extern const Implementation kNhwcChannelAffine;
 extern const Implementation kNhwcQuantizedAverage;

@@ -59,6 +59,7 @@ constexpr OpEntry kOps[] = {
     {"Clip", ""},
     {"AveragePool", "auto_pad:s ceil_mode:i count_include_pad:i kernel_shape:is pads:is strides:is"},
     {"BatchNormalization", "epsilon:f momentum:f training_mode:i"},
+    {"LayerNormalization", "axis:i epsilon:f stash_type:i"},
     {"Cast", "to:i"},
     {"Concat", "axis:i"},
     {"Constant",

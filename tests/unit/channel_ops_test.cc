@@ -210,6 +210,34 @@ TEST_P(ChannelKernels, AffineMatchesReferenceBitExact) {
   }
 }
 
+TEST_P(ChannelKernels, LayerNormMatchesReference) {
+  SCOPED_TRACE(seed_trace());
+  SCOPED_TRACE(cpu::kernels_isa());
+  std::mt19937 rng(test_seed());
+  for (int trial = 0; trial < 40; ++trial) {
+    const Shape shape = {uniform_int(rng, 1, 5), uniform_int(rng, 1, 40)};
+    const bool bias = trial % 2 == 0;
+    SCOPED_TRACE(str_cat(shape_string(shape), bias ? " with B" : " without B"));
+    Tensor x = random_tensor(rng, DType::kFloat32, shape);
+    for (int64_t i = 0; i < x.size(); ++i) x.data<float>()[i] = 3.0f + 2.0f * x.data<float>()[i];  // an offset mean
+    const Tensor scale = random_tensor(rng, DType::kFloat32, {shape[1]});
+    const Tensor shift = random_tensor(rng, DType::kFloat32, {shape[1]});
+    Attributes attrs;
+    attrs.set("epsilon", 1e-5f);
+    auto expected =
+        bias ? run_op("LayerNormalization", {x, scale, shift}, attrs) : run_op("LayerNormalization", {x, scale}, attrs);
+    ASSERT_TRUE(expected.ok()) << expected.status().message();
+    Tensor y(DType::kFloat32, shape);
+    cpu::layer_norm_f32(x.data<float>(), scale.data<float>(), bias ? shift.data<float>() : nullptr, y.data<float>(),
+                        shape[0], shape[1], 1e-5f);
+    for (int64_t i = 0; i < y.size(); ++i) {
+      // Sums in another order: a few ulps of the normalized values.
+      EXPECT_NEAR(y.data<float>()[i], expected->at(0).data<float>()[i], 2e-5f * (1.0f + std::fabs(y.data<float>()[i])))
+          << i;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Paths, ChannelKernels, ::testing::Values(false, true),
                          [](const auto& info) { return std::string(info.param ? "Portable" : "Native"); });
 

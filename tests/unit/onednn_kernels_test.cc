@@ -74,7 +74,7 @@ void expect_close(const float* actual, const Tensor& ref) {
 
 Activation random_activation(std::mt19937& rng) {
   Activation act;
-  act.kind = static_cast<ActivationKind>(uniform_int(rng, 0, static_cast<int64_t>(ActivationKind::kSiLU)));
+  act.kind = static_cast<ActivationKind>(uniform_int(rng, 0, static_cast<int64_t>(ActivationKind::kGelu)));
   switch (act.kind) {
     case ActivationKind::kLeakyRelu: act.alpha = uniform_float(rng, 0.01f, 0.3f); break;
     case ActivationKind::kClip:

@@ -189,8 +189,9 @@ TEST(Passes, ReluAfterAStandaloneBatchNormFusesIntoChannelAffine) {
 }
 
 // ConvNeXt's MLP: MatMul by a constant [K, N] on [N, H, W, K], then a bias
-// Add, becomes one Gemm on [N*H*W, K] between two Reshapes; a 2-D MatMul
-// without bias becomes a Gemm alone. Pow(x, 2) becomes x * x.
+// Add and GELU written out, becomes one Gemm on [N*H*W, K] (bias and GELU
+// fused) between two Reshapes; a 2-D MatMul without bias becomes a Gemm
+// alone. Pow(x, 2) becomes x * x.
 TEST(Passes, MatMulByConstantWeightsBecomesGemm) {
   auto model = make_model();
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 4, 6});
@@ -200,14 +201,53 @@ TEST(Passes, MatMulByConstantWeightsBecomesGemm) {
   add_float_initializer(model, "w", {6, 5}, random_values(30, kSeed));
   add_float_initializer(model, "b", {5}, random_values(5, kSeed + 1));
   add_float_initializer(model, "two", {}, {2.0f});
+  add_float_initializer(model, "sqrt2", {}, {1.4142135f});
+  add_float_initializer(model, "one", {}, {1.0f});
+  add_float_initializer(model, "half", {}, {0.5f});
   add_node(model, "MatMul", {"x", "w"}, {"xw"}, "linear");
   add_node(model, "Add", {"xw", "b"}, {"xwb"}, "bias");
-  add_node(model, "Pow", {"xwb", "two"}, {"y"}, "square");
+  add_node(model, "Div", {"xwb", "sqrt2"}, {"scaled"}, "gelu_div");
+  add_node(model, "Erf", {"scaled"}, {"erf"}, "gelu_erf");
+  add_node(model, "Add", {"one", "erf"}, {"gate"}, "gelu_add");
+  add_node(model, "Mul", {"xwb", "gate"}, {"gated"}, "gelu_mul");
+  add_node(model, "Mul", {"gated", "half"}, {"gelu"}, "gelu_half");
+  add_node(model, "Pow", {"gelu", "two"}, {"y"}, "square");
   add_node(model, "MatMul", {"v", "w"}, {"z"}, "linear_2d");
   const Graph before = import_model(model);
   const Graph after = optimized(before, default_passes());
   EXPECT_EQ(op_types(after), (std::vector<std::string>{"Reshape", "FusedGemm", "Reshape", "Mul", "FusedGemm"}));
   expect_same_outputs(before, after);
+}
+
+// LayerNorm over the last axis as ConvNeXt exports it at opset 13 becomes one
+// LayerNormalization.
+TEST(Passes, LayerNormWrittenOutBecomesLayerNormalization) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 4, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 3, 4, 6});
+  add_float_initializer(model, "two", {}, {2.0f});
+  add_float_initializer(model, "eps", {}, {1e-6f});
+  add_float_initializer(model, "gamma", {6}, random_values(6, kSeed));
+  add_float_initializer(model, "beta", {6}, random_values(6, kSeed + 1));
+  auto add_last_axis_mean = [&](const std::string& input, const std::string& output, const std::string& name) {
+    auto* axes = add_node(model, "ReduceMean", {input}, {output}, name)->add_attribute();
+    axes->set_name("axes");
+    axes->set_type(onnx::AttributeProto::INTS);
+    axes->add_ints(-1);
+  };
+  add_last_axis_mean("x", "m", "mean");
+  add_node(model, "Sub", {"x", "m"}, {"d"}, "center");
+  add_node(model, "Pow", {"d", "two"}, {"sq"}, "square");
+  add_last_axis_mean("sq", "v", "var");
+  add_node(model, "Add", {"v", "eps"}, {"ve"}, "add_eps");
+  add_node(model, "Sqrt", {"ve"}, {"s"}, "std");
+  add_node(model, "Div", {"d", "s"}, {"n"}, "normalize");
+  add_node(model, "Mul", {"n", "gamma"}, {"g"}, "scale");
+  add_node(model, "Add", {"g", "beta"}, {"y"}, "shift");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  EXPECT_EQ(op_types(after), (std::vector<std::string>{"LayerNormalization"}));
+  expect_same_outputs(before, after, 1e-5f);
 }
 
 TEST(Passes, BatchNormFoldsIntoGemmWithAndWithoutTransB) {

@@ -182,19 +182,19 @@ TEST(QuantizedConv, WithoutSumIsBitExact) {
   }
 }
 
-// SiLU, Sigmoid, HardSwish and HardSigmoid do not commute with scaling: the
+// SiLU, Sigmoid, HardSwish, HardSigmoid and Gelu do not commute with scaling: the
 // conv computes them on real values (output_scales in real units) and
 // post_scale maps the result to the int8 output's units.
 TEST(QuantizedConv, NonCommutingActivationsRunOnRealValues) {
   SCOPED_TRACE(seed_trace());
   std::mt19937 rng(test_seed());
   const ActivationKind kinds[] = {ActivationKind::kSiLU, ActivationKind::kSigmoid, ActivationKind::kHardSwish,
-                                  ActivationKind::kHardSigmoid};
+                                  ActivationKind::kHardSigmoid, ActivationKind::kGelu};
   int64_t outputs = 0, differing = 0;
   for (int trial = 0; trial < 40; ++trial) {
     ConvParams p = random_int8_conv(rng);
     if (p.dst_type == ElementType::kF32) p.dst_type = ElementType::kS8, p.sum = false;
-    p.activation = {kinds[trial % 4], 0.0f, 0.0f};
+    p.activation = {kinds[trial % 5], 0.0f, 0.0f};
     if (p.activation.kind == ActivationKind::kHardSigmoid) p.activation = {ActivationKind::kHardSigmoid, 0.2f, 0.5f};
     // Real values spanning about [-4, 4] (where the activations bend), then
     // post_scale to the 8-bit range so that outputs also saturate.

@@ -191,4 +191,60 @@ void global_average_int8(const void* src, ByteType src_type, float multiplier, i
   dispatch_types<AverageInt8>(src_type, dst_type, src, multiplier, sums, dst, batch, pixels, channels);
 }
 
+namespace {
+
+// The sum of the 16 lanes (not _mm512_reduce_add_ps: GCC 12's header trips
+// -Wuninitialized on it).
+KESTREL_AVX512 float lane_sum(__m512 v) {
+  alignas(64) float lanes[kLanes];
+  _mm512_store_ps(lanes, v);
+  float sum = 0.0f;
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+
+KESTREL_AVX512 void layer_norm_row_avx512(const float* src, const float* scale, const float* bias, float* dst,
+                                          int64_t cols, float epsilon) {
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t c = 0; c < cols; c += kLanes)
+    sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(tail_mask(cols - c), src + c));
+  const float mean = lane_sum(sum) / static_cast<float>(cols);
+  const __m512 m = _mm512_set1_ps(mean);
+  __m512 squares = _mm512_setzero_ps();
+  for (int64_t c = 0; c < cols; c += kLanes) {
+    const __mmask16 mask = tail_mask(cols - c);
+    const __m512 d = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, src + c), m);
+    squares = _mm512_fmadd_ps(d, d, squares);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / std::sqrt(lane_sum(squares) / static_cast<float>(cols) + epsilon));
+  for (int64_t c = 0; c < cols; c += kLanes) {
+    const __mmask16 mask = tail_mask(cols - c);
+    const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, src + c), m), inv);
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + c) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(dst + c, mask, _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(mask, scale + c), b));
+  }
+}
+
+void layer_norm_row_scalar(const float* src, const float* scale, const float* bias, float* dst, int64_t cols,
+                           float epsilon) {
+  float sum = 0.0f;
+  for (int64_t c = 0; c < cols; ++c) sum += src[c];
+  const float mean = sum / static_cast<float>(cols);
+  float squares = 0.0f;
+  for (int64_t c = 0; c < cols; ++c) squares += (src[c] - mean) * (src[c] - mean);
+  const float inv = 1.0f / std::sqrt(squares / static_cast<float>(cols) + epsilon);
+  for (int64_t c = 0; c < cols; ++c) dst[c] = (src[c] - mean) * inv * scale[c] + (bias ? bias[c] : 0.0f);
+}
+
+}  // namespace
+
+void layer_norm_f32(const float* src, const float* scale, const float* bias, float* dst, int64_t rows, int64_t cols,
+                    float epsilon) {
+  const bool avx512 = use_avx512();
+  for (int64_t r = 0; r < rows; ++r) {
+    if (avx512) layer_norm_row_avx512(src + r * cols, scale, bias, dst + r * cols, cols, epsilon);
+    else layer_norm_row_scalar(src + r * cols, scale, bias, dst + r * cols, cols, epsilon);
+  }
+}
+
 }  // namespace kestrel::cpu

@@ -29,4 +29,9 @@ void channel_scale_int8(const void* src, ByteType src_type, const float* multipl
 void global_average_int8(const void* src, ByteType src_type, float multiplier, int32_t* sums, void* dst,
                          ByteType dst_type, int64_t batch, int64_t pixels, int64_t channels);
 
+// LayerNormalization of `rows` contiguous rows of `cols` floats:
+// dst = (src - mean) / sqrt(var + epsilon) * scale + bias (bias may be null).
+void layer_norm_f32(const float* src, const float* scale, const float* bias, float* dst, int64_t rows, int64_t cols,
+                    float epsilon);
+
 }  // namespace kestrel::cpu

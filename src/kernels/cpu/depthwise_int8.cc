@@ -259,6 +259,7 @@ RowsFunction rows_for(ActivationKind kind, ConvOutput dst) {
     case ActivationKind::kHardSigmoid: return rows_for_output<ActivationKind::kHardSigmoid>(dst);
     case ActivationKind::kHardSwish: return rows_for_output<ActivationKind::kHardSwish>(dst);
     case ActivationKind::kSiLU: return rows_for_output<ActivationKind::kSiLU>(dst);
+    case ActivationKind::kGelu: break;  // refused (runtime/kestrel_kernels.cc)
   }
   return rows_for_output<ActivationKind::kNone>(dst);
 }

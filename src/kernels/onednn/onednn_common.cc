@@ -115,6 +115,7 @@ void append_activation(const Activation& activation, float post_scale, dnnl::pos
       return;
     case ActivationKind::kHardSwish: ops.append_eltwise(scale, algorithm::eltwise_hardswish, 0.0f, 0.0f); return;
     case ActivationKind::kSiLU: ops.append_eltwise(scale, algorithm::eltwise_swish, 1.0f, 0.0f); return;
+    case ActivationKind::kGelu: ops.append_eltwise(scale, algorithm::eltwise_gelu_erf, 0.0f, 0.0f); return;
   }
 }
 

@@ -1,4 +1,4 @@
-// BatchNormalization, inference form only.
+// BatchNormalization, inference form only; LayerNormalization (opset 17).
 #include <cmath>
 #include <vector>
 
@@ -74,10 +74,77 @@ Status run_batch_norm(KernelContext& ctx) {
   return dispatch_float(ctx.input(0).dtype(), [&](auto tag) { return batch_norm_kernel<decltype(tag)>(ctx); });
 }
 
+// ---- LayerNormalization: X viewed as [rows, cols], cols the product of the
+// dims from `axis` on; each row normalized, then scaled and shifted. ----
+
+StatusOr<int64_t> layer_norm_axis(const InferContext& ctx) {
+  const auto rank = static_cast<int64_t>(ctx.input_shape(0).size());
+  int64_t axis = ctx.attrs().get_int("axis", -1);
+  if (axis < -rank || axis >= rank) return ctx.error("axis ", axis, " is out of range for rank ", rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+Status infer_layer_norm(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(2, 3));
+  const Node& node = ctx.node();
+  if (ctx.input_dtype(0) != DType::kFloat32) {
+    return unimplemented(node.label(), ": element type ", dtype_name(ctx.input_dtype(0)), " is not supported");
+  }
+  if (ctx.attrs().get_int("stash_type", 1) != 1) return unimplemented(node.label(), ": stash_type other than 1");
+  const Shape& x = ctx.input_shape(0);
+  if (x.empty()) return ctx.error("input X must have rank >= 1");
+  KESTREL_ASSIGN_OR_RETURN(const int64_t axis, layer_norm_axis(ctx));
+  const int64_t cols = nn::dims_product(x, axis, static_cast<int64_t>(x.size()));
+  static const char* const kNames[] = {"X", "Scale", "B"};
+  for (size_t i = 1; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    if (ctx.input_dtype(i) != DType::kFloat32) return ctx.error("input ", kNames[i], " must be float32");
+    if (shape_size(ctx.input_shape(i)) != cols) {
+      return ctx.error("input ", kNames[i], " ", shape_string(ctx.input_shape(i)), " must hold the ", cols,
+                       " elements of the normalized dims of X ", shape_string(x));
+    }
+  }
+  ctx.set_output(0, DType::kFloat32, x);
+  Shape stats = x;
+  for (size_t d = static_cast<size_t>(axis); d < stats.size(); ++d) stats[d] = 1;
+  for (size_t i = 1; i < 3 && i < node.outputs.size(); ++i) {
+    if (nn::has_output(node, i)) ctx.set_output(i, DType::kFloat32, stats);
+  }
+  return {};
+}
+
+Status run_layer_norm(KernelContext& ctx) {
+  const Tensor& x = ctx.input(0);
+  const auto rank = static_cast<int64_t>(x.rank());
+  int64_t axis = ctx.attrs().get_int("axis", -1);
+  if (axis < 0) axis += rank;
+  const int64_t cols = nn::dims_product(x.shape(), axis, rank), rows = x.size() / std::max<int64_t>(cols, 1);
+  const float epsilon = ctx.attrs().get_float("epsilon", 1e-5f);
+  const float* scale = ctx.input(1).data<float>();
+  const float* bias = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
+  float* mean_out = ctx.has_output(1) ? ctx.output(1).data<float>() : nullptr;
+  float* inv_out = ctx.has_output(2) ? ctx.output(2).data<float>() : nullptr;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = x.data<float>() + r * cols;
+    float* dst = ctx.output(0).data<float>() + r * cols;
+    float sum = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) sum += src[c];
+    const float mean = sum / static_cast<float>(cols);
+    float squares = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) squares += (src[c] - mean) * (src[c] - mean);
+    const float inv = 1.0f / std::sqrt(squares / static_cast<float>(cols) + epsilon);
+    for (int64_t c = 0; c < cols; ++c) dst[c] = (src[c] - mean) * inv * scale[c] + (bias ? bias[c] : 0.0f);
+    if (mean_out) mean_out[r] = mean;
+    if (inv_out) inv_out[r] = inv;
+  }
+  return {};
+}
+
 }  // namespace
 
 void register_normalization_ops(OpRegistry& registry) {
   registry.add({"BatchNormalization", infer_batch_norm, run_batch_norm});
+  registry.add({"LayerNormalization", infer_layer_norm, run_layer_norm});
 }
 
 }  // namespace kestrel
