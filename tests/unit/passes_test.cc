@@ -219,6 +219,27 @@ TEST(Passes, MatMulByConstantWeightsBecomesGemm) {
   expect_same_outputs(before, after);
 }
 
+// GELU written out after a conv runs in its epilogue.
+TEST(Passes, GeluWrittenOutFusesIntoConv) {
+  auto model = make_model();
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 6, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 6, 6});
+  add_float_initializer(model, "sqrt2", {}, {1.4142135f});
+  add_float_initializer(model, "one", {}, {1.0f});
+  add_float_initializer(model, "half", {}, {0.5f});
+  add_conv(model, "conv", "x", "c", 3, 4, 3, kSeed);
+  add_node(model, "Div", {"c", "sqrt2"}, {"scaled"}, "gelu_div");
+  add_node(model, "Erf", {"scaled"}, {"erf"}, "gelu_erf");
+  add_node(model, "Add", {"erf", "one"}, {"gate"}, "gelu_add");
+  add_node(model, "Mul", {"gate", "c"}, {"gated"}, "gelu_mul");
+  add_node(model, "Mul", {"half", "gated"}, {"y"}, "gelu_half");
+  const Graph before = import_model(model);
+  const Graph after = optimized(before, default_passes());
+  ASSERT_EQ(op_types(after), (std::vector<std::string>{"FusedConv"}));
+  EXPECT_EQ(after.nodes[0].attrs.get_string("activation", ""), "Gelu");
+  expect_same_outputs(before, after);
+}
+
 // LayerNorm over the last axis as ConvNeXt exports it at opset 13 becomes one
 // LayerNormalization.
 TEST(Passes, LayerNormWrittenOutBecomesLayerNormalization) {
