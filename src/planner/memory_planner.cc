@@ -12,7 +12,8 @@ namespace kestrel {
 namespace {
 
 // One arena slot: the values sharing it (a fused conv's output shares its
-// Sum input's slot), and the node range during which it is live.
+// Sum input's slot; a Reshape's output its input's), and the node range
+// during which it is live.
 struct Interval {
   std::vector<ValueId> values;
   int64_t bytes;
@@ -70,6 +71,25 @@ int64_t shared_sum_slot(const Graph& graph, size_t n, const std::vector<int64_t>
   return slot[static_cast<size_t>(sum)];
 }
 
+// The slot of the input a Reshape, Flatten, Squeeze or Unsqueeze reads, which
+// its output (the same bytes) may take over when that is the input's last
+// use: the kernel then copies nothing (it skips a copy onto itself). -1 otherwise.
+int64_t shared_reshape_slot(const Graph& graph, size_t n, const std::vector<int64_t>& slot,
+                            const std::vector<int64_t>& last) {
+  const Node& node = graph.nodes[n];
+  const bool reshape = node.domain.empty() && (node.op_type == "Reshape" || node.op_type == "Flatten" ||
+                                               node.op_type == "Squeeze" || node.op_type == "Unsqueeze");
+  if (!reshape || node.inputs.empty() || node.inputs[0] == kNoValue || node.outputs.size() != 1) return -1;
+  const ValueId in = node.inputs[0], out = node.outputs[0];
+  if (slot[static_cast<size_t>(in)] < 0 || !in_arena(graph, out) || last[static_cast<size_t>(in)] != int64_t(n) ||
+      std::count(node.inputs.begin(), node.inputs.end(), in) != 1 ||
+      graph.value(in).layout != graph.value(out).layout ||
+      value_bytes(graph.value(in)) != value_bytes(graph.value(out))) {
+    return -1;
+  }
+  return slot[static_cast<size_t>(in)];
+}
+
 std::vector<Interval> live_intervals(const Graph& graph, SumInPlacePredicate sum_in_place) {
   std::vector<Interval> intervals;
   std::vector<int64_t> slot(graph.values.size(), -1);
@@ -79,7 +99,8 @@ std::vector<Interval> live_intervals(const Graph& graph, SumInPlacePredicate sum
       if (in != kNoValue && slot[static_cast<size_t>(in)] >= 0)
         intervals[static_cast<size_t>(slot[static_cast<size_t>(in)])].last = n;
     }
-    const int64_t shared = shared_sum_slot(graph, n, slot, last, sum_in_place);
+    int64_t shared = shared_sum_slot(graph, n, slot, last, sum_in_place);
+    if (shared < 0) shared = shared_reshape_slot(graph, n, slot, last);
     for (ValueId out : graph.nodes[n].outputs) {
       if (out == kNoValue || !in_arena(graph, out)) continue;
       if (shared >= 0) {

@@ -100,6 +100,19 @@ bool sums_in_place(const Graph& graph, const Lifetimes& life, const ArenaEntry& 
   return std::count(node.inputs.begin(), node.inputs.end(), sum.id) == 1 && cpu_sums_in_place(graph, node);
 }
 
+// The planner's other exception (shared_reshape_slot): a Reshape, Flatten,
+// Squeeze or Unsqueeze writes `out` over its input `in` (the same bytes; the
+// kernel skips the copy), which no later node reads.
+bool reshapes_in_place(const Graph& graph, const ArenaEntry& in, const ArenaEntry& out) {
+  if (out.first < 0 || in.last != out.first || in.offset != out.offset || in.end != out.end) return false;
+  const Node& node = graph.nodes[static_cast<size_t>(out.first)];
+  const bool reshape = node.domain.empty() && (node.op_type == "Reshape" || node.op_type == "Flatten" ||
+                                               node.op_type == "Squeeze" || node.op_type == "Unsqueeze");
+  return reshape && !node.inputs.empty() && node.inputs[0] == in.id && node.outputs.size() == 1 &&
+         node.outputs[0] == out.id && std::count(node.inputs.begin(), node.inputs.end(), in.id) == 1 &&
+         graph.value(in.id).layout == graph.value(out.id).layout;
+}
+
 std::vector<ArenaEntry> arena_entries(const Graph& graph, const MemoryPlan& plan, const Lifetimes& life) {
   std::vector<ArenaEntry> entries;
   for (size_t v = 0; v < graph.values.size(); ++v) {
@@ -194,7 +207,8 @@ Status check_memory_plan(const Graph& graph, const MemoryPlan& plan, int64_t max
     for (size_t j = i + 1; j < entries.size() && entries[j].offset < a.end; ++j) {
       const ArenaEntry& b = entries[j];
       const bool both_live = a.first <= b.last && b.first <= a.last;
-      if (!both_live || b.offset == b.end || sums_in_place(graph, life, a, b) || sums_in_place(graph, life, b, a)) {
+      if (!both_live || b.offset == b.end || sums_in_place(graph, life, a, b) || sums_in_place(graph, life, b, a) ||
+          reshapes_in_place(graph, a, b) || reshapes_in_place(graph, b, a)) {
         continue;
       }
       const int64_t node = std::max(a.first, b.first);

@@ -4,8 +4,10 @@
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
 #include "passes/shape_inference.h"
+#include "planner/arena_limit.h"
 #include "planner/memory_planner.h"
 #include "runtime/cpu_backend.h"
+#include "runtime/graph_checks.h"
 #include "test_paths.h"
 
 namespace kestrel::testing {
@@ -71,6 +73,48 @@ TEST(MemoryPlanner, ResNet50ReusesMemoryWithoutLiveOverlap) {
   // Two 64x112x112 float maps (the stem's output and the max-pool input) bound it from below.
   EXPECT_GE(plan->arena_bytes, 64 * 112 * 112 * 4);
   EXPECT_LT(plan->arena_bytes * 4, total);
+}
+
+// x -> Relu -> a -> Reshape -> b -> Relu -> y, and (with `reread`) a read
+// again after the Reshape.
+Graph reshape_graph(bool reread) {
+  Graph graph;
+  auto value = [&](const std::string& name, Shape shape) {
+    return graph.add_value({.name = name, .dtype = DType::kFloat32, .shape = std::move(shape), .shape_known = true});
+  };
+  const ValueId x = value("x", {2, 3, 4}), a = value("a", {2, 3, 4}), b = value("b", {6, 4});
+  const ValueId c = value("c", {6, 4}), y = value("y", {6, 4});
+  const ValueId shape = add_constant(graph, "shape", Tensor::from_vector<int64_t>({2}, {6, 4}));
+  graph.inputs = {x};
+  graph.nodes.push_back({.name = "relu", .op_type = "Relu", .inputs = {x}, .outputs = {a}});
+  graph.nodes.push_back({.name = "reshape", .op_type = "Reshape", .inputs = {a, shape}, .outputs = {b}});
+  graph.nodes.push_back({.name = "relu2", .op_type = "Relu", .inputs = {b}, .outputs = {c}});
+  if (reread) {
+    const ValueId a2 = value("a2", {6, 4});
+    graph.nodes.push_back({.name = "reshape2", .op_type = "Reshape", .inputs = {a, shape}, .outputs = {a2}});
+    graph.nodes.push_back({.name = "add", .op_type = "Add", .inputs = {c, a2}, .outputs = {y}});
+  } else {
+    graph.nodes.push_back({.name = "relu3", .op_type = "Relu", .inputs = {c}, .outputs = {y}});
+  }
+  graph.outputs = {y};
+  return graph;
+}
+
+// A Reshape's output takes over its input's bytes when nothing reads the
+// input later (the kernel then copies nothing), and the session's plan check
+// accepts that; with a later reader they stay apart.
+TEST(MemoryPlanner, ReshapeOutputSharesItsInputsBytesAtItsLastUse) {
+  for (bool reread : {false, true}) {
+    SCOPED_TRACE(reread ? "input read again" : "input's last use");
+    const Graph graph = reshape_graph(reread);
+    auto plan = plan_memory(graph);
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    const int64_t a = plan->value_offsets[static_cast<size_t>(graph.find_value("a"))];
+    const int64_t b = plan->value_offsets[static_cast<size_t>(graph.find_value("b"))];
+    EXPECT_EQ(a == b, !reread);
+    const Status checked = check_memory_plan(graph, *plan, default_max_arena_bytes());
+    EXPECT_TRUE(checked.ok()) << checked.message();
+  }
 }
 
 TEST(MemoryPlanner, RejectsDynamicShapes) {
