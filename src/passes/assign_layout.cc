@@ -50,7 +50,37 @@ class LayoutAssigner {
   }
 
  private:
+  // A Transpose that only relabels bytes (see LayoutView in
+  // kernels/reference/layout_ops.cc): (0,2,3,1) of an NHWC tensor gives the
+  // plain [N,H,W,C]; (0,3,1,2) of a plain [N,H,W,C] gives the NHWC [N,C,H,W].
+  bool place_as_view(Node& node) {
+    if (!node.domain.empty() || node.op_type != "Transpose" || node.inputs.size() != 1 || node.outputs.size() != 1)
+      return false;
+    const Value& x = graph_.value(node.inputs[0]);
+    const Value& y = graph_.value(node.outputs[0]);
+    const bool bytes = x.dtype == DType::kFloat32 || dtype_size(x.dtype) == 1;
+    if (x.constant || !bytes || x.shape.size() != 4) return false;
+    const std::vector<int64_t> perm = node.attrs.get_ints("perm", {});
+    Layout out_layout = Layout::kPlain;
+    if (perm == std::vector<int64_t>{0, 2, 3, 1} && is_activation_4d(x) && x.layout == Layout::kNhwc) {
+      out_layout = Layout::kPlain;
+    } else if (perm == std::vector<int64_t>{0, 3, 1, 2} && is_activation_4d(y) && x.layout == Layout::kPlain) {
+      out_layout = Layout::kNhwc;
+    } else {
+      return false;
+    }
+    const Shape shape = y.shape;
+    node.op_type = "LayoutView";
+    node.domain = std::string(kKestrelDomain);
+    node.attrs = Attributes();
+    node.attrs.set("shape", shape);
+    graph_.value(node.outputs[0]).layout = out_layout;
+    graph_.nodes.push_back(std::move(node));
+    return true;
+  }
+
   void place(Node node) {
+    if (place_as_view(node)) return;
     Layout wanted = Layout::kPlain;
     if (runs_nhwc_(graph_, node)) {
       wanted = Layout::kNhwc;

@@ -18,6 +18,7 @@ const std::vector<Pass>& default_passes() {
       {"fuse_residual_add", fuse_residual_add},
       {"fuse_activation", fuse_activation},
       {"fuse_channel_scale", fuse_channel_scale},
+      {"channel_constants_to_affine", channel_constants_to_affine},
       {"fuse_channel_shuffle", fuse_channel_shuffle},
       {"eliminate_dead_nodes", eliminate_dead_nodes},
   };

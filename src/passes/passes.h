@@ -42,6 +42,8 @@ Status fuse_activation(Graph& graph);
 
 // Mul(X [N,C,H,W], S [N,C,1,1]) (squeeze-excitation) becomes ChannelScale(X, S).
 Status fuse_channel_scale(Graph& graph);
+// Mul/Add of a 4-D activation by a constant [C,1,1] becomes ChannelAffine.
+Status channel_constants_to_affine(Graph& graph);
 // Reshape -> Transpose (0,2,1,3,4) -> Reshape back (ShuffleNet) becomes ChannelShuffle.
 Status fuse_channel_shuffle(Graph& graph);
 // The default pipeline, in order.

@@ -6,6 +6,7 @@
 
 #include "base/checked_math.h"
 
+#include "kernels/op_registry.h"
 #include "passes/graph_edit.h"
 
 namespace kestrel {
@@ -71,7 +72,7 @@ int64_t shared_sum_slot(const Graph& graph, size_t n, const std::vector<int64_t>
   return slot[static_cast<size_t>(sum)];
 }
 
-// The slot of the input a Reshape, Flatten, Squeeze or Unsqueeze reads, which
+// The slot of the input a Reshape, Flatten, Squeeze, Unsqueeze or LayoutView reads, which
 // its output (the same bytes) may take over when that is the input's last
 // use: the kernel then copies nothing (it skips a copy onto itself). -1 otherwise.
 int64_t shared_reshape_slot(const Graph& graph, size_t n, const std::vector<int64_t>& slot,
@@ -79,11 +80,12 @@ int64_t shared_reshape_slot(const Graph& graph, size_t n, const std::vector<int6
   const Node& node = graph.nodes[n];
   const bool reshape = node.domain.empty() && (node.op_type == "Reshape" || node.op_type == "Flatten" ||
                                                node.op_type == "Squeeze" || node.op_type == "Unsqueeze");
-  if (!reshape || node.inputs.empty() || node.inputs[0] == kNoValue || node.outputs.size() != 1) return -1;
+  const bool view = node.domain == kKestrelDomain && node.op_type == "LayoutView";  // bytes as they are
+  if (!(reshape || view) || node.inputs.empty() || node.inputs[0] == kNoValue || node.outputs.size() != 1) return -1;
   const ValueId in = node.inputs[0], out = node.outputs[0];
   if (slot[static_cast<size_t>(in)] < 0 || !in_arena(graph, out) || last[static_cast<size_t>(in)] != int64_t(n) ||
       std::count(node.inputs.begin(), node.inputs.end(), in) != 1 ||
-      graph.value(in).layout != graph.value(out).layout ||
+      (!view && graph.value(in).layout != graph.value(out).layout) ||
       value_bytes(graph.value(in)) != value_bytes(graph.value(out))) {
     return -1;
   }

@@ -101,16 +101,17 @@ bool sums_in_place(const Graph& graph, const Lifetimes& life, const ArenaEntry& 
 }
 
 // The planner's other exception (shared_reshape_slot): a Reshape, Flatten,
-// Squeeze or Unsqueeze writes `out` over its input `in` (the same bytes; the
+// Squeeze, Unsqueeze or LayoutView writes `out` over its input `in` (the same bytes; the
 // kernel skips the copy), which no later node reads.
 bool reshapes_in_place(const Graph& graph, const ArenaEntry& in, const ArenaEntry& out) {
   if (out.first < 0 || in.last != out.first || in.offset != out.offset || in.end != out.end) return false;
   const Node& node = graph.nodes[static_cast<size_t>(out.first)];
   const bool reshape = node.domain.empty() && (node.op_type == "Reshape" || node.op_type == "Flatten" ||
                                                node.op_type == "Squeeze" || node.op_type == "Unsqueeze");
-  return reshape && !node.inputs.empty() && node.inputs[0] == in.id && node.outputs.size() == 1 &&
+  const bool view = node.domain == kKestrelDomain && node.op_type == "LayoutView";
+  return (reshape || view) && !node.inputs.empty() && node.inputs[0] == in.id && node.outputs.size() == 1 &&
          node.outputs[0] == out.id && std::count(node.inputs.begin(), node.inputs.end(), in.id) == 1 &&
-         graph.value(in.id).layout == graph.value(out.id).layout;
+         (view || graph.value(in.id).layout == graph.value(out.id).layout);
 }
 
 std::vector<ArenaEntry> arena_entries(const Graph& graph, const MemoryPlan& plan, const Lifetimes& life) {

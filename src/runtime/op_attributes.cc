@@ -106,6 +106,7 @@ constexpr OpEntry kOps[] = {
     {"QFusedConv", KESTREL_CONV_ATTRS KESTREL_FUSED_ATTRS KESTREL_PACKED_ATTRS
      "output_scales:fs sum_scale:f output_type:s post_scale:f"},
     {"Reorder", "to:s"},
+    {"LayoutView", "shape:is"},
     {"ChannelScale", "output_scale:f output_type:s"},
     {"ChannelAffine", KESTREL_FUSED_ATTRS},
     {"QGlobalAveragePool", "output_scale:f output_type:s"},

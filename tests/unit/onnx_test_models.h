@@ -228,6 +228,27 @@ inline onnx::ModelProto make_channel_shuffle_model() {
   return model;
 }
 
+// A ConvNeXt block as torchvision exports it at opset 13:
+//   x [N,8,6,6] -> c = conv 3x3 -> Transpose (0,2,3,1) -> Relu (standing in
+//   for LayerNorm and the MLP) -> Transpose (0,3,1,2) -> Mul by a [8,1,1]
+//   layer scale -> + c -> conv 1x1 -> y [N,4,6,6]
+inline onnx::ModelProto make_permuted_block_model() {
+  auto model = make_model(13);
+  add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 6, 6});
+  add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 6, 6});
+  add_pattern_conv(model, "dw", "x", "c", 8, 8, 3, 0.1f);
+  add_ints_attribute(add_node(model, "Transpose", {"c"}, {"t"}, "to_channels_last"), "perm", {0, 2, 3, 1});
+  add_node(model, "Relu", {"t"}, {"r"}, "mlp");
+  add_ints_attribute(add_node(model, "Transpose", {"r"}, {"back"}, "to_channels_first"), "perm", {0, 3, 1, 2});
+  std::vector<float> gamma(8);
+  for (size_t i = 0; i < gamma.size(); ++i) gamma[i] = 0.5f + 0.1f * static_cast<float>(i);
+  add_float_initializer(model, "gamma", {8, 1, 1}, gamma);
+  add_node(model, "Mul", {"gamma", "back"}, {"scaled"}, "layer_scale");
+  add_node(model, "Add", {"scaled", "c"}, {"sum"}, "residual");
+  add_pattern_conv(model, "head", "sum", "y", 8, 4, 1, 0.2f);
+  return model;
+}
+
 inline void save_model(const onnx::ModelProto& model, const std::string& path) {
   std::ofstream file(path, std::ios::binary);
   model.SerializeToOstream(&file);

@@ -468,5 +468,36 @@ TEST(QuantizeGraph, ChannelShuffleUnitHasNoIslands) {
   EXPECT_LE(relative_max_error(unoptimized, actual), 0.05f) << "INT8 against FP32";
 }
 
+// A Transpose (0,2,3,1) of a channels-last tensor and (0,3,1,2) back only
+// relabel its bytes (LayoutView, no copy), and a per-channel constant Mul is
+// a ChannelAffine: the block keeps one layout, so the input's Reorder and the
+// output's are the only ones. The compiled model matches the reference
+// interpreter on the unoptimized model.
+TEST(ChannelsLast, PermutedBlockNeedsNoReorders) {
+  const Shape shape = {2, 8, 6, 6};
+  const onnx::ModelProto model = make_permuted_block_model();
+  Graph graph = optimized_built_model(model, shape);
+  EXPECT_EQ(count_ops(graph, kChannelAffineOp), 1);
+  auto lowered = lower_for_cpu(graph);
+  ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+  EXPECT_EQ(count_ops(lowered->graph, "LayoutView"), 2);
+  EXPECT_EQ(count_ops(lowered->graph, "Transpose"), 0);
+  EXPECT_EQ(count_reorders(lowered->graph), 2);  // the input's and the output's
+
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  auto plain = import_onnx_bytes(bytes, ".", "permuted block model");
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+  ASSERT_TRUE(set_input_shapes(*plain, {{"x", shape}}).ok());
+  ASSERT_TRUE(infer_shapes(*plain).ok());
+  auto interpreter = Interpreter::create(std::make_shared<const Graph>(*plain));
+  ASSERT_TRUE(interpreter.ok()) << interpreter.status().message();
+  const Tensor input = random_input(7, shape);
+  auto expected = interpreter->run({{"x", input}});
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+  const auto [optimized_reference, actual] = reference_and_session_outputs(graph, input);
+  EXPECT_LE(relative_max_error(expected->at(0), actual), 1e-5f);
+}
+
 }  // namespace
 }  // namespace kestrel::testing

@@ -1,6 +1,13 @@
 // Reorder (domain "kestrel"): changes the physical layout of a 4-D tensor
 // between plain NCHW and channels-last NHWC; the logical shape is unchanged.
 // The layout pass inserts it where a kernel needs the other layout.
+//
+// LayoutView (domain "kestrel"): Y is X's bytes as they are, under another
+// logical shape (attribute `shape`). The layout pass writes it for a
+// Transpose that only relabels a channels-last tensor's bytes: (0,2,3,1) of
+// an NHWC [N,C,H,W] is the plain [N,H,W,C], and (0,3,1,2) of a plain
+// [N,H,W,C] is the NHWC [N,C,H,W]. The memory planner gives Y X's bytes, so
+// nothing is copied.
 #include <cstring>
 
 #include "kernels/op_registry.h"
@@ -57,8 +64,29 @@ Status run_reorder(KernelContext& ctx) {
   return {};
 }
 
+Status infer_layout_view(InferContext& ctx) {
+  KESTREL_RETURN_IF_ERROR(ctx.expect_inputs(1, 1));
+  const Shape shape = ctx.attrs().get_ints("shape", {});
+  if (shape_size(shape) != shape_size(ctx.input_shape(0)) || shape.empty()) {
+    return ctx.error("shape ", shape_string(shape), " does not hold the elements of ",
+                     shape_string(ctx.input_shape(0)));
+  }
+  ctx.set_output(0, ctx.input_dtype(0), shape);
+  return {};
+}
+
+Status run_layout_view(KernelContext& ctx) {
+  const Tensor& src = ctx.input(0);
+  Tensor& dst = ctx.output(0);
+  if (src.nbytes() != 0 && dst.raw_data() != src.raw_data()) std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
+  return {};
+}
+
 }  // namespace
 
-void register_layout_ops(OpRegistry& registry) { registry.add({"Reorder", infer_reorder, run_reorder}); }
+void register_layout_ops(OpRegistry& registry) {
+  registry.add({"Reorder", infer_reorder, run_reorder});
+  registry.add({"LayoutView", infer_layout_view, run_layout_view});
+}
 
 }  // namespace kestrel
