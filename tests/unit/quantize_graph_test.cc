@@ -27,6 +27,8 @@
 #include "runtime/interpreter.h"
 #include "runtime/session.h"
 #include "test_paths.h"
+#include "test_seed.h"
+#include "unit/kernel_test_util.h"
 #include "unit/op_test_util.h"
 
 namespace kestrel::testing {
@@ -497,6 +499,44 @@ TEST(ChannelsLast, PermutedBlockNeedsNoReorders) {
   ASSERT_TRUE(expected.ok()) << expected.status().message();
   const auto [optimized_reference, actual] = reference_and_session_outputs(graph, input);
   EXPECT_LE(relative_max_error(expected->at(0), actual), 1e-5f);
+}
+
+// ChannelShuffle's NHWC kernel (its 2-group fast path and the general one)
+// against the reference kernel on NCHW, on random channel counts and group
+// counts: x -> Relu (to NHWC through the input's Reorder) -> ChannelShuffle
+// -> Relu -> y. Replay a failure with KESTREL_TEST_SEED=<seed>.
+TEST(ChannelsLast, ChannelShuffleMatchesReference) {
+  SCOPED_TRACE(seed_trace());
+  std::mt19937 rng(test_seed());
+  for (int trial = 0; trial < 12; ++trial) {
+    const int64_t groups = uniform_int(rng, 1, 4), per_group = uniform_int(rng, 1, 9);
+    const Shape shape = {uniform_int(rng, 1, 2), groups * per_group, uniform_int(rng, 2, 5), uniform_int(rng, 2, 5)};
+    SCOPED_TRACE(str_cat(shape_string(shape), " groups ", groups));
+    Graph graph;
+    auto value = [&](const std::string& name) {
+      return graph.add_value({.name = name, .dtype = DType::kFloat32, .shape = shape, .shape_known = true});
+    };
+    const ValueId x = value("x"), a = value("a"), b = value("b"), y = value("y");
+    graph.inputs = {x};
+    graph.outputs = {y};
+    // Conv-free, so pin the NHWC choice on ChannelShuffle itself: its input
+    // comes through a Reorder, its output goes back through one.
+    graph.nodes.push_back({.name = "relu_in", .op_type = "Relu", .inputs = {x}, .outputs = {a}});
+    Node shuffle{.name = "shuffle",
+                 .op_type = kChannelShuffleOp,
+                 .domain = std::string(kKestrelDomain),
+                 .inputs = {a},
+                 .outputs = {b}};
+    shuffle.attrs.set(kGroupsAttr, groups);
+    graph.nodes.push_back(std::move(shuffle));
+    graph.nodes.push_back({.name = "relu_out", .op_type = "Relu", .inputs = {b}, .outputs = {y}});
+    auto lowered = lower_for_cpu(graph);
+    ASSERT_TRUE(lowered.ok()) << lowered.status().message();
+    EXPECT_EQ(count_reorders(lowered->graph), 2) << "the shuffle runs channels-last";
+    const Tensor input = random_input(static_cast<uint32_t>(trial + 1), shape);
+    const auto [expected, actual] = reference_and_session_outputs(graph, input);
+    EXPECT_EQ(relative_max_error(expected, actual), 0.0f);
+  }
 }
 
 }  // namespace
