@@ -93,13 +93,12 @@ bool is_channel_affine(const Node& node) {
 // ChannelAffine's fast kernel applies a Relu in the same pass.
 void fuse_relu_into_affine(Graph& graph, const std::vector<std::vector<size_t>>& consumers, size_t p,
                            std::vector<char>& dead) {
-  const ValueId out = graph.nodes[p].outputs[0];
-  if (!has_single_consumer(graph, consumers, out)) return;
-  const size_t consumer = consumers[static_cast<size_t>(out)][0];
-  const std::optional<Activation> activation = activation_of(graph, graph.nodes[consumer]);
-  if (dead[consumer] || !activation || activation->kind != ActivationKind::kRelu) return;
+  const auto consumer = only_reader(graph, consumers, graph.nodes[p].outputs[0]);
+  if (!consumer || dead[*consumer]) return;
+  const std::optional<Activation> activation = activation_of(graph, graph.nodes[*consumer]);
+  if (!activation || activation->kind != ActivationKind::kRelu) return;
   set_activation_attributes(*activation, graph.nodes[p].attrs);
-  take_over(graph, p, consumer, dead);
+  take_over(graph, p, *consumer, dead);
 }
 
 }  // namespace

@@ -15,12 +15,6 @@ bool is_op(const Node& node, const char* op) {
   return node.domain.empty() && node.op_type == op && node.outputs.size() == 1 && !node.inputs.empty();
 }
 
-// Index of the single reader of `value`, or -1.
-int64_t sole_reader(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId value) {
-  if (!has_single_consumer(graph, consumers, value)) return -1;
-  return static_cast<int64_t>(consumers[static_cast<size_t>(value)][0]);
-}
-
 }  // namespace
 
 Status fuse_channel_shuffle(Graph& graph) {
@@ -35,13 +29,13 @@ Status fuse_channel_shuffle(Graph& graph) {
         grouped[1] * grouped[2] != x[1] || grouped[3] != x[2] || grouped[4] != x[3]) {
       continue;
     }
-    const int64_t t = sole_reader(graph, consumers, split.outputs[0]);
-    if (t < 0 || !is_op(graph.nodes[static_cast<size_t>(t)], "Transpose")) continue;
-    const Node& transpose = graph.nodes[static_cast<size_t>(t)];
+    const auto t = only_reader(graph, consumers, split.outputs[0]);
+    if (!t || !is_op(graph.nodes[*t], "Transpose")) continue;
+    const Node& transpose = graph.nodes[*t];
     if (transpose.attrs.get_ints("perm", {}) != std::vector<int64_t>{0, 2, 1, 3, 4}) continue;
-    const int64_t r2 = sole_reader(graph, consumers, transpose.outputs[0]);
-    if (r2 < 0 || !is_op(graph.nodes[static_cast<size_t>(r2)], "Reshape")) continue;
-    Node& merge = graph.nodes[static_cast<size_t>(r2)];
+    const auto r2 = only_reader(graph, consumers, transpose.outputs[0]);
+    if (!r2 || !is_op(graph.nodes[*r2], "Reshape")) continue;
+    Node& merge = graph.nodes[*r2];
     if (graph.value(merge.outputs[0]).shape != x) continue;
     Node shuffle{.name = merge.name,
                  .op_type = kChannelShuffleOp,
@@ -53,7 +47,7 @@ Status fuse_channel_shuffle(Graph& graph) {
     record_fused(shuffle, transpose.name);
     merge = std::move(shuffle);
     dead[r1] = 1;
-    dead[static_cast<size_t>(t)] = 1;
+    dead[*t] = 1;
   }
   remove_nodes(graph, dead);
   return {};

@@ -35,27 +35,12 @@ void take_over(Graph& graph, size_t producer, size_t consumer, std::vector<char>
 namespace {
 
 bool is_scalar_constant(const Graph& graph, ValueId id, float value, float tolerance) {
-  const Value& v = graph.value(id);
-  return v.constant && v.dtype == DType::kFloat32 && v.constant->size() == 1 &&
-         std::fabs(v.constant->data<float>()[0] - value) <= tolerance;
+  const std::optional<float> c = scalar_constant(graph, id);
+  return c && std::fabs(*c - value) <= tolerance;
 }
 
 bool is_binary(const Node& node, const char* op) {
   return node.domain.empty() && node.op_type == op && node.inputs.size() == 2 && node.outputs.size() == 1;
-}
-
-// The other operand of a two-input node reading `value`, or kNoValue.
-ValueId other_operand(const Node& node, ValueId value) {
-  if (node.inputs[0] == value) return node.inputs[1];
-  if (node.inputs[1] == value) return node.inputs[0];
-  return kNoValue;
-}
-
-// The single reader of `value`, when it has exactly one and is no graph output.
-std::optional<size_t> only_reader(const Graph& graph, const std::vector<std::vector<size_t>>& consumers,
-                                  ValueId value) {
-  if (!has_single_consumer(graph, consumers, value)) return std::nullopt;
-  return consumers[static_cast<size_t>(value)][0];
 }
 
 }  // namespace
@@ -74,14 +59,14 @@ std::optional<GeluMatch> match_gelu(const Graph& graph, const std::vector<std::v
     const auto add = only_reader(graph, consumers, graph.nodes[*erf].outputs[0]);
     if (!add || !is_binary(graph.nodes[*add], "Add")) continue;
     const ValueId one = other_operand(graph.nodes[*add], graph.nodes[*erf].outputs[0]);
-    if (one == kNoValue || !is_scalar_constant(graph, one, 1.0f, 0.0f)) continue;
+    if (!is_scalar_constant(graph, one, 1.0f, 0.0f)) continue;
     const ValueId gate = graph.nodes[*add].outputs[0];
     const Node& m = graph.nodes[mul];
     if (!is_binary(m, "Mul") || other_operand(m, x) != gate || !has_single_consumer(graph, consumers, gate)) continue;
     const auto half = only_reader(graph, consumers, m.outputs[0]);
     if (!half || !is_binary(graph.nodes[*half], "Mul")) continue;
     const ValueId c = other_operand(graph.nodes[*half], m.outputs[0]);
-    if (c == kNoValue || !is_scalar_constant(graph, c, 0.5f, 0.0f)) continue;
+    if (!is_scalar_constant(graph, c, 0.5f, 0.0f)) continue;
     return GeluMatch{{div, *erf, *add, mul, *half}, graph.nodes[*half].outputs[0]};
   }
   return std::nullopt;

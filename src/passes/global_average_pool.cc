@@ -3,27 +3,11 @@
 // Flatten when keepdims is 0 (fuse_flatten_gemm then folds that into the
 // classifier). The pool reads channels-last; the ReduceMean it replaces ran
 // on the reference kernel and needed its input reordered to NCHW.
-#include <algorithm>
-
 #include "passes/graph_edit.h"
 #include "passes/passes.h"
 
 namespace kestrel {
 namespace {
-
-// The axes a ReduceMean reduces (attribute before opset 18, input since),
-// sorted and made non-negative; empty when they are not known.
-std::vector<int64_t> reduced_axes(const Graph& graph, const Node& node, int64_t rank) {
-  std::vector<int64_t> axes = node.attrs.get_ints("axes", {});
-  if (node.inputs.size() > 1 && node.inputs[1] != kNoValue) {
-    const Tensor* given = constant_input(graph, node, 1);
-    if (given == nullptr || given->dtype() != DType::kInt64) return {};
-    axes.assign(given->data<int64_t>(), given->data<int64_t>() + given->size());
-  }
-  for (int64_t& axis : axes) axis = axis < 0 ? axis + rank : axis;
-  std::sort(axes.begin(), axes.end());
-  return axes;
-}
 
 bool is_spatial_mean(const Graph& graph, const Node& node) {
   if (!node.domain.empty() || node.op_type != "ReduceMean" || node.outputs.size() != 1 || node.inputs.empty())
@@ -31,7 +15,7 @@ bool is_spatial_mean(const Graph& graph, const Node& node) {
   const Value& x = graph.value(node.inputs[0]);
   if (x.constant || x.dtype != DType::kFloat32 || x.shape.size() != 4) return false;
   if (node.attrs.get_int("noop_with_empty_axes", 0) != 0) return false;
-  return reduced_axes(graph, node, 4) == std::vector<int64_t>{2, 3};
+  return reduce_axes(graph, node, 4) == std::vector<int64_t>{2, 3};
 }
 
 }  // namespace

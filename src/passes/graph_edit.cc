@@ -42,6 +42,38 @@ bool has_single_consumer(const Graph& graph, const std::vector<std::vector<size_
   return consumers[static_cast<size_t>(value)].size() == 1 && !is_graph_output(graph, value);
 }
 
+std::optional<size_t> only_reader(const Graph& graph, const std::vector<std::vector<size_t>>& consumers,
+                                  ValueId value) {
+  if (!has_single_consumer(graph, consumers, value)) return std::nullopt;
+  return consumers[static_cast<size_t>(value)][0];
+}
+
+ValueId other_operand(const Node& node, ValueId value) {
+  if (node.inputs.size() != 2) return kNoValue;
+  if (node.inputs[0] == value) return node.inputs[1];
+  if (node.inputs[1] == value) return node.inputs[0];
+  return kNoValue;
+}
+
+std::optional<float> scalar_constant(const Graph& graph, ValueId id) {
+  if (id == kNoValue) return std::nullopt;
+  const Value& value = graph.value(id);
+  if (!value.constant || value.dtype != DType::kFloat32 || value.constant->size() != 1) return std::nullopt;
+  return value.constant->data<float>()[0];
+}
+
+std::optional<std::vector<int64_t>> reduce_axes(const Graph& graph, const Node& node, int64_t rank) {
+  std::vector<int64_t> axes = node.attrs.get_ints("axes", {});
+  if (node.inputs.size() > 1 && node.inputs[1] != kNoValue) {
+    const Tensor* given = constant_input(graph, node, 1);
+    if (given == nullptr || given->dtype() != DType::kInt64) return std::nullopt;
+    axes.assign(given->data<int64_t>(), given->data<int64_t>() + given->size());
+  }
+  for (int64_t& axis : axes) axis = axis < 0 ? axis + rank : axis;
+  std::sort(axes.begin(), axes.end());
+  return axes;
+}
+
 std::string unique_value_name(const Graph& graph, const std::string& base) {
   std::string name = base;
   for (int suffix = 1; graph.find_value(name) != kNoValue; ++suffix) name = base + "_" + std::to_string(suffix);

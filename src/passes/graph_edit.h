@@ -1,6 +1,7 @@
 // Small graph-editing helpers shared by the passes.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "format/memory_plan.h"
@@ -24,6 +25,20 @@ const Tensor* constant_input(const Graph& graph, const Node& node, size_t index)
 
 // True when `value` is read by exactly one node and is not a graph output.
 bool has_single_consumer(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId value);
+
+// The index of the single reader of `value` (has_single_consumer), or nullopt.
+std::optional<size_t> only_reader(const Graph& graph, const std::vector<std::vector<size_t>>& consumers, ValueId value);
+
+// The other input of a two-input node one of whose inputs is `value`, or kNoValue.
+ValueId other_operand(const Node& node, ValueId value);
+
+// The value of a float32 constant with one element, or nullopt.
+std::optional<float> scalar_constant(const Graph& graph, ValueId id);
+
+// The axes a Reduce* node reduces (attribute before opset 18, constant input
+// since), made non-negative for `rank` and sorted; nullopt when the axes
+// input is not a constant int64 tensor.
+std::optional<std::vector<int64_t>> reduce_axes(const Graph& graph, const Node& node, int64_t rank);
 
 // `base`, or `base_1`, `base_2`, ...: the first name no value has yet.
 std::string unique_value_name(const Graph& graph, const std::string& base);

@@ -22,16 +22,16 @@ bool is_float_constant_matrix(const Graph& graph, ValueId id) {
 std::optional<std::pair<ValueId, size_t>> bias_add(const Graph& graph,
                                                    const std::vector<std::vector<size_t>>& consumers, ValueId y,
                                                    int64_t n) {
-  if (!has_single_consumer(graph, consumers, y)) return std::nullopt;
-  const size_t a = consumers[static_cast<size_t>(y)][0];
-  const Node& add = graph.nodes[a];
-  if (!add.domain.empty() || add.op_type != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1)
-    return std::nullopt;
-  const ValueId other = add.inputs[0] == y ? add.inputs[1] : add.inputs[0];
+  const auto a = only_reader(graph, consumers, y);
+  if (!a) return std::nullopt;
+  const Node& add = graph.nodes[*a];
+  if (!add.domain.empty() || add.op_type != "Add" || add.outputs.size() != 1) return std::nullopt;
+  const ValueId other = other_operand(add, y);
+  if (other == kNoValue) return std::nullopt;
   const Value& bias = graph.value(other);
   if (!bias.constant || bias.dtype != DType::kFloat32 || bias.shape != Shape{n}) return std::nullopt;
   if (graph.value(add.outputs[0]).shape != graph.value(y).shape) return std::nullopt;
-  return std::make_pair(other, a);
+  return std::make_pair(other, *a);
 }
 
 ValueId add_shape_constant(Graph& graph, const std::string& base, const Shape& shape) {

@@ -48,15 +48,18 @@ bool is_channel_concat(const Graph& graph, const Node& node) {
   return true;
 }
 
-// Ops that only move bytes of a float 4-D activation (MaxPool commutes with
-// the monotone quantization): on an int8 input they run as they are.
-bool is_byte_mover(const Graph& graph, const Node& node) {
-  if (node.outputs.size() != 1 || node.inputs.empty() || !is_float_activation(graph, node.inputs[0]) ||
-      graph.value(node.inputs[0]).shape.size() != 4) {
-    return false;
-  }
+// Ops that only move bytes (MaxPool commutes with the monotone
+// quantization): on an int8 input they run as they are.
+bool moves_bytes_only(const Node& node) {
+  if (node.outputs.size() != 1 || node.inputs.empty()) return false;
   if (node.domain.empty()) return node.op_type == "MaxPool" || node.op_type == "Slice";
   return node.domain == kKestrelDomain && node.op_type == kChannelShuffleOp;
+}
+
+// Such an op on a float 4-D activation, which the quantizer may run on int8.
+bool is_byte_mover(const Graph& graph, const Node& node) {
+  return moves_bytes_only(node) && is_float_activation(graph, node.inputs[0]) &&
+         graph.value(node.inputs[0]).shape.size() == 4;
 }
 
 bool is_int8_activation(const Graph& graph, ValueId id) {
@@ -221,9 +224,7 @@ class GraphQuantizer {
   }
 
   bool passes_int8_through(const Node& node) const {
-    const bool mover = node.domain.empty() ? node.op_type == "MaxPool" || node.op_type == "Slice"
-                                           : node.domain == kKestrelDomain && node.op_type == kChannelShuffleOp;
-    return mover && node.outputs.size() == 1 && !node.inputs.empty() && is_int8_activation(graph_, node.inputs[0]) &&
+    return moves_bytes_only(node) && is_int8_activation(graph_, node.inputs[0]) &&
            !graph_outputs_.count(node.outputs[0]);
   }
 

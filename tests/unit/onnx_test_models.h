@@ -79,6 +79,22 @@ inline void add_pattern_conv(onnx::ModelProto& model, const std::string& name, c
   for (int i = 0; i < 4; ++i) pads->add_ints(kernel / 2);
 }
 
+// Relu(add_pattern_conv(x)) -> y.
+inline void add_relu_pattern_conv(onnx::ModelProto& model, const std::string& name, const std::string& x,
+                                  const std::string& y, int64_t cin, int64_t cout, int64_t kernel, float seed) {
+  add_pattern_conv(model, name, x, name + ".pre", cin, cout, kernel, seed);
+  add_node(model, "Relu", {name + ".pre"}, {y}, name + ".relu");
+}
+
+// Gemm(`flat` [N,8], fixed sin-pattern weights) -> "logits" [N,5].
+inline void add_test_classifier(onnx::ModelProto& model, const std::string& flat) {
+  std::vector<float> fc(40);
+  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
+  add_float_initializer(model, "fc.w", {8, 5}, fc);
+  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
+  add_node(model, "Gemm", {flat, "fc.w", "fc.b"}, {"logits"}, "fc");
+}
+
 // An inverted-residual block with squeeze-excitation, as MobileNetV3 and
 // EfficientNet export it at opset 13, then a classifier:
 //   x [N,8,6,6] -> conv 1x1 -> x * HardSigmoid(x) (HardSwish)
@@ -109,11 +125,7 @@ inline onnx::ModelProto make_squeeze_excitation_model() {
   add_node(model, "Add", {"p", "x"}, {"block"}, "residual");
   add_node(model, "GlobalAveragePool", {"block"}, {"features"}, "head_pool");
   add_node(model, "Flatten", {"features"}, {"flat"}, "flatten");
-  std::vector<float> fc(40);
-  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
-  add_float_initializer(model, "fc.w", {8, 5}, fc);
-  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
-  add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
+  add_test_classifier(model, "flat");
   return model;
 }
 
@@ -141,34 +153,25 @@ inline onnx::ModelProto make_concat_branches_model() {
   auto model = make_model(13);
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 8, 8});
   add_tensor_value(model.mutable_graph()->mutable_output(), "logits", {-1, 5});
-  auto relu_conv = [&](const std::string& name, const std::string& x, const std::string& y, int64_t cin, int64_t cout,
-                       int64_t kernel, float seed) {
-    add_pattern_conv(model, name, x, name + ".pre", cin, cout, kernel, seed);
-    add_node(model, "Relu", {name + ".pre"}, {y}, name + ".relu");
-  };
-  relu_conv("stem", "x", "s", 8, 8, 3, 0.1f);
-  relu_conv("branch_a", "s", "a", 8, 4, 1, 0.2f);
-  relu_conv("branch_b", "s", "b", 8, 6, 3, 0.3f);
+  add_relu_pattern_conv(model, "stem", "x", "s", 8, 8, 3, 0.1f);
+  add_relu_pattern_conv(model, "branch_a", "s", "a", 8, 4, 1, 0.2f);
+  add_relu_pattern_conv(model, "branch_b", "s", "b", 8, 6, 3, 0.3f);
   auto* pool = add_node(model, "MaxPool", {"s"}, {"s_pool"}, "branch_c_pool");
   add_ints_attribute(pool, "kernel_shape", {3, 3});
   add_ints_attribute(pool, "pads", {1, 1, 1, 1});
-  relu_conv("branch_c", "s_pool", "c", 8, 6, 1, 0.4f);
+  add_relu_pattern_conv(model, "branch_c", "s_pool", "c", 8, 6, 1, 0.4f);
   add_int_attribute(add_node(model, "Concat", {"a", "b", "c"}, {"cat1"}, "cat1"), "axis", 1);
   auto* down = add_node(model, "MaxPool", {"cat1"}, {"m"}, "down");
   add_ints_attribute(down, "kernel_shape", {2, 2});
   add_ints_attribute(down, "strides", {2, 2});
-  relu_conv("squeeze", "m", "q", 16, 4, 1, 0.5f);
-  relu_conv("expand1", "q", "e1", 4, 8, 1, 0.6f);
-  relu_conv("expand3", "q", "e3", 4, 8, 3, 0.7f);
+  add_relu_pattern_conv(model, "squeeze", "m", "q", 16, 4, 1, 0.5f);
+  add_relu_pattern_conv(model, "expand1", "q", "e1", 4, 8, 1, 0.6f);
+  add_relu_pattern_conv(model, "expand3", "q", "e3", 4, 8, 3, 0.7f);
   add_int_attribute(add_node(model, "Concat", {"e1", "e3"}, {"cat2"}, "cat2"), "axis", 1);
   add_pattern_conv(model, "head", "cat2", "h", 16, 8, 1, 0.8f);
   add_node(model, "GlobalAveragePool", {"h"}, {"features"}, "head_pool");
   add_node(model, "Flatten", {"features"}, {"flat"}, "flatten");
-  std::vector<float> fc(40);
-  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
-  add_float_initializer(model, "fc.w", {8, 5}, fc);
-  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
-  add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
+  add_test_classifier(model, "flat");
   return model;
 }
 
@@ -191,20 +194,15 @@ inline onnx::ModelProto make_channel_shuffle_model() {
   auto model = make_model(13);
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 8, 6, 6});
   add_tensor_value(model.mutable_graph()->mutable_output(), "logits", {-1, 5});
-  auto relu_conv = [&](const std::string& name, const std::string& x, const std::string& y, int64_t cin, int64_t cout,
-                       int64_t kernel, float seed) {
-    add_pattern_conv(model, name, x, name + ".pre", cin, cout, kernel, seed);
-    add_node(model, "Relu", {name + ".pre"}, {y}, name + ".relu");
-  };
-  relu_conv("stem", "x", "s", 8, 8, 1, 0.1f);
+  add_relu_pattern_conv(model, "stem", "x", "s", 8, 8, 1, 0.1f);
   add_int64_initializer(model, "zero", {0});
   add_int64_initializer(model, "one", {1});
   add_int64_initializer(model, "four", {4});
   add_int64_initializer(model, "eight", {8});
   add_node(model, "Slice", {"s", "zero", "four", "one"}, {"kept"}, "split_kept");
   add_node(model, "Slice", {"s", "four", "eight", "one"}, {"branch"}, "split_branch");
-  relu_conv("branch_reduce", "branch", "r", 4, 4, 1, 0.2f);
-  relu_conv("branch_spatial", "r", "b", 4, 4, 3, 0.3f);
+  add_relu_pattern_conv(model, "branch_reduce", "branch", "r", 4, 4, 1, 0.2f);
+  add_relu_pattern_conv(model, "branch_spatial", "r", "b", 4, 4, 3, 0.3f);
   add_int_attribute(add_node(model, "Concat", {"kept", "b"}, {"cat"}, "cat"), "axis", 1);
   add_node(model, "Shape", {"cat"}, {"cat_shape"}, "shape");
   add_node(model, "Slice", {"cat_shape", "zero", "one"}, {"batch"}, "batch_dim");
@@ -220,11 +218,7 @@ inline onnx::ModelProto make_channel_shuffle_model() {
   auto* mean = add_node(model, "ReduceMean", {"h"}, {"flat"}, "head_mean");
   add_ints_attribute(mean, "axes", {2, 3});
   add_int_attribute(mean, "keepdims", 0);
-  std::vector<float> fc(40);
-  for (size_t i = 0; i < fc.size(); ++i) fc[i] = std::sin(0.9f + 1.3f * static_cast<float>(i));
-  add_float_initializer(model, "fc.w", {8, 5}, fc);
-  add_float_initializer(model, "fc.b", {5}, {0.1f, -0.2f, 0.3f, 0.0f, -0.1f});
-  add_node(model, "Gemm", {"flat", "fc.w", "fc.b"}, {"logits"}, "fc");
+  add_test_classifier(model, "flat");
   return model;
 }
 

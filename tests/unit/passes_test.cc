@@ -188,6 +188,22 @@ TEST(Passes, ReluAfterAStandaloneBatchNormFusesIntoChannelAffine) {
   expect_same_outputs(before, after);
 }
 
+// GELU as PyTorch writes it out, y = x * (1 + erf(x / sqrt 2)) * 0.5, with
+// the Add's and Muls' operands in one order or the other (`swapped`).
+void add_gelu(onnx::ModelProto& model, const std::string& x, const std::string& y, bool swapped) {
+  add_float_initializer(model, "sqrt2", {}, {1.4142135f});
+  add_float_initializer(model, "one", {}, {1.0f});
+  add_float_initializer(model, "half", {}, {0.5f});
+  auto pair = [&](const std::string& a, const std::string& b) {
+    return swapped ? std::vector<std::string>{b, a} : std::vector<std::string>{a, b};
+  };
+  add_node(model, "Div", {x, "sqrt2"}, {"scaled"}, "gelu_div");
+  add_node(model, "Erf", {"scaled"}, {"erf"}, "gelu_erf");
+  add_node(model, "Add", pair("one", "erf"), {"gate"}, "gelu_add");
+  add_node(model, "Mul", pair(x, "gate"), {"gated"}, "gelu_mul");
+  add_node(model, "Mul", pair("gated", "half"), {y}, "gelu_half");
+}
+
 // ConvNeXt's MLP: MatMul by a constant [K, N] on [N, H, W, K], then a bias
 // Add and GELU written out, becomes one Gemm on [N*H*W, K] (bias and GELU
 // fused) between two Reshapes; a 2-D MatMul without bias becomes a Gemm
@@ -201,16 +217,9 @@ TEST(Passes, MatMulByConstantWeightsBecomesGemm) {
   add_float_initializer(model, "w", {6, 5}, random_values(30, kSeed));
   add_float_initializer(model, "b", {5}, random_values(5, kSeed + 1));
   add_float_initializer(model, "two", {}, {2.0f});
-  add_float_initializer(model, "sqrt2", {}, {1.4142135f});
-  add_float_initializer(model, "one", {}, {1.0f});
-  add_float_initializer(model, "half", {}, {0.5f});
   add_node(model, "MatMul", {"x", "w"}, {"xw"}, "linear");
   add_node(model, "Add", {"xw", "b"}, {"xwb"}, "bias");
-  add_node(model, "Div", {"xwb", "sqrt2"}, {"scaled"}, "gelu_div");
-  add_node(model, "Erf", {"scaled"}, {"erf"}, "gelu_erf");
-  add_node(model, "Add", {"one", "erf"}, {"gate"}, "gelu_add");
-  add_node(model, "Mul", {"xwb", "gate"}, {"gated"}, "gelu_mul");
-  add_node(model, "Mul", {"gated", "half"}, {"gelu"}, "gelu_half");
+  add_gelu(model, "xwb", "gelu", false);
   add_node(model, "Pow", {"gelu", "two"}, {"y"}, "square");
   add_node(model, "MatMul", {"v", "w"}, {"z"}, "linear_2d");
   const Graph before = import_model(model);
@@ -224,15 +233,8 @@ TEST(Passes, GeluWrittenOutFusesIntoConv) {
   auto model = make_model();
   add_tensor_value(model.mutable_graph()->mutable_input(), "x", {-1, 3, 6, 6});
   add_tensor_value(model.mutable_graph()->mutable_output(), "y", {-1, 4, 6, 6});
-  add_float_initializer(model, "sqrt2", {}, {1.4142135f});
-  add_float_initializer(model, "one", {}, {1.0f});
-  add_float_initializer(model, "half", {}, {0.5f});
   add_conv(model, "conv", "x", "c", 3, 4, 3, kSeed);
-  add_node(model, "Div", {"c", "sqrt2"}, {"scaled"}, "gelu_div");
-  add_node(model, "Erf", {"scaled"}, {"erf"}, "gelu_erf");
-  add_node(model, "Add", {"erf", "one"}, {"gate"}, "gelu_add");
-  add_node(model, "Mul", {"gate", "c"}, {"gated"}, "gelu_mul");
-  add_node(model, "Mul", {"half", "gated"}, {"y"}, "gelu_half");
+  add_gelu(model, "c", "y", true);
   const Graph before = import_model(model);
   const Graph after = optimized(before, default_passes());
   ASSERT_EQ(op_types(after), (std::vector<std::string>{"FusedConv"}));

@@ -326,6 +326,21 @@ std::pair<Tensor, Tensor> reference_and_session_outputs(const Graph& graph, cons
   return {expected->at(0), actual->at(0)};
 }
 
+// `model`'s output on the reference interpreter, unoptimized, at input x of `shape`.
+Tensor unoptimized_reference_output(const onnx::ModelProto& model, const Shape& shape, const Tensor& input) {
+  std::string bytes;
+  model.SerializeToString(&bytes);
+  auto plain = import_onnx_bytes(bytes, ".", "test model");
+  KESTREL_CHECK_OK(plain);
+  EXPECT_TRUE(set_input_shapes(*plain, {{"x", shape}}).ok());
+  EXPECT_TRUE(infer_shapes(*plain).ok());
+  auto interpreter = Interpreter::create(std::make_shared<const Graph>(*plain));
+  KESTREL_CHECK_OK(interpreter);
+  auto outputs = interpreter->run({{"x", input}});
+  KESTREL_CHECK_OK(outputs);
+  return outputs->at(0);
+}
+
 // The whole squeeze-excitation block stays channels-last (FP32) and int8
 // (INT8): the input's Reorder and QuantizeLinear are the only conversions.
 TEST(QuantizeGraph, SqueezeExcitationHasNoIslands) {
@@ -431,17 +446,7 @@ TEST(QuantizeGraph, ChannelShuffleUnitHasNoIslands) {
 
   // FP32 against the unoptimized model on the reference interpreter.
   const Tensor input = random_input(99, shape);
-  std::string bytes;
-  model.SerializeToString(&bytes);
-  auto plain = import_onnx_bytes(bytes, ".", "channel shuffle model");
-  ASSERT_TRUE(plain.ok()) << plain.status().message();
-  ASSERT_TRUE(set_input_shapes(*plain, {{"x", shape}}).ok());
-  ASSERT_TRUE(infer_shapes(*plain).ok());
-  auto interpreter = Interpreter::create(std::make_shared<const Graph>(*plain));
-  ASSERT_TRUE(interpreter.ok()) << interpreter.status().message();
-  auto plain_outputs = interpreter->run({{"x", input}});
-  ASSERT_TRUE(plain_outputs.ok()) << plain_outputs.status().message();
-  const Tensor& unoptimized = plain_outputs->at(0);
+  const Tensor unoptimized = unoptimized_reference_output(model, shape, input);
   const auto [optimized_reference, fp32_fast] = reference_and_session_outputs(graph, input);
   EXPECT_LE(relative_max_error(unoptimized, fp32_fast), 1e-5f);
   EXPECT_LE(relative_max_error(unoptimized, optimized_reference), 1e-5f);
@@ -486,19 +491,10 @@ TEST(ChannelsLast, PermutedBlockNeedsNoReorders) {
   EXPECT_EQ(count_ops(lowered->graph, "Transpose"), 0);
   EXPECT_EQ(count_reorders(lowered->graph), 2);  // the input's and the output's
 
-  std::string bytes;
-  model.SerializeToString(&bytes);
-  auto plain = import_onnx_bytes(bytes, ".", "permuted block model");
-  ASSERT_TRUE(plain.ok()) << plain.status().message();
-  ASSERT_TRUE(set_input_shapes(*plain, {{"x", shape}}).ok());
-  ASSERT_TRUE(infer_shapes(*plain).ok());
-  auto interpreter = Interpreter::create(std::make_shared<const Graph>(*plain));
-  ASSERT_TRUE(interpreter.ok()) << interpreter.status().message();
   const Tensor input = random_input(7, shape);
-  auto expected = interpreter->run({{"x", input}});
-  ASSERT_TRUE(expected.ok()) << expected.status().message();
+  const Tensor expected = unoptimized_reference_output(model, shape, input);
   const auto [optimized_reference, actual] = reference_and_session_outputs(graph, input);
-  EXPECT_LE(relative_max_error(expected->at(0), actual), 1e-5f);
+  EXPECT_LE(relative_max_error(expected, actual), 1e-5f);
 }
 
 // ChannelShuffle's NHWC kernel (its 2-group fast path and the general one)
