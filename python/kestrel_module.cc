@@ -70,6 +70,9 @@ class PySession {
     }
     std::vector<api::TensorInfo> infos;
     std::vector<py::array> arrays;  // keep the contiguous inputs alive through the run
+    // A variable-batch model takes dim 0 = any batch 1..max_batch, the same for every input.
+    const int64_t max_batch = model_->max_batch();
+    int64_t batch = 0;
     for (auto item : feeds) {
       const std::string name = py::cast<std::string>(item.first);
       const size_t index = model_->find_input(name);  // throws kestrel.Error for an unknown name
@@ -81,15 +84,30 @@ class PySession {
                              py::str(array.dtype()).cast<std::string>());
       }
       std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
-      if (shape != info.shape) {
-        throw py::value_error("input '" + name + "': expected shape " +
-                              py::str(py::cast(info.shape)).cast<std::string>() + " (as compiled), got " +
-                              py::str(py::cast(shape)).cast<std::string>());
+      const bool batched = max_batch > 0 && shape.size() == info.shape.size() && !shape.empty() && shape[0] >= 1 &&
+                           shape[0] <= max_batch && std::equal(shape.begin() + 1, shape.end(), info.shape.begin() + 1);
+      if (batched && batch != 0 && shape[0] != batch) {
+        throw py::value_error("input '" + name + "' has batch " + std::to_string(shape[0]) + ", another input " +
+                              std::to_string(batch) + " (all inputs must have the same batch)");
+      }
+      if (batched) {
+        batch = shape[0];
+        info.shape[0] = batch;
+      } else if (shape != info.shape) {
+        std::string message = "input '" + name + "': expected shape ";
+        message += py::str(py::cast(info.shape)).cast<std::string>();
+        message += max_batch > 0 ? " with dim 0 any batch 1.." + std::to_string(max_batch) : " (as compiled)";
+        message += ", got ";
+        message += py::str(py::cast(shape)).cast<std::string>();
+        throw py::value_error(message);
       }
       arrays.push_back(py::array::ensure(array, py::array::c_style));
       infos.push_back(std::move(info));
     }
     std::vector<api::TensorInfo> output_infos = model_->outputs();
+    if (batch > 0) {
+      for (api::TensorInfo& info : output_infos) info.shape[0] = batch;
+    }
     std::vector<py::array> results;
     results.reserve(output_infos.size());
     for (const api::TensorInfo& info : output_infos)
@@ -158,6 +176,8 @@ PYBIND11_MODULE(kestrel, m) {
                                for (const auto& info : model.outputs()) out.append(tensor_info_dict(info));
                                return out;
                              })
+      .def_property_readonly("max_batch", &api::Model::max_batch,
+                             "N for a model converted with max_batch N (runs every batch 1..N), else 0")
       .def_property_readonly("metadata", [](const api::Model& model) {
         py::dict out;
         for (const auto& [key, value] : model.metadata()) out[py::str(key)] = value;
@@ -189,7 +209,7 @@ PYBIND11_MODULE(kestrel, m) {
       [](const std::string& model, const std::string& output, const std::string& input_shape,
          const std::string& precision, const std::string& calibration_data, const std::string& preprocess,
          int64_t calibration_count, const std::string& calibration_method, double percentile,
-         const std::string& quant_config, int threads, const py::object& calibration_batches) {
+         const std::string& quant_config, int threads, const py::object& calibration_batches, int64_t max_batch) {
         api::ConvertOptions options{.model = model,
                                     .output = output,
                                     .input_shape = input_shape,
@@ -198,6 +218,7 @@ PYBIND11_MODULE(kestrel, m) {
                                     .preprocess = preprocess,
                                     .calibration_method = calibration_method,
                                     .quant_config = quant_config,
+                                    .max_batch = max_batch,
                                     .calibration_count = calibration_count,
                                     .percentile = percentile,
                                     .threads = threads};
@@ -244,7 +265,8 @@ PYBIND11_MODULE(kestrel, m) {
       py::arg("model"), py::arg("output"), py::arg("input_shape") = "", py::arg("precision") = "fp32",
       py::arg("calibration_data") = "", py::arg("preprocess") = "", py::arg("calibration_count") = 0,
       py::arg("calibration_method") = "", py::arg("percentile") = 0.0, py::arg("quant_config") = "",
-      py::arg("threads") = 0, py::arg("calibration_batches") = py::none(),
+      py::arg("threads") = 0, py::arg("calibration_batches") = py::none(), py::arg("max_batch") = 0,
       "Convert an ONNX model into a .kestrel model (FP32 or INT8). calibration_batches: an iterable of float32 "
-      "arrays [batch, ...] to calibrate on instead of calibration_data.");
+      "arrays [batch, ...] to calibrate on instead of calibration_data. max_batch N: a model that runs every batch "
+      "1..N (Model.max_batch).");
 }

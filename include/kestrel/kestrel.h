@@ -195,6 +195,14 @@ KESTREL_API kestrel_status_t kestrel_model_output_info(const kestrel_model_t* mo
 KESTREL_API kestrel_status_t kestrel_model_find_input(const kestrel_model_t* model, const char* name, size_t* index);
 KESTREL_API kestrel_status_t kestrel_model_find_output(const kestrel_model_t* model, const char* name, size_t* index);
 
+/* Variable batch. A model converted with `kestrel convert --max-batch N`
+ * runs any batch 1..N without reconversion: *max_batch is N, the dims above
+ * give the shapes at batch N, and kestrel_session_run takes inputs and
+ * outputs whose dim 0 is the batch b (1 <= b <= N, the same b for all of
+ * them; the other dims as compiled). *max_batch is 0 for a model compiled for
+ * one shape, which runs only at its dims. */
+KESTREL_API kestrel_status_t kestrel_model_max_batch(const kestrel_model_t* model, int64_t* max_batch);
+
 /* Quantization of an input or output: real = scale * (q - zero_point).
  * quantized == 0 means the tensor is not quantized (e.g. float32): then count
  * is 0 and the arrays are NULL. Otherwise count is 1 (per tensor) or the size
@@ -268,7 +276,8 @@ KESTREL_API void kestrel_session_destroy(kestrel_session_t* session);
 typedef struct kestrel_tensor_t {
   const char* name;      /* the model's input/output name; NULL: the i-th in model order */
   kestrel_dtype_t dtype; /* must equal the model's */
-  const int64_t* dims;   /* must equal the model's dims (as compiled) */
+  const int64_t* dims;   /* must equal the model's dims (as compiled; dim 0 may be any batch 1..N for a
+                            variable-batch model, see kestrel_model_max_batch) */
   size_t rank;
   void* data;   /* read for inputs, written for outputs */
   size_t bytes; /* must equal product(dims) * kestrel_dtype_size(dtype) */
@@ -296,6 +305,12 @@ KESTREL_API kestrel_status_t kestrel_session_run(kestrel_session_t* session, con
  * (kestrel_session_input_buffer), call kestrel_session_run_simple, read the
  * session-owned output buffers (kestrel_session_output_buffer). */
 KESTREL_API kestrel_status_t kestrel_session_run_simple(kestrel_session_t* session);
+
+/* The zero-copy path at batch b of a variable-batch model: runs on the
+ * leading b items of the session-owned buffers (b = N is
+ * kestrel_session_run_simple). KESTREL_INVALID_ARGUMENT for b outside 1..N,
+ * or b != the compiled batch for a fixed-shape model. */
+KESTREL_API kestrel_status_t kestrel_session_run_batch(kestrel_session_t* session, int64_t batch);
 
 /* The session-owned buffer of input `index`: *data (64-byte aligned) holds
  * *bytes bytes laid out as kestrel_model_input_info says. Owned by the
@@ -330,6 +345,11 @@ KESTREL_API kestrel_status_t kestrel_convert_options_set_input_shape(kestrel_con
  * data, a calibration callback, or a model that is already quantized). */
 KESTREL_API kestrel_status_t kestrel_convert_options_set_precision(kestrel_convert_options_t* options,
                                                                    const char* precision);
+/* A variable-batch model: compiled at batch N, runs every batch 1..N
+ * (kestrel_model_max_batch). Dim 0 of the inputs must be dynamic in the ONNX
+ * model. 0 (the default): a model for one batch. At most 4096. */
+KESTREL_API kestrel_status_t kestrel_convert_options_set_max_batch(kestrel_convert_options_t* options,
+                                                                   int64_t max_batch);
 /* INT8 calibration from disk: an image folder, an IDX image file (gzipped or
  * not) or a .npy float32 [N, ...] of ready inputs; images need a
  * preprocessing spec (JSON, docs/preprocessing.md). */

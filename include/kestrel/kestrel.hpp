@@ -130,7 +130,7 @@ struct QuantInfo {
   int64_t axis = 0;
 };
 
-// A model input or output as compiled (models run at fixed shapes).
+// A model input or output as compiled (at Model::max_batch() for a variable-batch model).
 struct TensorInfo {
   std::string name;
   DType dtype = DType::kUndefined;
@@ -235,6 +235,14 @@ class Model {
     return index;
   }
 
+  // N for a model converted with --max-batch N, which runs any batch 1..N
+  // (dim 0 of the tensors given to Session::run); 0 for a fixed-shape model.
+  int64_t max_batch() const {
+    int64_t batch = 0;
+    check(kestrel_model_max_batch(get(), &batch));
+    return batch;
+  }
+
   // The value of a metadata key ("precision", "isa", ...); empty when absent.
   std::optional<std::string> metadata(const std::string& key) const {
     const char* value = nullptr;
@@ -322,6 +330,9 @@ class Session {
   }
   // Runs on the session-owned buffers (input_buffer / output_buffer): no copies.
   void run() { check(kestrel_session_run_simple(get())); }
+  // The zero-copy path at batch b of a variable-batch model: the leading b
+  // items of the session-owned buffers.
+  void run_batch(int64_t batch) { check(kestrel_session_run_batch(get(), batch)); }
 
   // Session-owned buffers; valid while the session lives. Outputs hold the
   // last run's results until the next run.
@@ -366,6 +377,7 @@ struct ConvertOptions {
   std::string input_shape;  // "input:1,3,224,224"
   std::string precision;    // "fp32" (default) or "int8"
   std::string calibration_data, preprocess, calibration_method, quant_config;
+  int64_t max_batch = 0;  // > 0: runs every batch 1..max_batch (kestrel_convert_options_set_max_batch)
   int64_t calibration_count = 0;
   int64_t calibration_batch = 0;
   double percentile = 0;
@@ -428,6 +440,7 @@ inline void convert(const ConvertOptions& options) {
   detail::set_if(raw, options.preprocess, kestrel_convert_options_set_preprocess);
   detail::set_if(raw, options.calibration_method, kestrel_convert_options_set_calibration_method);
   detail::set_if(raw, options.quant_config, kestrel_convert_options_set_quant_config);
+  check(kestrel_convert_options_set_max_batch(raw, options.max_batch));
   check(kestrel_convert_options_set_calibration_count(raw, options.calibration_count));
   if (options.calibration_batch != 0)
     check(kestrel_convert_options_set_calibration_batch(raw, options.calibration_batch));

@@ -132,6 +132,17 @@ kestrel_status_t kestrel_convert_options_set_preprocess(kestrel_convert_options_
   });
 }
 
+kestrel_status_t kestrel_convert_options_set_max_batch(kestrel_convert_options_t* options, int64_t max_batch) {
+  return set(options, "kestrel_convert_options_set_max_batch", [&](ConvertOptions& o) -> Status {
+    if (max_batch < 0 || max_batch > 4096) {
+      return kestrel::invalid_argument("kestrel_convert_options_set_max_batch: ", max_batch,
+                                       " is outside 0 (a fixed batch) to 4096");
+    }
+    o.max_batch = max_batch;
+    return {};
+  });
+}
+
 kestrel_status_t kestrel_convert_options_set_calibration_count(kestrel_convert_options_t* options, int64_t count) {
   return set(options, "kestrel_convert_options_set_calibration_count", [&](ConvertOptions& o) -> Status {
     if (count < 0) return kestrel::invalid_argument("kestrel_convert_options_set_calibration_count: ", count, " < 0");

@@ -30,6 +30,10 @@ struct TensorDescription {
 struct ModelInterface {
   std::shared_ptr<const Graph> graph;  // its constants keep the weights' memory alive
   std::vector<TensorDescription> inputs, outputs;
+  // A variable-batch model (convert --max-batch N): N, and the graph at each
+  // batch 1..N-1 (batch_graphs[b - 1]); 0 and none for a fixed-shape model.
+  int64_t max_batch = 0;
+  std::vector<std::shared_ptr<const Graph>> batch_graphs;
 };
 
 // Records a failure as this thread's last error and returns its C code.
@@ -77,7 +81,10 @@ struct kestrel_session_options {
 
 struct kestrel_session {
   std::shared_ptr<const kestrel::c_api::ModelInterface> interface;
-  std::unique_ptr<kestrel::Session> session;
+  std::unique_ptr<kestrel::Session> session;  // at the compiled (largest) batch
+  // A variable-batch model's sessions at batch 1..N-1 (smaller[b - 1]),
+  // sharing `session`'s arena and buffers.
+  std::vector<std::unique_ptr<kestrel::Session>> smaller;
   // Per run: which given tensor binds each model input / output (-1: none).
   // Sized at creation so that run() allocates nothing.
   std::vector<int64_t> input_binding, output_binding;

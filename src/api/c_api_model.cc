@@ -4,6 +4,7 @@
 
 #include "api/c_api_internal.h"
 #include "format/model_file.h"
+#include "runtime/rebatch.h"
 
 namespace kestrel::c_api {
 namespace {
@@ -51,8 +52,16 @@ std::vector<TensorDescription> describe_all(const Graph& graph, const std::vecto
   return descriptions;
 }
 
-kestrel_model* make_model(ModelFile file, const std::string& label) {
+StatusOr<kestrel_model*> make_model(ModelFile file, const std::string& label) {
   auto interface = std::make_shared<ModelInterface>();
+  auto max_batch = model_max_batch(file.metadata, file.graph);
+  if (!max_batch.ok()) return max_batch.status().with_context(label);
+  interface->max_batch = *max_batch;
+  for (int64_t batch = 1; batch < interface->max_batch; ++batch) {
+    auto graph = rebatch_graph(file.graph, batch);
+    if (!graph.ok()) return graph.status().with_context(label);
+    interface->batch_graphs.push_back(std::make_shared<const Graph>(std::move(graph).value()));
+  }
   interface->graph = std::make_shared<const Graph>(std::move(file.graph));
   interface->inputs = describe_all(*interface->graph, interface->graph->inputs);
   interface->outputs = describe_all(*interface->graph, interface->graph->outputs);
@@ -146,7 +155,7 @@ kestrel_status_t kestrel_model_load(const char* path, kestrel_model_t** out) {
     KESTREL_RETURN_IF_ERROR(require(path, "kestrel_model_load", "path"));
     KESTREL_RETURN_IF_ERROR(require(out, "kestrel_model_load", "out"));
     KESTREL_ASSIGN_OR_RETURN(kestrel::ModelFile file, kestrel::load_model_file(path));
-    *out = kestrel::c_api::make_model(std::move(file), path);
+    KESTREL_ASSIGN_OR_RETURN(*out, kestrel::c_api::make_model(std::move(file), path));
     return {};
   });
 }
@@ -159,7 +168,7 @@ kestrel_status_t kestrel_model_load_buffer(const void* data, size_t size, kestre
     const void* copy = owner.get();
     KESTREL_ASSIGN_OR_RETURN(kestrel::ModelFile file,
                              kestrel::load_model_buffer(std::move(owner), copy, size, kestrel::c_api::kBufferLabel));
-    *out = kestrel::c_api::make_model(std::move(file), kestrel::c_api::kBufferLabel);
+    KESTREL_ASSIGN_OR_RETURN(*out, kestrel::c_api::make_model(std::move(file), kestrel::c_api::kBufferLabel));
     return {};
   });
 }
@@ -212,6 +221,15 @@ kestrel_status_t kestrel_model_metadata(const kestrel_model_t* model, const char
       keys += (keys.empty() ? "" : ", ") + name;
     }
     return kestrel::not_found("kestrel_model_metadata: the model has no metadata key '", key, "' (it has: ", keys, ")");
+  });
+}
+
+kestrel_status_t kestrel_model_max_batch(const kestrel_model_t* model, int64_t* max_batch) {
+  return guarded([&]() -> kestrel::Status {
+    KESTREL_RETURN_IF_ERROR(require(model, "kestrel_model_max_batch", "model"));
+    KESTREL_RETURN_IF_ERROR(require(max_batch, "kestrel_model_max_batch", "max_batch"));
+    *max_batch = model->interface->max_batch;
+    return {};
   });
 }
 

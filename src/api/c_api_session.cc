@@ -39,7 +39,17 @@ int raw_dtype(const kestrel_tensor_t& tensor) {
   return raw;
 }
 
-Status check_tensor(const kestrel_tensor_t& given, const kestrel_tensor_info_t& declared, const char* role) {
+// The batch a tensor of a variable-batch model is given at: its dim 0, when
+// that is 1..max_batch and the other dims are the compiled ones; 0 otherwise.
+int64_t given_batch(const kestrel_tensor_t& given, const kestrel_tensor_info_t& declared, int64_t max_batch) {
+  if (max_batch == 0 || given.rank != declared.rank || given.rank == 0) return 0;
+  if (given.dims[0] < 1 || given.dims[0] > max_batch) return 0;
+  return std::equal(given.dims + 1, given.dims + given.rank, declared.dims + 1) ? given.dims[0] : 0;
+}
+
+// `batch`: 0 until the first tensor fixes it; every tensor must then agree.
+Status check_tensor(const kestrel_tensor_t& given, const kestrel_tensor_info_t& declared, const char* role,
+                    int64_t max_batch, int64_t& batch) {
   const int given_dtype = raw_dtype(given);
   if (given_dtype != static_cast<int>(declared.dtype)) {
     const std::string label = given_dtype >= 0 && given_dtype <= static_cast<int>(KESTREL_DTYPE_UINT64)
@@ -51,17 +61,31 @@ Status check_tensor(const kestrel_tensor_t& given, const kestrel_tensor_info_t& 
   if (given.rank > 0 && given.dims == nullptr) {
     return invalid_argument(kRun, ": ", role, " '", declared.name, "': dims is NULL with rank ", given.rank);
   }
-  if (given.rank != declared.rank || !std::equal(given.dims, given.dims + given.rank, declared.dims)) {
+  size_t bytes = declared.bytes;
+  if (max_batch > 0) {
+    const int64_t b = given_batch(given, declared, max_batch);
+    if (b == 0) {
+      return invalid_argument(kRun, ": ", role, " '", declared.name, "' is given with dims ",
+                              dims_string(given.dims, given.rank), ", the model takes ",
+                              dims_string(declared.dims + 1, declared.rank - 1), " items in batches of 1 to ",
+                              max_batch);
+    }
+    if (batch != 0 && b != batch) {
+      return invalid_argument(kRun, ": ", role, " '", declared.name, "' is given at batch ", b,
+                              ", the tensors before it at batch ", batch, " (all must have the same batch)");
+    }
+    batch = b;
+    bytes = declared.bytes / static_cast<size_t>(max_batch) * static_cast<size_t>(b);
+  } else if (given.rank != declared.rank || !std::equal(given.dims, given.dims + given.rank, declared.dims)) {
     return invalid_argument(kRun, ": ", role, " '", declared.name, "' is given with dims ",
                             dims_string(given.dims, given.rank), ", the model was compiled for ",
                             dims_string(declared.dims, declared.rank), " (convert again to change it)");
   }
-  if (given.bytes != declared.bytes) {
+  if (given.bytes != bytes) {
     return invalid_argument(kRun, ": ", role, " '", declared.name, "' is given ", given.bytes, " bytes, ",
-                            dims_string(declared.dims, declared.rank), " ", dtype_label(declared.dtype), " takes ",
-                            declared.bytes);
+                            dims_string(given.dims, given.rank), " ", dtype_label(declared.dtype), " takes ", bytes);
   }
-  if (given.data == nullptr && declared.bytes > 0) {
+  if (given.data == nullptr && bytes > 0) {
     return invalid_argument(kRun, ": ", role, " '", declared.name, "': data is NULL");
   }
   return {};
@@ -90,7 +114,7 @@ Status resolve(const kestrel_tensor_t& given, size_t position, const std::vector
 
 // Fills binding[declared index] = position in `given`, checking every tensor.
 Status bind(const kestrel_tensor_t* given, size_t count, const std::vector<TensorDescription>& declared,
-            const char* role, std::vector<int64_t>& binding) {
+            const char* role, std::vector<int64_t>& binding, int64_t max_batch, int64_t& batch) {
   std::fill(binding.begin(), binding.end(), kUnbound);
   for (size_t position = 0; position < count; ++position) {
     size_t index = 0;
@@ -100,24 +124,37 @@ Status bind(const kestrel_tensor_t* given, size_t count, const std::vector<Tenso
                               binding[index], " and ", position, ")");
     }
     binding[index] = static_cast<int64_t>(position);
-    KESTREL_RETURN_IF_ERROR(check_tensor(given[position], declared[index].info, role));
+    KESTREL_RETURN_IF_ERROR(check_tensor(given[position], declared[index].info, role, max_batch, batch));
   }
   return {};
 }
 
+// The batch of the run, which `batch` receives: dim 0 of the tensors for a
+// variable-batch model, the compiled batch otherwise.
 Status bind_all(kestrel_session_t& session, const kestrel_tensor_t* inputs, size_t n_inputs,
-                const kestrel_tensor_t* outputs, size_t n_outputs) {
+                const kestrel_tensor_t* outputs, size_t n_outputs, int64_t& batch) {
   if (n_inputs > 0) KESTREL_RETURN_IF_ERROR(require(inputs, kRun, "inputs"));
   if (n_outputs > 0) KESTREL_RETURN_IF_ERROR(require(outputs, kRun, "outputs"));
   const ModelInterface& interface = *session.interface;
-  KESTREL_RETURN_IF_ERROR(bind(inputs, n_inputs, interface.inputs, "input", session.input_binding));
+  batch = 0;
+  KESTREL_RETURN_IF_ERROR(
+      bind(inputs, n_inputs, interface.inputs, "input", session.input_binding, interface.max_batch, batch));
   for (size_t i = 0; i < interface.inputs.size(); ++i) {
     if (session.input_binding[i] == kUnbound) {
       return invalid_argument(kRun, ": input '", interface.inputs[i].info.name, "' is not given (the model takes ",
                               names_of(interface.inputs), "; ", n_inputs, " tensor(s) were given)");
     }
   }
-  return bind(outputs, n_outputs, interface.outputs, "output", session.output_binding);
+  KESTREL_RETURN_IF_ERROR(
+      bind(outputs, n_outputs, interface.outputs, "output", session.output_binding, interface.max_batch, batch));
+  if (interface.max_batch == 0) batch = 0;
+  return {};
+}
+
+// The session that runs `batch` (0: the compiled one).
+Session& runner_for(kestrel_session_t& session, int64_t batch) {
+  if (batch > 0 && batch < session.interface->max_batch) return *session.smaller[static_cast<size_t>(batch - 1)];
+  return *session.session;
 }
 
 // Refuses a second run of one session while the first is in progress.
@@ -141,8 +178,8 @@ class RunGuard {
   bool acquired_ = false;
 };
 
-Status run_bound(kestrel_session_t& session, const kestrel_tensor_t* inputs, kestrel_tensor_t* outputs) {
-  Session& runner = *session.session;
+Status run_bound(kestrel_session_t& session, const kestrel_tensor_t* inputs, kestrel_tensor_t* outputs, int64_t batch) {
+  Session& runner = runner_for(session, batch);
   for (size_t i = 0; i < session.input_binding.size(); ++i) {
     const kestrel_tensor_t& given = inputs[session.input_binding[i]];
     void* own = runner.input(i).raw_data();
@@ -232,6 +269,11 @@ kestrel_status_t kestrel_session_create(const kestrel_model_t* model, const kest
     auto session = std::move(created).value();
     auto handle = std::make_unique<kestrel_session>();
     handle->interface = model->interface;
+    for (const auto& graph : model->interface->batch_graphs) {
+      auto smaller = kestrel::Session::create_sharing(*session, graph, model->plan);
+      if (!smaller.ok()) return smaller.status().with_context(model->label);
+      handle->smaller.push_back(std::move(smaller).value());
+    }
     handle->session = std::move(session);
     handle->input_binding.resize(handle->interface->inputs.size());
     handle->output_binding.resize(handle->interface->outputs.size());
@@ -248,8 +290,9 @@ kestrel_status_t kestrel_session_run(kestrel_session_t* session, const kestrel_t
     KESTREL_RETURN_IF_ERROR(require(session, kestrel::c_api::kRun, "session"));
     kestrel::c_api::RunGuard guard(*session);
     KESTREL_RETURN_IF_ERROR(guard.status());
-    KESTREL_RETURN_IF_ERROR(kestrel::c_api::bind_all(*session, inputs, n_inputs, outputs, n_outputs));
-    return kestrel::c_api::run_bound(*session, inputs, outputs);
+    int64_t batch = 0;
+    KESTREL_RETURN_IF_ERROR(kestrel::c_api::bind_all(*session, inputs, n_inputs, outputs, n_outputs, batch));
+    return kestrel::c_api::run_bound(*session, inputs, outputs, batch);
   });
 }
 
@@ -259,6 +302,29 @@ kestrel_status_t kestrel_session_run_simple(kestrel_session_t* session) {
     kestrel::c_api::RunGuard guard(*session);
     KESTREL_RETURN_IF_ERROR(guard.status());
     return session->session->run();
+  });
+}
+
+kestrel_status_t kestrel_session_run_batch(kestrel_session_t* session, int64_t batch) {
+  return guarded([&]() -> kestrel::Status {
+    KESTREL_RETURN_IF_ERROR(require(session, "kestrel_session_run_batch", "session"));
+    const int64_t max_batch = session->interface->max_batch;
+    if (max_batch == 0) {
+      const kestrel::Graph& graph = *session->interface->graph;
+      const int64_t compiled = graph.inputs.empty() || graph.value(graph.inputs[0]).shape.empty()
+                                   ? 1
+                                   : graph.value(graph.inputs[0]).shape[0];
+      if (batch != compiled) {
+        return kestrel::invalid_argument("kestrel_session_run_batch: batch ", batch,
+                                         ": the model is compiled for batch ", compiled,
+                                         " only (convert with --max-batch for others)");
+      }
+    } else if (batch < 1 || batch > max_batch) {
+      return kestrel::invalid_argument("kestrel_session_run_batch: batch ", batch, " is outside 1..", max_batch);
+    }
+    kestrel::c_api::RunGuard guard(*session);
+    KESTREL_RETURN_IF_ERROR(guard.status());
+    return kestrel::c_api::runner_for(*session, max_batch == 0 ? 0 : batch).run();
   });
 }
 

@@ -24,6 +24,7 @@
 #include "quant/qdq_import.h"
 #include "quant/quant_config.h"
 #include "runtime/cpu_backend.h"
+#include "runtime/rebatch.h"
 
 namespace kestrel {
 namespace {
@@ -451,9 +452,42 @@ Status quantize_calibrated(const Graph& source, Graph& graph, const ConvertOptio
   return {};
 }
 
+// --max-batch N: dim 0 of every input becomes N, where the model leaves it open.
+Status apply_max_batch(Graph& graph, const ConvertOptions& options) {
+  for (ValueId id : graph.inputs) {
+    Value& input = graph.value(id);
+    if (input.shape.empty()) {
+      return invalid_argument("--max-batch ", options.max_batch, ": input '", input.name,
+                              "' is a scalar, with no batch dimension");
+    }
+    if (input.shape[0] < 0) input.shape[0] = options.max_batch;
+    if (input.shape[0] != options.max_batch) {
+      const bool named = options.input_shapes.contains(input.name);
+      return invalid_argument("--max-batch ", options.max_batch, ": input '", input.name, "' has batch ",
+                              input.shape[0], named ? " in --input-shape" : " fixed in the model",
+                              named ? " (give dim 0 as the --max-batch value or leave it out)"
+                                    : " (export the model with a dynamic batch dimension)");
+    }
+  }
+  return {};
+}
+
+// Every batch below N must give a graph the runtime can run (rebatch.h).
+Status check_every_batch(const Graph& graph, int64_t max_batch) {
+  for (int64_t batch = 1; batch < max_batch; ++batch) {
+    auto rebatched = rebatch_graph(graph, batch);
+    if (!rebatched.ok()) {
+      return rebatched.status().with_context(
+          str_cat("--max-batch ", max_batch, ": the compiled model cannot run batch ", batch));
+    }
+  }
+  return {};
+}
+
 Status convert_graph(const Graph& source, const ConvertOptions& options, ConvertReport& report) {
   Graph graph = source;
   if (!options.input_shapes.empty()) KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, options.input_shapes));
+  if (options.max_batch > 0) KESTREL_RETURN_IF_ERROR(apply_max_batch(graph, options));
   if (set_dynamic_dims(graph, 1) > 0)
     report.notes.emplace_back("note: dynamic input dims set to 1 (use --input-shape to choose)");
   std::optional<QdqRanges> qdq;
@@ -477,6 +511,7 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   // node reads, stay out of the file; the packed weights added above are
   // constants, outside the arena.
   drop_unused_values(compiled.graph, compiled.plan);
+  if (options.max_batch > 0) KESTREL_RETURN_IF_ERROR(check_every_batch(compiled.graph, options.max_batch));
   ModelFile file{.graph = std::move(compiled.graph), .plan = std::move(compiled.plan)};
   // Conv weights are stored packed for this CPU's kernels, so the file
   // records the ISA it needs; a CPU lacking it is refused at load.
@@ -493,6 +528,7 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   file.metadata = standard_metadata(options.model);
   file.metadata.emplace_back("converted_on_isa", cpu_isa_name());
   file.metadata.emplace_back("precision", options.precision == Precision::kInt8 ? "int8" : "fp32");
+  if (options.max_batch > 0) file.metadata.emplace_back(kMaxBatchKey, std::to_string(options.max_batch));
   KESTREL_RETURN_IF_ERROR(write_model_file(options.output, file));
   report.nodes = file.graph.nodes.size();
   for (const Node& node : file.graph.nodes) report.fused_nodes += node.domain == "kestrel" && node.op_type != "Reorder";

@@ -29,6 +29,10 @@ struct ConvertOptions {
   std::string model;         // source .onnx
   std::string output;        // .kestrel to write
   InputShapes input_shapes;  // dynamic dims not named here become 1
+  // > 0: a variable-batch model (runtime/rebatch.h) compiled at batch
+  // max_batch that runs every batch 1..max_batch. Dim 0 of each input must be
+  // dynamic in the model (or equal max_batch).
+  int64_t max_batch = 0;
   Precision precision = Precision::kFp32;
 
   // INT8 calibration: a dataset on disk...

@@ -46,6 +46,16 @@ Tensor Tensor::reshaped(Shape shape) const {
   return tensor;
 }
 
+StatusOr<Tensor> Tensor::prefix(Shape shape) const {
+  const int64_t elements = shape_size(shape);
+  if (elements < 0 || elements > size()) {
+    return invalid_argument("a ", shape_string(shape), " view does not fit in a ", shape_string(shape_), " tensor");
+  }
+  Tensor tensor = *this;
+  tensor.shape_ = std::move(shape);
+  return tensor;
+}
+
 Tensor Tensor::clone() const {
   Tensor copy(dtype_, shape_);
   if (nbytes() != 0) std::memcpy(copy.data_, data_, nbytes());

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.h"
 #include "ir/dtype.h"
 
 namespace kestrel {
@@ -57,6 +58,8 @@ class Tensor {
 
   // Same buffer, new shape of equal size.
   Tensor reshaped(Shape shape) const;
+  // Same buffer, its leading bytes under a shape no larger (a smaller batch).
+  StatusOr<Tensor> prefix(Shape shape) const;
   Tensor clone() const;
 
   // Reads element i of any integer or float tensor as int64 / double.

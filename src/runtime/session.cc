@@ -10,6 +10,7 @@
 #include "planner/arena_limit.h"
 #include "runtime/cpu_backend.h"
 #include "runtime/graph_checks.h"
+#include "runtime/rebatch.h"
 
 namespace kestrel {
 
@@ -42,31 +43,85 @@ StatusOr<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Graph> 
   session->options_ = options;
   if (options.threads > 0) onednn::set_num_threads(options.threads);
   if (options.pin_threads) onednn::pin_threads(onednn::num_threads());
-  KESTREL_RETURN_IF_ERROR(session->bind_values(plan));
+  KESTREL_RETURN_IF_ERROR(session->bind_values(plan, nullptr));
   KESTREL_RETURN_IF_ERROR(session->build_steps());
   return session;
 }
 
-Status Session::bind_values(const MemoryPlan& plan) {
+StatusOr<std::unique_ptr<Session>> Session::create_sharing(const Session& full, std::shared_ptr<const Graph> graph,
+                                                           const MemoryPlan& full_plan) {
+  if (graph == nullptr) return invalid_argument("Session::create_sharing: no graph");
+  if (graph->inputs.size() != full.inputs_.size() || graph->outputs.size() != full.outputs_.size()) {
+    return invalid_argument("Session::create_sharing: the graphs have different inputs or outputs");
+  }
+  const MemoryPlan plan = rebatched_plan(full_plan, *graph);
+  const int64_t max_arena_bytes =
+      full.options_.max_arena_bytes > 0 ? full.options_.max_arena_bytes : default_max_arena_bytes();
+  KESTREL_RETURN_IF_ERROR(check_static_values(*graph, max_arena_bytes));
+  KESTREL_RETURN_IF_ERROR(check_node_types(*graph));
+  KESTREL_RETURN_IF_ERROR(check_memory_plan(*graph, plan, max_arena_bytes));
+  if (plan.arena_bytes > full.arena_bytes_) {
+    return invalid_argument("Session::create_sharing: the plan needs a ", plan.arena_bytes,
+                            "-byte arena, the session has ", full.arena_bytes_);
+  }
+  std::unique_ptr<Session> session(new Session());
+  session->graph_ = std::move(graph);
+  session->options_ = full.options_;
+  KESTREL_RETURN_IF_ERROR(session->bind_values(plan, &full));
+  KESTREL_RETURN_IF_ERROR(session->build_steps());
+  return session;
+}
+
+namespace {
+
+// A buffer for a graph input or output: its own, or the leading part of the
+// sharing session's buffer for the same input or output.
+StatusOr<Tensor> io_buffer(const Value& value, const Tensor* shared) {
+  if (shared == nullptr) return Tensor(value.dtype, value.shape);
+  if (shared->dtype() != value.dtype) {
+    return invalid_argument("'", value.name, "' is ", dtype_name(value.dtype), " here but ",
+                            dtype_name(shared->dtype()), " in the session it shares");
+  }
+  return shared->prefix(value.shape);
+}
+
+}  // namespace
+
+Status Session::bind_values(const MemoryPlan& plan, const Session* share) {
   const Graph& graph = *graph_;
   if (plan.value_offsets.size() != graph.values.size()) {
     return invalid_argument("memory plan covers ", plan.value_offsets.size(), " values but the graph has ",
                             graph.values.size());
   }
-  const size_t arena_bytes = static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, kTensorAlignment));
-  void* arena =
-      std::aligned_alloc(kTensorAlignment, (arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment);
-  if (arena == nullptr) return internal_error("cannot allocate a ", arena_bytes, "-byte activation arena");
-  arena_ = std::shared_ptr<void>(arena, std::free);
+  void* arena = nullptr;
+  if (share != nullptr) {
+    arena_ = share->arena_;
+    arena_bytes_ = share->arena_bytes_;
+    arena = arena_.get();
+  } else {
+    const size_t arena_bytes = static_cast<size_t>(std::max<int64_t>(plan.arena_bytes, kTensorAlignment));
+    arena = std::aligned_alloc(kTensorAlignment,
+                               (arena_bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment);
+    if (arena == nullptr) return internal_error("cannot allocate a ", arena_bytes, "-byte activation arena");
+    arena_ = std::shared_ptr<void>(arena, std::free);
+    arena_bytes_ = plan.arena_bytes;
+  }
   views_.resize(graph.values.size());
-  for (ValueId id : graph.inputs) {
-    inputs_.emplace_back(graph.value(id).dtype, graph.value(id).shape);
+  for (size_t i = 0; i < graph.inputs.size(); ++i) {
+    const ValueId id = graph.inputs[i];
+    KESTREL_ASSIGN_OR_RETURN(Tensor buffer, io_buffer(graph.value(id), share ? &share->inputs_[i] : nullptr));
+    inputs_.push_back(std::move(buffer));
     views_[static_cast<size_t>(id)] = inputs_.back();
   }
-  for (ValueId id : graph.outputs) {
+  for (size_t i = 0; i < graph.outputs.size(); ++i) {
+    const ValueId id = graph.outputs[i];
     const bool is_input = !views_[static_cast<size_t>(id)].empty();
-    outputs_.push_back(is_input ? views_[static_cast<size_t>(id)]
-                                : Tensor(graph.value(id).dtype, graph.value(id).shape));
+    if (is_input) {
+      outputs_.push_back(views_[static_cast<size_t>(id)]);
+    } else {
+      KESTREL_ASSIGN_OR_RETURN(Tensor buffer, io_buffer(graph.value(id), share ? &share->outputs_[i] : nullptr));
+      outputs_.push_back(std::move(buffer));
+    }
     views_[static_cast<size_t>(id)] = outputs_.back();
   }
   for (size_t v = 0; v < graph.values.size(); ++v) {

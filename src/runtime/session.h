@@ -45,6 +45,14 @@ class Session {
  public:
   static StatusOr<std::unique_ptr<Session>> create(std::shared_ptr<const Graph> graph, const MemoryPlan& plan,
                                                    const SessionOptions& options);
+  // The same model at a smaller batch, sharing `full`'s activation arena and
+  // the leading part of each of its input and output buffers: `graph` is
+  // full's graph at that batch (runtime/rebatch.h) and `plan` full's memory
+  // plan, which holds any smaller batch at the same offsets. The two sessions
+  // must not run at once (Session is single-threaded anyway). `full` must
+  // outlive the returned session's runs.
+  static StatusOr<std::unique_ptr<Session>> create_sharing(const Session& full, std::shared_ptr<const Graph> graph,
+                                                           const MemoryPlan& plan);
   ~Session();
 
   const Graph& graph() const { return *graph_; }
@@ -76,13 +84,14 @@ class Session {
  private:
   struct Step;
   Session() = default;
-  Status bind_values(const MemoryPlan& plan);
+  Status bind_values(const MemoryPlan& plan, const Session* share);
   Status build_steps();
   Status run_step(size_t i);
 
   std::shared_ptr<const Graph> graph_;
   SessionOptions options_;
   std::shared_ptr<void> arena_;
+  int64_t arena_bytes_ = 0;
   std::vector<Tensor> views_;  // per value: its buffer (arena, constant, input or output)
   std::vector<Tensor> inputs_, outputs_;
   std::vector<std::unique_ptr<Step>> steps_;

@@ -47,6 +47,23 @@ class KestrelModuleTest(unittest.TestCase):
         again = kestrel.Session(kestrel.load(self.int8)).run({"input": x})["logits"]
         np.testing.assert_array_equal(int8, again)  # deterministic
 
+    def test_max_batch_runs_every_batch_up_to_the_maximum(self):
+        path = os.path.join(self.dir.name, "cnn_b4.kestrel")
+        kestrel.convert(model=CNN, output=path, max_batch=4)
+        model = kestrel.load(path)
+        self.assertEqual(model.max_batch, 4)
+        self.assertEqual(kestrel.load(self.fp32).max_batch, 0)
+        self.assertEqual(model.inputs[0]["shape"], (4, 1, 28, 28))
+        session = kestrel.Session(model)
+        x = self.batches[1]
+        single = [session.run({"input": x[i:i + 1]})["logits"] for i in range(4)]
+        for batch in (4, 2, 3, 1):
+            out = session.run({"input": x[:batch]})["logits"]
+            self.assertEqual(out.shape, (batch, 10))
+            np.testing.assert_allclose(out, np.concatenate(single[:batch]), atol=1e-4)
+        with self.assertRaisesRegex(ValueError, r"with dim 0 any batch 1\.\.4"):
+            session.run({"input": np.zeros((5, 1, 28, 28), np.float32)})
+
     def test_load_buffer(self):
         with open(self.fp32, "rb") as f:
             model = kestrel.Model.load_buffer(f.read())

@@ -169,5 +169,47 @@ TEST(NoAllocation, CApiRunOnAnInt8Model) {
   kestrel_model_destroy(model);
 }
 
+// A variable-batch model (convert --max-batch 4): a run at any batch costs
+// what a run at the compiled batch does; the sessions of every batch exist
+// before the first run.
+TEST(NoAllocation, CApiVariableBatchRunsAllocateTheSameAtEveryBatch) {
+  KESTREL_REQUIRE_FILE(source_path("models/fmnist_cnn.onnx"));
+  const std::string model_path = scratch_dir() + "/cnn_b4.kestrel";
+  kestrel_convert_options_t* options = nullptr;
+  ASSERT_EQ(kestrel_convert_options_create(&options), KESTREL_OK);
+  kestrel_convert_options_set_model(options, source_path("models/fmnist_cnn.onnx").c_str());
+  kestrel_convert_options_set_output(options, model_path.c_str());
+  kestrel_convert_options_set_max_batch(options, 4);
+  ASSERT_EQ(kestrel_convert(options), KESTREL_OK) << kestrel_last_error();
+  kestrel_convert_options_destroy(options);
+  kestrel_model_t* model = nullptr;
+  ASSERT_EQ(kestrel_model_load(model_path.c_str(), &model), KESTREL_OK) << kestrel_last_error();
+  kestrel_session_options_t* session_options = nullptr;
+  ASSERT_EQ(kestrel_session_options_create(&session_options), KESTREL_OK);
+  kestrel_session_options_set_threads(session_options, 1);
+  kestrel_session_t* session = nullptr;
+  ASSERT_EQ(kestrel_session_create(model, session_options, &session), KESTREL_OK) << kestrel_last_error();
+  std::vector<float> input(4 * 28 * 28, 0.5f), logits(4 * 10);
+  auto run = [&](int64_t batch) {
+    const int64_t input_dims[] = {batch, 1, 28, 28}, output_dims[] = {batch, 10};
+    const kestrel_tensor_t in{"input", KESTREL_DTYPE_FLOAT32, input_dims,
+                              4,       input.data(),          static_cast<size_t>(batch) * 28 * 28 * sizeof(float)};
+    kestrel_tensor_t out{"logits", KESTREL_DTYPE_FLOAT32, output_dims,
+                         2,        logits.data(),         static_cast<size_t>(batch) * 10 * sizeof(float)};
+    const int64_t before = allocations.load();
+    EXPECT_EQ(kestrel_session_run(session, &in, 1, &out, 1), KESTREL_OK) << kestrel_last_error();
+    return allocations.load() - before;
+  };
+  for (int64_t batch = 1; batch <= 4; ++batch) run(batch);  // first runs: lazy library initialisation
+  std::vector<int64_t> per_run;
+  for (int64_t batch : {3, 1, 4, 2, 4, 1}) per_run.push_back(run(batch));
+  std::printf("C API, variable-batch CNN: %lld allocations per run\n", static_cast<long long>(per_run[0]));
+  for (int64_t count : per_run) EXPECT_EQ(count, per_run[0]);
+  EXPECT_LE(per_run[0], kMaxLibraryAllocationsPerNode * 12);
+  kestrel_session_destroy(session);
+  kestrel_session_options_destroy(session_options);
+  kestrel_model_destroy(model);
+}
+
 }  // namespace
 }  // namespace kestrel::testing

@@ -15,6 +15,7 @@ namespace {
 
 struct CliConvertOptions {
   std::string model, output, input_shape, precision = "fp32";
+  int64_t max_batch = 0;
   std::string calibration_data, preprocess, calibration_method, quant_config, calibration_cache;
   bool no_calibration_cache = false;
   int64_t calibration_count = 0;
@@ -93,6 +94,7 @@ Status convert(const CliConvertOptions& cli) {
                          .max_arena_bytes = cli.max_arena_bytes};
   if (!cli.quiet) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
+  options.max_batch = cli.max_batch;
   if (!cli.input_shape.empty()) {
     KESTREL_ASSIGN_OR_RETURN(options.input_shapes, parse_input_shapes(cli.input_shape));
   }
@@ -121,6 +123,10 @@ Command add_convert_command(CLI::App& app) {
   cmd->add_option("--model", options->model, "Source model (.onnx)")->required();
   cmd->add_option("--output", options->output, "Output model (.kestrel)")->required();
   cmd->add_option("--input-shape", options->input_shape, "NAME:D0,D1,...[;NAME:...] (dynamic dims default to 1)");
+  cmd->add_option("--max-batch", options->max_batch,
+                  "A model that runs every batch 1..N without reconversion (memory planned for N); dim 0 of the "
+                  "inputs must be dynamic in the ONNX model")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--precision", options->precision, "fp32 or int8 (post-training quantization)")
       ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_option("--calibration-data", options->calibration_data,

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -6,6 +7,7 @@
 #include "format/model_file.h"
 #include "frontend/onnx/onnx_importer.h"
 #include "passes/compile.h"
+#include "runtime/rebatch.h"
 
 namespace kestrel::cli {
 namespace {
@@ -16,12 +18,23 @@ Status check_extension(const std::string& path) {
   return unimplemented(path, ": unknown model format '", extension, "' (expected .onnx or .kestrel)");
 }
 
-// A .kestrel file runs at the shapes it was compiled for.
-Status check_compiled_shapes(const Graph& graph, const InputShapes& shapes, const std::string& path) {
+// A .kestrel file runs at the shapes it was compiled for; a variable-batch
+// one at any batch 1..N of them, which `batch` receives (0: none asked).
+Status check_compiled_shapes(const Graph& graph, const InputShapes& shapes, const std::string& path, int64_t max_batch,
+                             int64_t& batch) {
   for (const auto& [name, shape] : shapes) {
     const ValueId id = graph.find_value(name);
     if (id == kNoValue) return invalid_argument(path, ": the model has no input '", name, "'");
-    if (graph.value(id).shape != shape) {
+    const Shape& compiled = graph.value(id).shape;
+    if (max_batch > 0 && shape.size() == compiled.size() && !shape.empty() && shape[0] >= 1 && shape[0] <= max_batch &&
+        std::equal(shape.begin() + 1, shape.end(), compiled.begin() + 1)) {
+      if (batch > 0 && batch != shape[0]) {
+        return invalid_argument(path, ": input '", name, "' asked at batch ", shape[0], ", another at ", batch);
+      }
+      batch = shape[0];
+      continue;
+    }
+    if (compiled != shape) {
       return invalid_argument(path, ": compiled for input '", name, "' ", shape_string(graph.value(id).shape),
                               ", asked for ", shape_string(shape), " (convert again with --input-shape)");
     }
@@ -59,18 +72,39 @@ StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& sha
   OpenedModel opened;
   if (is_kestrel_file(path)) {
     KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(path));
-    KESTREL_RETURN_IF_ERROR(check_compiled_shapes(file.graph, shapes, path));
-    if (batch > 0 && !file.graph.inputs.empty()) {
+    auto max_batch = model_max_batch(file.metadata, file.graph);
+    if (!max_batch.ok()) return max_batch.status().with_context(path);
+    int64_t shapes_batch = 0;
+    KESTREL_RETURN_IF_ERROR(check_compiled_shapes(file.graph, shapes, path, *max_batch, shapes_batch));
+    if (shapes_batch > 0) batch = shapes_batch;
+    if (batch > 0 && *max_batch > 0 && batch > *max_batch) {
+      return invalid_argument(path, ": runs batches of 1 to ", *max_batch, ", asked for ", batch,
+                              " (convert again with a larger --max-batch)");
+    }
+    if (batch > 0 && *max_batch == 0 && !file.graph.inputs.empty()) {
       const Shape& compiled = file.graph.value(file.graph.inputs[0]).shape;
       const int64_t compiled_batch = compiled.empty() ? 1 : compiled[0];
       if (compiled_batch != batch) {
         return invalid_argument(path, ": compiled for batch ", compiled_batch, ", asked for ", batch,
-                                " (convert again with --input-shape)");
+                                " (convert again with --input-shape, or with --max-batch for any batch)");
       }
     }
+    MemoryPlan plan = std::move(file.plan);
+    if (batch > 0 && *max_batch > 0 && batch < *max_batch) {
+      auto rebatched = rebatch_graph(file.graph, batch);
+      if (!rebatched.ok()) return rebatched.status().with_context(path);
+      file.graph = std::move(rebatched).value();
+      plan = rebatched_plan(plan, file.graph);
+    }
     auto graph = std::make_shared<const Graph>(std::move(file.graph));
-    KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(graph, file.plan, options));
-    if (opened.session->weights_repacked() > 0) {
+    KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(graph, plan, options));
+    if (opened.session->weights_repacked() > 0 && batch > 0 && batch < *max_batch) {
+      std::fprintf(stderr,
+                   "note: %s: %d of %d layers repacked their weights at load for batch %lld (the file packs "
+                   "them for batch %lld)\n",
+                   path.c_str(), opened.session->weights_repacked(), opened.session->weights_packed_in_file(),
+                   static_cast<long long>(batch), static_cast<long long>(*max_batch));
+    } else if (opened.session->weights_repacked() > 0) {
       std::fprintf(stderr,
                    "note: %s: %d of %d layers repacked their weights at load (the file's packed layout is for "
                    "another CPU, thread count or oneDNN build; convert on this machine to load without it)\n",
