@@ -24,6 +24,7 @@
 #include "quant/qdq_import.h"
 #include "quant/quant_config.h"
 #include "runtime/cpu_backend.h"
+#include "runtime/graph_checks.h"
 #include "runtime/rebatch.h"
 
 namespace kestrel {
@@ -484,6 +485,24 @@ Status check_every_batch(const Graph& graph, int64_t max_batch) {
   return {};
 }
 
+// A variable-batch model's plan: the batch-1 graph's plan with every offset
+// and the arena times N, valid at N since every batch-major value grows N
+// times, and scaled back exactly for each batch b at load
+// (runtime/rebatch.h). Kept only where the session's checks accept it at N.
+MemoryPlan per_item_plan(const Graph& graph, MemoryPlan plan, int64_t max_batch) {
+  auto one = rebatch_graph(graph, 1);
+  if (!one.ok()) return plan;
+  auto planned = plan_memory(*one, cpu_sums_in_place);
+  if (!planned.ok()) return plan;
+  MemoryPlan scaled = std::move(planned).value();
+  scaled.value_offsets.resize(graph.values.size());  // the batch-1 graph's own shape constants are last
+  scaled.arena_bytes *= max_batch;
+  for (int64_t& offset : scaled.value_offsets) {
+    if (offset >= 0) offset *= max_batch;
+  }
+  return check_memory_plan(graph, scaled, default_max_arena_bytes()).ok() ? scaled : plan;
+}
+
 Status convert_graph(const Graph& source, const ConvertOptions& options, ConvertReport& report) {
   Graph graph = source;
   if (!options.input_shapes.empty()) KESTREL_RETURN_IF_ERROR(set_input_shapes(graph, options.input_shapes));
@@ -511,7 +530,11 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   // node reads, stay out of the file; the packed weights added above are
   // constants, outside the arena.
   drop_unused_values(compiled.graph, compiled.plan);
-  if (options.max_batch > 0) KESTREL_RETURN_IF_ERROR(check_every_batch(compiled.graph, options.max_batch));
+  if (options.max_batch > 0) {
+    KESTREL_RETURN_IF_ERROR(check_every_batch(compiled.graph, options.max_batch));
+    compiled.plan = per_item_plan(compiled.graph, std::move(compiled.plan), options.max_batch);
+    KESTREL_RETURN_IF_ERROR(check_arena(compiled.plan.arena_bytes, options));
+  }
   ModelFile file{.graph = std::move(compiled.graph), .plan = std::move(compiled.plan)};
   // Conv weights are stored packed for this CPU's kernels, so the file
   // records the ISA it needs; a CPU lacking it is refused at load.

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "kernels/op_registry.h"
+#include "planner/arena_limit.h"  // header-only, base-only (see session.cc)
+#include "runtime/graph_checks.h"
 #include "runtime/op_attributes.h"
 
 namespace kestrel {
@@ -142,10 +144,19 @@ StatusOr<Graph> rebatch_graph(const Graph& graph, int64_t batch) {
   return out;
 }
 
-MemoryPlan rebatched_plan(const MemoryPlan& plan, const Graph& rebatched) {
+MemoryPlan rebatched_plan(const MemoryPlan& plan, const Graph& rebatched, int64_t full_batch, int64_t batch) {
   MemoryPlan result = plan;
   if (result.value_offsets.size() < rebatched.values.size()) result.value_offsets.resize(rebatched.values.size(), -1);
-  return result;
+  if (full_batch < 1 || batch < 1 || batch >= full_batch) return result;
+  bool scalable = result.arena_bytes % full_batch == 0;
+  for (int64_t offset : result.value_offsets) scalable = scalable && (offset < 0 || offset % full_batch == 0);
+  if (!scalable) return result;
+  MemoryPlan compact = result;
+  compact.arena_bytes = result.arena_bytes / full_batch * batch;
+  for (int64_t& offset : compact.value_offsets) {
+    if (offset >= 0) offset = offset / full_batch * batch;
+  }
+  return check_memory_plan(rebatched, compact, default_max_arena_bytes()).ok() ? compact : result;
 }
 
 }  // namespace kestrel

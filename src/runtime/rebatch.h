@@ -37,9 +37,12 @@ StatusOr<int64_t> graph_batch(const Graph& graph);
 // another dim, fails that check, naming the node.
 StatusOr<Graph> rebatch_graph(const Graph& graph, int64_t batch);
 
-// The batch-N memory plan for a graph rebatch_graph made from the batch-N
-// graph: the same offsets, and none (outside the arena) for the shape
-// constants it added.
-MemoryPlan rebatched_plan(const MemoryPlan& plan, const Graph& rebatched);
+// The memory plan for a graph rebatch_graph made from the batch-N graph,
+// given the batch-N plan: none (outside the arena) for the shape constants it
+// added, and the same offsets, which hold any smaller batch. The converter
+// writes a variable-batch model's plan as its batch-1 plan with every offset
+// and the arena times N; then batch b gets offsets / N * b, as compact as a
+// plan made for batch b, where that plan passes the session's checks.
+MemoryPlan rebatched_plan(const MemoryPlan& plan, const Graph& rebatched, int64_t full_batch, int64_t batch);
 
 }  // namespace kestrel

@@ -54,7 +54,9 @@ StatusOr<std::unique_ptr<Session>> Session::create_sharing(const Session& full, 
   if (graph->inputs.size() != full.inputs_.size() || graph->outputs.size() != full.outputs_.size()) {
     return invalid_argument("Session::create_sharing: the graphs have different inputs or outputs");
   }
-  const MemoryPlan plan = rebatched_plan(full_plan, *graph);
+  KESTREL_ASSIGN_OR_RETURN(const int64_t full_batch, graph_batch(*full.graph_));
+  KESTREL_ASSIGN_OR_RETURN(const int64_t batch, graph_batch(*graph));
+  const MemoryPlan plan = rebatched_plan(full_plan, *graph, full_batch, batch);
   const int64_t max_arena_bytes =
       full.options_.max_arena_bytes > 0 ? full.options_.max_arena_bytes : default_max_arena_bytes();
   KESTREL_RETURN_IF_ERROR(check_static_values(*graph, max_arena_bytes));

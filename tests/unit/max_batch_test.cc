@@ -278,6 +278,16 @@ TEST(MaxBatchErrors, RebatchKeepsTheBatchInsideItsRange) {
   auto two = rebatch_graph(file->graph, 2);
   ASSERT_TRUE(two.ok()) << two.status().message();
   for (ValueId id : two->outputs) EXPECT_EQ(two->value(id).shape[0], 2);
+  // The file's plan is the batch-1 plan times 5, so batch 2 gets exactly 2/5 of it.
+  const MemoryPlan plan = rebatched_plan(file->plan, *two, kMaxBatch, 2);
+  ASSERT_GT(file->plan.arena_bytes, 0);
+  EXPECT_EQ(file->plan.arena_bytes % kMaxBatch, 0);
+  EXPECT_EQ(plan.arena_bytes, file->plan.arena_bytes / kMaxBatch * 2);
+  ASSERT_EQ(plan.value_offsets.size(), two->values.size());
+  for (size_t v = 0; v < file->plan.value_offsets.size(); ++v) {
+    const int64_t offset = file->plan.value_offsets[v];
+    EXPECT_EQ(plan.value_offsets[v], offset < 0 ? offset : offset / kMaxBatch * 2) << v;
+  }
 }
 
 TEST(MaxBatchCli, BenchAndRunTakeAnyBatchUpToTheMaximum) {

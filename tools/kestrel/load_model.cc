@@ -94,7 +94,7 @@ StatusOr<OpenedModel> open_model(const std::string& path, const InputShapes& sha
       auto rebatched = rebatch_graph(file.graph, batch);
       if (!rebatched.ok()) return rebatched.status().with_context(path);
       file.graph = std::move(rebatched).value();
-      plan = rebatched_plan(plan, file.graph);
+      plan = rebatched_plan(plan, file.graph, *max_batch, batch);
     }
     auto graph = std::make_shared<const Graph>(std::move(file.graph));
     KESTREL_ASSIGN_OR_RETURN(opened.session, Session::create(graph, plan, options));
