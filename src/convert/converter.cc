@@ -523,6 +523,7 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
     KESTREL_RETURN_IF_ERROR(qdq ? quantize_prequantized(*qdq, graph, options, report)
                                 : quantize_calibrated(source, graph, options, report));
   }
+  if (!options.bake.spec_path.empty()) KESTREL_RETURN_IF_ERROR(bake_preprocess(graph, options.bake));
   KESTREL_ASSIGN_OR_RETURN(CompiledGraph compiled, lower_for_cpu(std::move(graph)));
   KESTREL_RETURN_IF_ERROR(check_arena(compiled.plan.arena_bytes, options));
   KESTREL_RETURN_IF_ERROR(pack_weights_for_cpu(compiled.graph));
@@ -552,6 +553,7 @@ Status convert_graph(const Graph& source, const ConvertOptions& options, Convert
   file.metadata.emplace_back("converted_on_isa", cpu_isa_name());
   file.metadata.emplace_back("precision", options.precision == Precision::kInt8 ? "int8" : "fp32");
   if (options.max_batch > 0) file.metadata.emplace_back(kMaxBatchKey, std::to_string(options.max_batch));
+  if (!options.bake.spec_path.empty()) file.metadata.emplace_back("baked_preprocess", options.bake.spec_path);
   KESTREL_RETURN_IF_ERROR(write_model_file(options.output, file));
   report.nodes = file.graph.nodes.size();
   for (const Node& node : file.graph.nodes) report.fused_nodes += node.domain == "kestrel" && node.op_type != "Reorder";
@@ -597,9 +599,16 @@ StatusOr<ConvertReport> convert_model(const ConvertOptions& options) {
   if (options.precision == Precision::kFp32 && !options.calibration_cache.empty()) {
     return invalid_argument("--calibration-cache is for --precision int8");
   }
+  const bool bake = !options.bake.spec_path.empty();
+  if (!bake && (!options.bake.format.empty() || !options.bake.layout.empty() || options.bake.height > 0)) {
+    return invalid_argument("--input-format, --input-layout and --input-size are for --bake-preprocess");
+  }
+  ConvertOptions effective = options;
+  if (bake && effective.preprocess.empty()) effective.preprocess = options.bake.spec_path;  // calibration images
+  if (bake) KESTREL_RETURN_IF_ERROR(read_preprocess_file(options.bake.spec_path).status());
   KESTREL_ASSIGN_OR_RETURN(const Graph source, import_onnx_file(options.model));
   ConvertReport report;
-  Status converted = convert_graph(source, options, report);
+  Status converted = convert_graph(source, effective, report);
   if (!converted.ok()) return converted.with_context(options.model);
   return report;
 }

@@ -17,6 +17,7 @@
 #include "quant/accuracy_guard.h"
 #include "quant/bias_correction.h"
 #include "quant/calibration_run.h"
+#include "convert/bake_preprocess.h"
 #include "quant/equalization.h"
 #include "quant/error_report.h"
 #include "quant/quantize_graph.h"
@@ -33,6 +34,9 @@ struct ConvertOptions {
   // max_batch that runs every batch 1..max_batch. Dim 0 of each input must be
   // dynamic in the model (or equal max_batch).
   int64_t max_batch = 0;
+  // --bake-preprocess: the model takes raw uint8 frames (convert/bake_preprocess.h).
+  // Its spec is also the calibration images' preprocessing when `preprocess` is empty.
+  BakeOptions bake;
   Precision precision = Precision::kFp32;
 
   // INT8 calibration: a dataset on disk...

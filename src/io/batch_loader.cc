@@ -135,7 +135,7 @@ StatusOr<Batch> BatchLoader::make_batch(int64_t index) const {
   Batch batch;
   batch.first = index * batch_size_;
   batch.count = std::min(batch_size_, count_ - batch.first);
-  batch.input = Tensor(DType::kFloat32, preprocessed_batch_shape(spec_, size_, batch_size_));  // zero-filled
+  batch.input = Tensor(preprocessed_dtype(spec_), preprocessed_batch_shape(spec_, size_, batch_size_));  // zero-filled
   batch.labels.reserve(static_cast<size_t>(batch.count));
   for (int64_t row = 0; row < batch.count; ++row) {
     // The destructor is waiting; nobody will read this batch.
@@ -157,8 +157,8 @@ Status BatchLoader::fill_row(int64_t row, Batch& batch) const {
                             " but the first image to ", shape_string(preprocessed_batch_shape(spec_, size_, 1)),
                             " (add a resize or center_crop to the spec)");
   }
-  const int64_t image_floats = size_.channels * size_.height * size_.width;
-  float* dst = batch.input.data<float>() + row * image_floats;
+  const size_t image_bytes = batch.input.nbytes() / static_cast<size_t>(batch_size_);
+  void* dst = static_cast<uint8_t*>(batch.input.raw_data()) + static_cast<size_t>(row) * image_bytes;
   KESTREL_RETURN_IF_ERROR(preprocess_image(spec_, image, dst).with_context(name));
   batch.labels.push_back(example.label);
   return {};

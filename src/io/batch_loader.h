@@ -20,7 +20,8 @@
 namespace kestrel {
 
 struct Batch {
-  Tensor input;                 // float32, preprocessed_batch_shape(spec, size, batch_size); rows past `count` are zero
+  Tensor
+      input;  // preprocessed_dtype(spec), preprocessed_batch_shape(spec, size, batch_size); rows past `count` are zero
   std::vector<int64_t> labels;  // `count` labels (kNoLabel when the dataset has none)
   int64_t first = 0;            // dataset index of row 0
   int64_t count = 0;            // real images in this batch (the last one may be partial)

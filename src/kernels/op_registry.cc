@@ -43,6 +43,7 @@ const OpRegistry& OpRegistry::global() {
     register_quantized_ops(r);
     register_layout_ops(r);
     register_channel_ops(r);
+    register_preprocess_frame_op(r);
     return r;
   }();
   return registry;

@@ -140,6 +140,7 @@ void register_fused_ops(OpRegistry& registry);
 void register_quantized_ops(OpRegistry& registry);
 void register_layout_ops(OpRegistry& registry);
 void register_channel_ops(OpRegistry& registry);
+void register_preprocess_frame_op(OpRegistry& registry);
 
 // One error listing every node whose op has no kernel; OK when all are known.
 Status check_supported_ops(const Graph& graph);

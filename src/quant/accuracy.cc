@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <numeric>
 #include <optional>
 
@@ -37,10 +38,10 @@ Status check_classifier(Session& session, const std::string& model, const Datase
                             " and ", graph.outputs.size());
   }
   const Tensor& input = session.input(0);
-  if (input.dtype() != DType::kFloat32 || input.rank() != 4) {
-    return invalid_argument(model, ": input '", graph.value(graph.inputs[0]).name,
-                            "' must be float32 [N,C,H,W]; it is ", dtype_name(input.dtype()), " ",
-                            shape_string(input.shape()));
+  if (input.dtype() != preprocessed_dtype(spec) || (!spec.raw_frame && input.rank() != 4)) {
+    return invalid_argument(model, ": input '", graph.value(graph.inputs[0]).name, "' must be ",
+                            spec.raw_frame ? "uint8 frames" : "float32 [N,C,H,W]", "; it is ",
+                            dtype_name(input.dtype()), " ", shape_string(input.shape()));
   }
   const Shape expected = preprocessed_batch_shape(spec, size, input.dim(0));
   if (input.shape() != expected) {
@@ -70,7 +71,10 @@ StatusOr<Accuracy> measure_accuracy(Session& session, const Dataset& dataset, co
     KESTREL_ASSIGN_OR_RETURN(std::optional<Batch> batch, loader->next());
     if (!batch) break;
     Tensor& input = session.input(0);
-    std::copy_n(batch->input.data<float>(), input.size(), input.data<float>());
+    if (input.nbytes() != batch->input.nbytes() || input.dtype() != batch->input.dtype()) {
+      return internal_error("a batch of ", batch->input.nbytes(), " bytes for a model input of ", input.nbytes());
+    }
+    std::memcpy(input.raw_data(), batch->input.raw_data(), input.nbytes());
     KESTREL_RETURN_IF_ERROR(session.run());
     const Tensor& logits = session.output(0);
     KESTREL_RETURN_IF_ERROR(check_logits(logits, batch_size));

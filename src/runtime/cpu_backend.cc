@@ -8,6 +8,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/channel_ops.h"
+#include "kernels/image_preprocess.h"
 #include "kernels/onednn/onednn_kernels.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
@@ -350,6 +351,7 @@ const std::unordered_map<OpKey, std::vector<const Implementation*>, OpKeyHash>& 
       {{kKestrelDomain, kChannelScaleOp}, {&kNhwcChannelScale}},
       {{kKestrelDomain, kChannelAffineOp}, {&kNhwcChannelAffine}},
       {{kKestrelDomain, kQuantizedGlobalAveragePoolOp}, {&kNhwcQuantizedAverage}},
+      {{kKestrelDomain, kPreprocessFrameOp}, {&kPreprocessFrame}},
   };
   return registry;
 }

@@ -8,6 +8,7 @@
 #include "kernels/cpu/channel_kernels.h"
 #include "kernels/cpu/depthwise_int8.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/image_preprocess.h"
 #include "kernels/op_registry.h"
 #include "kernels/quantized_conv.h"
 #include "kernels/reference/nn_ops_internal.h"
@@ -493,8 +494,51 @@ StatusOr<std::unique_ptr<FastKernel>> make_layer_norm(const Graph& graph, const 
   return std::unique_ptr<FastKernel>(new LayerNormKernel(graph, node));
 }
 
+// ---- PreprocessFrame: raw frames to the model input, one pass per frame ----
+
+std::string preprocess_frame_refusal(const Graph& graph, const Node& node) {
+  if (node.inputs.size() != 1 || node.outputs.size() != 1 || !has_input(node, 0)) return "not PreprocessFrame(X)";
+  auto stage = read_frame_stage(node, graph.value(node.inputs[0]).shape);
+  return stage.ok() ? std::string() : stage.status().message();
+}
+
+class PreprocessFrameKernel final : public FastKernel {
+ public:
+  explicit PreprocessFrameKernel(FrameStage stage)
+      : stage_(std::move(stage)), scratch_(static_cast<size_t>(frame_scratch_bytes(stage_.frame))) {
+    frame_bytes_ = frame_bytes(stage_.frame);
+    output_bytes_ = shape_size(stage_.output_shape) / std::max<int64_t>(stage_.batch, 1) *
+                    static_cast<int64_t>(dtype_size(stage_.output.dtype));
+  }
+
+  Status run(const std::vector<const void*>& inputs, const std::vector<void*>& outputs) override {
+    const auto* frames = static_cast<const uint8_t*>(inputs[0]);
+    auto* out = static_cast<uint8_t*>(outputs[0]);
+    for (int64_t n = 0; n < stage_.batch; ++n) {
+      KESTREL_RETURN_IF_ERROR(preprocess_frame(stage_.frame, stage_.spec, frames + n * frame_bytes_, scratch_.data(),
+                                               stage_.output, out + n * output_bytes_));
+    }
+    return {};
+  }
+  std::string implementation() const override { return "kestrel_preprocess_frame"; }
+
+ private:
+  FrameStage stage_;
+  std::vector<uint8_t> scratch_;  // decoded pixels, for frames that are not H x W x C grey or RGB
+  int64_t frame_bytes_ = 0, output_bytes_ = 0;
+};
+
+StatusOr<std::unique_ptr<FastKernel>> make_preprocess_frame(const Graph& graph, const Node& node) {
+  KESTREL_ASSIGN_OR_RETURN(FrameStage stage, read_frame_stage(node, graph.value(node.inputs[0]).shape));
+  return std::unique_ptr<FastKernel>(new PreprocessFrameKernel(std::move(stage)));
+}
+
 }  // namespace
 
+const Implementation kPreprocessFrame{.name = "kestrel_preprocess_frame",
+                                      .refusal = preprocess_frame_refusal,
+                                      .layout = Layout::kPlain,
+                                      .create = make_preprocess_frame};
 const Implementation kLayerNorm{
     .name = "kestrel_layer_norm", .refusal = layer_norm_refusal, .layout = Layout::kPlain, .create = make_layer_norm};
 const Implementation kDepthwiseInt8{.name = "kestrel_depthwise_int8",

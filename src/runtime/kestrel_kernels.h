@@ -13,6 +13,7 @@ extern const Implementation kNhwcConcat;
 extern const Implementation kNhwcChannelShuffle;
 extern const Implementation kNhwcChannelSlice;
 extern const Implementation kLayerNorm;
+extern const Implementation kPreprocessFrame;
 extern const Implementation kNhwcChannelScale;
 extern const Implementation kNhwcChannelAffine;
 extern const Implementation kNhwcQuantizedAverage;

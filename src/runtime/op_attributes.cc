@@ -112,6 +112,9 @@ constexpr OpEntry kOps[] = {
     {"QGlobalAveragePool", "output_scale:f output_type:s"},
     {"ChannelShuffle", "groups:i fused_nodes:ss"},
     {"QConcat", "axis:i input_scales:fs output_type:s"},
+    {"PreprocessFrame",
+     "format:s frame_layout:s resize_height:i resize_width:i resize_shorter_side:i resize_mode:s crop_height:i "
+     "crop_width:i color:s scale:f mean:fs std:fs layout:s output_type:s output_scale:f output_zero_point:i"},
 };
 
 AttributeKind parse_kind(const std::string& code) {

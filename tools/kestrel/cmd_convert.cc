@@ -16,6 +16,7 @@ namespace {
 struct CliConvertOptions {
   std::string model, output, input_shape, precision = "fp32";
   int64_t max_batch = 0;
+  std::string bake_preprocess, input_format, input_layout, input_size;
   std::string calibration_data, preprocess, calibration_method, quant_config, calibration_cache;
   bool no_calibration_cache = false;
   int64_t calibration_count = 0;
@@ -95,6 +96,10 @@ Status convert(const CliConvertOptions& cli) {
   if (!cli.quiet) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   KESTREL_ASSIGN_OR_RETURN(options.precision, parse_precision(cli.precision));
   options.max_batch = cli.max_batch;
+  options.bake = {.spec_path = cli.bake_preprocess, .format = cli.input_format, .layout = cli.input_layout};
+  if (!cli.input_size.empty()) {
+    KESTREL_RETURN_IF_ERROR(parse_frame_size(cli.input_size, options.bake.height, options.bake.width));
+  }
   if (!cli.input_shape.empty()) {
     KESTREL_ASSIGN_OR_RETURN(options.input_shapes, parse_input_shapes(cli.input_shape));
   }
@@ -127,6 +132,17 @@ Command add_convert_command(CLI::App& app) {
                   "A model that runs every batch 1..N without reconversion (memory planned for N); dim 0 of the "
                   "inputs must be dynamic in the ONNX model")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  cmd->add_option("--bake-preprocess", options->bake_preprocess,
+                  "Preprocessing spec (JSON) to bake into the model: it then takes raw uint8 frames "
+                  "(docs/preprocessing.md, \"Baked preprocessing\")");
+  cmd->add_option("--input-format", options->input_format,
+                  "With --bake-preprocess: the frames' pixel format (default gray8 for a grey spec, else rgb8)")
+      ->check(CLI::IsMember({"gray8", "rgb8", "bgr8", "nv12"}));
+  cmd->add_option("--input-layout", options->input_layout,
+                  "With --bake-preprocess: nhwc (default, interleaved) or nchw (planar) frames")
+      ->check(CLI::IsMember({"nhwc", "nchw"}));
+  cmd->add_option("--input-size", options->input_size,
+                  "With --bake-preprocess: the frame size H,W (needed when the spec resizes)");
   cmd->add_option("--precision", options->precision, "fp32 or int8 (post-training quantization)")
       ->check(CLI::IsMember({"fp32", "int8"}));
   cmd->add_option("--calibration-data", options->calibration_data,

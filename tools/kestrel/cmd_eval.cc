@@ -56,7 +56,7 @@ StatusOr<std::unique_ptr<Dataset>> open_eval_dataset(const EvalOptions& options)
 }
 
 Status eval(const EvalOptions& options) {
-  KESTREL_ASSIGN_OR_RETURN(PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  KESTREL_ASSIGN_OR_RETURN(PreprocessSpec spec, image_preprocessing(options.model, options.preprocess, "eval"));
   KESTREL_ASSIGN_OR_RETURN(auto dataset, open_eval_dataset(options));
   std::vector<std::string> names = dataset->class_names();
   if (!options.class_names.empty()) {
@@ -113,7 +113,8 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--dataset", options->dataset, "IDX image file (gzipped or not) or a folder of PNG/JPEG images")
       ->required();
   cmd->add_option("--labels", options->labels, "IDX label file, gzipped or not (IDX datasets only)");
-  cmd->add_option("--preprocess", options->preprocess, "Preprocessing spec (JSON)")->required();
+  cmd->add_option("--preprocess", options->preprocess,
+                  "Preprocessing spec (JSON); not for a model with baked preprocessing, which has its own");
   cmd->add_option("--limit", options->limit, "Evaluate only the first N images (N >= 1)")
       ->check(CLI::Validator(
           [](const std::string& text) {

@@ -76,8 +76,8 @@ StatusOr<std::vector<std::string>> output_stems(const std::string& dir, const st
 
 // The images, preprocessed into one [N, C, H, W] (or NHWC) batch.
 StatusOr<Tensor> image_batch(const RunOptions& options) {
-  if (options.preprocess.empty()) return invalid_argument("--image needs --preprocess (a JSON spec)");
-  KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec, read_preprocess_file(options.preprocess));
+  KESTREL_ASSIGN_OR_RETURN(const PreprocessSpec spec,
+                           image_preprocessing(options.model, options.preprocess, "--image"));
   Tensor batch;
   for (size_t i = 0; i < options.images.size(); ++i) {
     const std::string& path = options.images[i];
@@ -85,14 +85,14 @@ StatusOr<Tensor> image_batch(const RunOptions& options) {
     auto size = preprocessed_size(spec, image.height, image.width, image.channels);
     if (!size.ok()) return size.status().with_context(path);
     const Shape shape = preprocessed_batch_shape(spec, *size, static_cast<int64_t>(options.images.size()));
-    if (i == 0) batch = Tensor(DType::kFloat32, shape);
+    if (i == 0) batch = Tensor(preprocessed_dtype(spec), shape);
     if (batch.shape() != shape) {
       return invalid_argument(path, ": preprocesses to another size than ", options.images[0],
                               " (add a resize or center_crop to the spec)");
     }
-    const int64_t per_image = batch.size() / batch.dim(0);
+    const size_t per_image = batch.nbytes() / static_cast<size_t>(batch.dim(0));
     KESTREL_RETURN_IF_ERROR(
-        preprocess_image(spec, image, batch.data<float>() + static_cast<int64_t>(i) * per_image).with_context(path));
+        preprocess_image(spec, image, static_cast<uint8_t*>(batch.raw_data()) + i * per_image).with_context(path));
   }
   return batch;
 }

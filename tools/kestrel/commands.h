@@ -10,6 +10,7 @@
 
 #include "base/status.h"
 #include "ir/graph.h"
+#include "kernels/image_preprocess.h"
 #include "passes/shape_inference.h"
 #include "runtime/session.h"
 
@@ -24,12 +25,19 @@ Command add_eval_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
 Command add_compare_command(CLI::App& app);
 Command add_report_command(CLI::App& app);
+Command add_serve_command(CLI::App& app);
 
 bool is_kestrel_file(const std::string& path);
 StatusOr<std::vector<std::string>> model_input_names(const std::string& path);
 
 // Imports an ONNX model (the graph the reference interpreter runs).
 StatusOr<std::shared_ptr<const Graph>> load_onnx_model(const std::string& path);
+
+// The preprocessing images need for `model`: a baked model's own (its
+// frames; `preprocess` is then not used, with a note), else the spec file
+// `preprocess`, which `needed_by` (e.g. "--image") then requires.
+StatusOr<PreprocessSpec> image_preprocessing(const std::string& model, const std::string& preprocess,
+                                             const char* needed_by);
 
 // A model ready to run fast: a .kestrel file as compiled, or an ONNX model
 // compiled now for `shapes` (dynamic dims not named there become 1).

@@ -6,6 +6,9 @@
 #include "commands.h"
 #include "format/model_file.h"
 #include "frontend/onnx/onnx_importer.h"
+#include "io/preprocess.h"
+#include "kernels/image_preprocess.h"
+#include "kernels/op_registry.h"
 #include "passes/compile.h"
 #include "runtime/rebatch.h"
 
@@ -54,6 +57,27 @@ StatusOr<std::vector<std::string>> model_input_names(const std::string& path) {
     for (ValueId id : graph->inputs) names.push_back(graph->value(id).name);
   }
   return names;
+}
+
+StatusOr<PreprocessSpec> image_preprocessing(const std::string& model, const std::string& preprocess,
+                                             const char* needed_by) {
+  if (is_kestrel_file(model)) {
+    KESTREL_ASSIGN_OR_RETURN(ModelFile file, load_model_file(model));
+    const Graph& graph = file.graph;
+    if (!graph.nodes.empty() && graph.nodes.front().op_type == kPreprocessFrameOp && !graph.inputs.empty()) {
+      auto stage = read_frame_stage(graph.nodes.front(), graph.value(graph.inputs[0]).shape);
+      if (!stage.ok()) return stage.status().with_context(model);
+      if (!preprocess.empty()) {
+        std::fprintf(stderr, "note: %s has its preprocessing baked in; --preprocess %s is not used\n", model.c_str(),
+                     preprocess.c_str());
+      }
+      PreprocessSpec spec = stage->spec;
+      spec.raw_frame = stage->frame;
+      return spec;
+    }
+  }
+  if (preprocess.empty()) return invalid_argument(needed_by, " needs --preprocess (a JSON spec)");
+  return read_preprocess_file(preprocess);
 }
 
 bool is_kestrel_file(const std::string& path) { return std::filesystem::path(path).extension() == ".kestrel"; }
