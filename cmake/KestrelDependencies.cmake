@@ -38,6 +38,15 @@ find_path(KESTREL_CLI11_INCLUDE CLI/CLI.hpp)
 if(NOT KESTREL_CLI11_INCLUDE)
   kestrel_missing_package("CLI11" libcli11-dev)
 endif()
+# cpp-httplib (kestrel serve). Debian builds it as a library with OpenSSL,
+# zlib and brotli support; its pkg-config file carries the matching defines.
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(CPPHTTPLIB QUIET IMPORTED_TARGET cpp-httplib>=0.11)
+endif()
+if(NOT CPPHTTPLIB_FOUND)
+  kestrel_missing_package("cpp-httplib (pkg-config cpp-httplib, with pkg-config itself)" "libcpp-httplib-dev pkg-config")
+endif()
 # Debian's libdnnl-dev only recommends ocl-icd-opencl-dev, but its CMake
 # config calls find_package(OpenCL REQUIRED).
 find_package(OpenCL QUIET)

@@ -15,9 +15,9 @@ declare -A needed_by=(
   [libonnx-dev]=build [libprotobuf-dev]=build [protobuf-compiler]=build [zlib1g-dev]=build
   [libdnnl-dev]=build [ocl-icd-opencl-dev]="build (oneDNN's CMake config requires OpenCL)"
   [libflatbuffers-dev]=build [flatbuffers-compiler]=build
-  [nlohmann-json3-dev]=build [libcli11-dev]=build [libstb-dev]=build
+  [nlohmann-json3-dev]=build [libcli11-dev]=build [libstb-dev]=build [libcpp-httplib-dev]="build (kestrel serve)" [pkg-config]="build (finds cpp-httplib)"
   [python3]="demo, tests" [python3-dev]="Python module" [pybind11-dev]="Python module" [python3-numpy]="Python module, tests"
-  [libgtest-dev]=tests [libgmock-dev]=tests
+  [libgtest-dev]=tests [libgmock-dev]=tests [curl]="tests (kestrel serve)" [python3-requests]="tests, benchmarks (kestrel serve)"
   [libonnx-testdata]="ONNX conformance tests" [dataset-fashion-mnist]="demo, tests"
   [python3-torch]="tests (make_test_models.py)" [python3-torchvision]="tests (make_test_models.py)"
   [python3-onnx]="tests, benchmarks" [python3-venv]="benchmarks (peers from PyPI)"

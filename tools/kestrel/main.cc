@@ -24,6 +24,7 @@ int run_cli(int argc, char** argv) {
   add(kestrel::cli::add_eval_command);
   add(kestrel::cli::add_compare_command);
   add(kestrel::cli::add_report_command);
+  add(kestrel::cli::add_serve_command);
 
   try {
     app.parse(argc, argv);

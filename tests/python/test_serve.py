@@ -1,0 +1,262 @@
+"""`kestrel serve` end to end with python3-requests: the bundled CNN
+converted twice (fixed batch 1, and any batch 1..8) into a model repository,
+the server started with --port 0; health and metadata; JSON and binary
+inference equal to `kestrel run` on the same inputs; concurrent requests each
+answered with their own result; every error code (400, 404, 413, 503, 504)
+and a good answer after each; SIGTERM finishing the request in flight, exit 0.
+
+Run by CTest with KESTREL_CLI (the kestrel binary) and KESTREL_SOURCE_DIR;
+needs Debian's python3-requests and python3-numpy, nothing from the network.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import numpy as np
+import requests
+
+CLI = os.environ["KESTREL_CLI"]
+SOURCE = os.environ["KESTREL_SOURCE_DIR"]
+CNN = os.path.join(SOURCE, "models", "fmnist_cnn.onnx")
+JSON = {"Content-Type": "application/json"}
+
+
+def run_cli(*args):
+    result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"kestrel {' '.join(args)}: {result.stderr}")
+    return result
+
+
+class Server:
+    """A `kestrel serve` child process on a free port."""
+
+    def __init__(self, *args):
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen([CLI, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
+                                        stderr=self.log, text=True)
+        line = self.process.stdout.readline()
+        match = re.match(r"kestrel serve: listening on (http://[\d.]+:(\d+))$", line.strip())
+        if not match:
+            self.kill()
+            self.log.seek(0)
+            raise AssertionError(f"no listening line: {line!r} {self.log.read()}")
+        self.url = match.group(1)
+
+    def infer(self, model, body, headers=JSON, **kwargs):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return requests.post(f"{self.url}/v2/models/{model}/infer", data=data, headers=headers, timeout=30, **kwargs)
+
+    def terminate(self, timeout=30):
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout)
+        self.close()
+        return code
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.close()
+
+    def close(self):
+        self.process.stdout.close()
+        self.log.close()
+
+
+def json_request(x, request_id="r", binary_output=False):
+    request = {"id": request_id,
+               "inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.flatten().tolist()}]}
+    if binary_output:
+        request["parameters"] = {"binary_data_output": True}
+    return request
+
+
+def binary_request(x, request_id="b"):
+    header = json.dumps({"id": request_id, "inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
+                                                       "parameters": {"binary_data_size": x.nbytes}}],
+                         "outputs": [{"name": "logits", "parameters": {"binary_data": True}}]}).encode()
+    return header + x.tobytes(), {"Inference-Header-Content-Length": str(len(header)),
+                                  "Content-Type": "application/octet-stream"}
+
+
+def binary_logits(response, rows):
+    length = int(response.headers["Inference-Header-Content-Length"])
+    header = json.loads(response.content[:length])
+    assert header["outputs"][0]["parameters"]["binary_data_size"] == rows * 10 * 4, header
+    return header, np.frombuffer(response.content[length:], np.float32).reshape(rows, 10)
+
+
+class ServeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.repo = os.path.join(cls.dir.name, "repo")
+        os.makedirs(os.path.join(cls.repo, "fixed", "1"))
+        os.makedirs(os.path.join(cls.repo, "cnn", "1"))
+        cls.fixed_model = os.path.join(cls.repo, "fixed", "1", "model.kestrel")
+        cls.batched_model = os.path.join(cls.repo, "cnn", "1", "model.kestrel")
+        run_cli("convert", "--model", CNN, "--output", cls.fixed_model, "--input-shape", "input:1,1,28,28")
+        run_cli("convert", "--model", CNN, "--output", cls.batched_model, "--max-batch", "8")
+        cls.rng = np.random.default_rng(11)
+        cls.server = Server("--model-repository", cls.repo, "--max-request-bytes", "1000000")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.kill()
+        cls.dir.cleanup()
+
+    def kestrel_run(self, model, x):
+        """The logits `kestrel run` writes for input x."""
+        with tempfile.TemporaryDirectory() as out:
+            np.save(os.path.join(out, "x.npy"), x)
+            run_cli("run", "--model", model, "--input", f"input={os.path.join(out, 'x.npy')}", "--output-dir", out)
+            return np.load(os.path.join(out, "logits.npy"))
+
+    def image(self, rows):
+        return self.rng.standard_normal((rows, 1, 28, 28)).astype(np.float32)
+
+    def test_health_and_metadata(self):
+        url = self.server.url
+        self.assertEqual(requests.get(f"{url}/v2/health/live").status_code, 200)
+        self.assertEqual(requests.get(f"{url}/v2/health/ready").status_code, 200)
+        server = requests.get(f"{url}/v2").json()
+        self.assertEqual(server["name"], "kestrel")
+        self.assertIn("binary_tensor_data", server["extensions"])
+        batched = requests.get(f"{url}/v2/models/cnn").json()
+        self.assertEqual(batched["platform"], "kestrel")
+        self.assertEqual(batched["versions"], ["1"])
+        self.assertEqual(batched["inputs"], [{"name": "input", "datatype": "FP32", "shape": [-1, 1, 28, 28]}])
+        self.assertEqual(batched["outputs"], [{"name": "logits", "datatype": "FP32", "shape": [-1, 10]}])
+        fixed = requests.get(f"{url}/v2/models/fixed/versions/1").json()
+        self.assertEqual(fixed["inputs"][0]["shape"], [1, 1, 28, 28])
+        self.assertEqual(requests.get(f"{url}/v2/models/fixed/ready").status_code, 200)
+        self.assertEqual(requests.get(f"{url}/v2/models/fixed/versions/9/ready").status_code, 404)
+        metrics = requests.get(f"{url}/metrics").text
+        self.assertIn('nv_inference_request_success{model="cnn",version="1"}', metrics)
+        self.assertIn("# TYPE kestrel_batch_size histogram", metrics)
+
+    def test_json_and_binary_results_equal_kestrel_run(self):
+        for model, path, rows in (("fixed", self.fixed_model, 1), ("cnn", self.batched_model, 3)):
+            x = self.image(rows)
+            expected = self.kestrel_run(path, x)
+            answer = self.server.infer(model, json_request(x, f"json-{model}"))
+            self.assertEqual(answer.status_code, 200, answer.text)
+            body = answer.json()
+            self.assertEqual(body["id"], f"json-{model}")
+            self.assertEqual(body["model_name"], model)
+            self.assertEqual(body["model_version"], "1")
+            self.assertEqual(body["outputs"][0]["shape"], [rows, 10])
+            np.testing.assert_array_equal(np.array(body["outputs"][0]["data"], np.float32).reshape(rows, 10), expected)
+            data, headers = binary_request(x, f"bin-{model}")
+            answer = self.server.infer(model, data, headers=headers)
+            self.assertEqual(answer.status_code, 200, answer.text)
+            header, logits = binary_logits(answer, rows)
+            self.assertEqual(header["id"], f"bin-{model}")
+            np.testing.assert_array_equal(logits, expected)
+
+    def test_concurrent_requests_each_get_their_own_result(self):
+        images = [self.image(1 + i % 3) for i in range(24)]
+        expected = [self.kestrel_run(self.batched_model, x) for x in images]
+        results = [None] * len(images)
+
+        def client(i):
+            with requests.Session() as session:
+                results[i] = session.post(f"{self.server.url}/v2/models/cnn/infer",
+                                          data=json.dumps(json_request(images[i], str(i))), headers=JSON, timeout=30)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(len(images))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for i, answer in enumerate(results):
+            self.assertEqual(answer.status_code, 200, answer.text)
+            body = answer.json()
+            self.assertEqual(body["id"], str(i))
+            logits = np.array(body["outputs"][0]["data"], np.float32).reshape(images[i].shape[0], 10)
+            # Stacked with other requests, a kernel may block the batch differently: equal to rounding.
+            np.testing.assert_allclose(logits, expected[i], rtol=1e-4, atol=1e-4)
+
+    def assert_still_serving(self, server=None, model="cnn", rows=1):
+        answer = (server or self.server).infer(model, json_request(self.image(rows), "after"))
+        self.assertEqual(answer.status_code, 200, answer.text)
+
+    def test_every_malformed_request_gets_its_code(self):
+        x = self.image(1)
+        good = json_request(x)
+        wrong_dtype = json.loads(json.dumps(good))
+        wrong_dtype["inputs"][0]["datatype"] = "FP64"
+        wrong_shape = json_request(self.image(1).reshape(1, 28, 1, 28))
+        missing = {"inputs": []}
+        data, headers = binary_request(x)
+        cases = [
+            ("cnn", "{not json", JSON, 400, "not valid JSON"),
+            ("cnn", json.dumps(wrong_dtype), JSON, 400, "datatype FP64"),
+            ("cnn", json.dumps(wrong_shape), JSON, 400, "does not match"),
+            ("cnn", json.dumps(missing), JSON, 400, "missing input 'input'"),
+            ("cnn", json.dumps(json_request(self.image(9))), JSON, 400, "batch 9"),
+            ("fixed", json.dumps(json_request(self.image(2))), JSON, 400, "does not match"),
+            ("cnn", data[:-10], headers, 400, "truncated"),
+            ("nope", json.dumps(good), JSON, 404, "unknown model 'nope'"),
+            ("cnn/versions/2", json.dumps(good), JSON, 404, "unknown version"),
+            ("cnn", b"x" * 2_000_000, JSON, 413, "--max-request-bytes"),
+        ]
+        for model, body, request_headers, status, message in cases:
+            with self.subTest(model=model, status=status, message=message):
+                answer = self.server.infer(model, body, headers=request_headers)
+                self.assertEqual(answer.status_code, status, answer.text)
+                self.assertIn(message, answer.json()["error"])
+                self.assert_still_serving()
+
+    def test_queue_full_and_timeout(self):
+        # A one-row request waits 1 s for its batch to fill, beyond the 300 ms
+        # timeout (504); meanwhile it fills the one-request queue (503). A full
+        # batch (8 rows) runs at once.
+        server = Server("--model", self.batched_model, "--name", "cnn", "--max-queue-delay-us", "1000000",
+                        "--max-queue", "1", "--request-timeout-ms", "300", "--sessions", "1")
+        try:
+            answers = {}
+            waiting = threading.Thread(target=lambda: answers.update(first=server.infer("cnn", json_request(self.image(1)))))
+            waiting.start()
+            time.sleep(0.1)
+            refused = server.infer("cnn", json_request(self.image(1)))
+            self.assertEqual(refused.status_code, 503, refused.text)
+            self.assertIn("queue full", refused.json()["error"])
+            waiting.join()
+            self.assertEqual(answers["first"].status_code, 504, answers["first"].text)
+            self.assertIn("timed out", answers["first"].json()["error"])
+            time.sleep(1.0)  # the dropped request leaves the queue
+            self.assert_still_serving(server, rows=8)
+            self.assertEqual(server.terminate(), 0)
+        finally:
+            server.kill()
+
+    def test_sigterm_finishes_the_request_in_flight(self):
+        server = Server("--model", self.batched_model, "--name", "cnn", "--max-queue-delay-us", "1000000")
+        try:
+            x = self.image(1)
+            answers = {}
+            client = threading.Thread(target=lambda: answers.update(last=server.infer("cnn", json_request(x, "last"))))
+            client.start()
+            deadline = time.time() + 10
+            while time.time() < deadline and 'kestrel_queue_depth{model="cnn",version="1"} 1' not in requests.get(
+                    f"{server.url}/metrics").text:
+                time.sleep(0.02)
+            self.assertEqual(server.terminate(), 0)
+            client.join()
+            self.assertEqual(answers["last"].status_code, 200, answers["last"].text)
+            np.testing.assert_array_equal(np.array(answers["last"].json()["outputs"][0]["data"], np.float32),
+                                          self.kestrel_run(self.batched_model, x).flatten())
+        finally:
+            server.kill()
+
+
+if __name__ == "__main__":
+    unittest.main()

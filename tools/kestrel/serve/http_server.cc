@@ -1,0 +1,272 @@
+#include "serve/http_server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "serve/protocol.h"
+
+#ifndef KESTREL_VERSION
+#define KESTREL_VERSION "0.0.0"
+#endif
+
+namespace kestrel::serve {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kJson = "application/json";
+constexpr int kOk = 200, kBadRequest = 400, kNotFound = 404, kPayloadTooLarge = 413, kInternalError = 500,
+              kUnavailable = 503, kGatewayTimeout = 504;
+// Idle keep-alive connections hold a server thread: let them go soon, and
+// let busy ones send many requests.
+constexpr time_t kKeepAliveSeconds = 2;
+constexpr size_t kKeepAliveRequests = 10000;
+constexpr const char* kHeaderLengthHeader = "Inference-Header-Content-Length";
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void reply_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(dump(body), kJson);
+}
+
+void reply_error(httplib::Response& res, int status, std::string_view message) {
+  res.status = status;
+  res.set_content(error_body(message), kJson);
+}
+
+std::string model_label(const std::string& name, const std::string& version) {
+  return "model '" + name + "'" + (version.empty() ? "" : " version " + version);
+}
+
+json tensor_metadata(const ModelSignature& signature, const TensorSpec& spec) {
+  return {{"name", spec.name}, {"datatype", datatype_name(spec.dtype)}, {"shape", protocol_shape(signature, spec)}};
+}
+
+int64_t micros(Clock::duration duration) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  const ModelRepository& models;
+  const MetricsRegistry& metrics;
+  HttpOptions options;
+  httplib::Server server;
+  std::atomic<bool> serve_returned{false};
+
+  Impl(const ModelRepository& repository, const MetricsRegistry& registry, const HttpOptions& http_options)
+      : models(repository), metrics(registry), options(http_options) {
+    const size_t threads = static_cast<size_t>(std::max(options.http_threads, 1));
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_payload_max_length(options.max_request_bytes);
+    server.set_keep_alive_timeout(kKeepAliveSeconds);
+    server.set_keep_alive_max_count(kKeepAliveRequests);
+    server.set_tcp_nodelay(true);  // headers and body go out as separate writes: no Nagle wait between them
+    add_routes();
+    server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) { fill_error(req, res); });
+    server.set_exception_handler([](const httplib::Request&, httplib::Response& res, const std::exception_ptr& error) {
+      std::string message = "internal error";
+      try {
+        if (error) std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        message += std::string(": ") + e.what();
+      } catch (...) {  // NOLINT(bugprone-empty-catch): the message says it
+      }
+      reply_error(res, kInternalError, message);
+    });
+  }
+
+  // The JSON error body for the errors httplib answers itself (no route, a
+  // body over the limit); the handlers' own errors already have one.
+  httplib::Server::HandlerResponse fill_error(const httplib::Request& req, httplib::Response& res) const {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == kPayloadTooLarge) {
+      reply_error(res, res.status,
+                  "request body exceeds --max-request-bytes (" + std::to_string(options.max_request_bytes) + " bytes)");
+    } else if (res.status == kNotFound) {
+      reply_error(res, res.status, "no endpoint " + req.method + " " + req.path);
+    } else {
+      reply_error(res, res.status, "HTTP error " + std::to_string(res.status));
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }
+
+  void add_routes() {
+    server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
+      reply_json(res, kOk, {{"live", true}});
+    });
+    server.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+      const bool ready = server.is_running();
+      reply_json(res, ready ? kOk : kUnavailable, {{"ready", ready}});
+    });
+    server.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
+      reply_json(res, kOk, {{"name", "kestrel"}, {"version", KESTREL_VERSION}, {"extensions", {"binary_tensor_data"}}});
+    });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics.render(), "text/plain; version=0.0.4");
+    });
+    const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
+    server.Get(model_path, [this](const httplib::Request& req, httplib::Response& res) { model_metadata(req, res); });
+    server.Get(model_path + "/ready",
+               [this](const httplib::Request& req, httplib::Response& res) { model_ready(req, res); });
+    // With a content reader: httplib caps plain handlers' form-encoded bodies
+    // (curl's default Content-Type) at 8 KiB.
+    server.Post(model_path + "/infer",
+                [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                  std::string body;
+                  if (!read_body(req, res, reader, body)) return;
+                  infer(req, body, res);
+                });
+  }
+
+  // The model a request names, or a 404 answer and null.
+  const ServedModel* find_model(const httplib::Request& req, httplib::Response& res) const {
+    const std::string name = req.matches[1];
+    const std::string version = req.matches.size() > 2 ? req.matches[2].str() : "";
+    const ServedModel* model = models.find(name, version);
+    if (!model) {
+      const bool known = !models.versions(name).empty();
+      reply_error(res, kNotFound, (known ? "unknown version of " : "unknown ") + model_label(name, version));
+    }
+    return model;
+  }
+
+  void model_metadata(const httplib::Request& req, httplib::Response& res) const {
+    const ServedModel* model = find_model(req, res);
+    if (!model) return;
+    const ModelSignature& signature = model->signature();
+    json inputs = json::array(), outputs = json::array();
+    for (const TensorSpec& spec : signature.inputs) inputs.push_back(tensor_metadata(signature, spec));
+    for (const TensorSpec& spec : signature.outputs) outputs.push_back(tensor_metadata(signature, spec));
+    reply_json(res, kOk,
+               {{"name", model->name()},
+                {"versions", models.versions(model->name())},
+                {"platform", "kestrel"},
+                {"inputs", inputs},
+                {"outputs", outputs},
+                {"parameters", {{"max_batch_size", signature.max_batch}, {"batch_rows", model->batch_rows()}}}});
+  }
+
+  void model_ready(const httplib::Request& req, httplib::Response& res) const {
+    const ServedModel* model = find_model(req, res);
+    if (!model) return;
+    reply_json(res, kOk, {{"name", model->name()}, {"version", model->version()}, {"ready", true}});
+  }
+
+  // A request whose tensors fit the model, with its outputs sized.
+  static std::shared_ptr<InferRequest> make_request(const ServedModel& model, ParsedInferRequest& parsed,
+                                                    Clock::time_point deadline) {
+    auto request = std::make_shared<InferRequest>();
+    request->rows = parsed.rows;
+    request->inputs = std::move(parsed.inputs);
+    request->deadline = deadline;
+    const ModelSignature& signature = model.signature();
+    for (const TensorSpec& spec : signature.outputs) {
+      const size_t rows = signature.max_batch > 0 ? static_cast<size_t>(parsed.rows) : 1;
+      request->outputs.emplace_back(spec.row_bytes * rows);
+    }
+    return request;
+  }
+
+  // False (and the error answered) when the body is over the limit or cut.
+  bool read_body(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+                 std::string& body) const {
+    if (req.has_header("Content-Length")) {
+      body.reserve(std::min<size_t>(req.get_header_value<uint64_t>("Content-Length"), options.max_request_bytes));
+    }
+    if (reader([&](const char* data, size_t size) {
+          body.append(data, size);
+          return true;
+        })) {
+      return true;
+    }
+    if (res.status == kPayloadTooLarge) {
+      res.body.clear();
+      fill_error(req, res);
+    } else {
+      reply_error(res, kBadRequest, "cannot read the request body");
+    }
+    return false;
+  }
+
+  void infer(const httplib::Request& req, const std::string& body, httplib::Response& res) const {
+    const Clock::time_point start = Clock::now();
+    const ServedModel* model = find_model(req, res);
+    if (!model) return;
+    std::optional<std::string> header_length;
+    if (req.has_header(kHeaderLengthHeader)) header_length = req.get_header_value(kHeaderLengthHeader);
+    StatusOr<ParsedInferRequest> parsed = parse_infer_request(body, header_length, model->signature());
+    if (!parsed.ok()) {
+      model->metrics().record_failure();
+      return reply_error(res, kBadRequest, parsed.status().message());
+    }
+    const std::shared_ptr<InferRequest> request = make_request(*model, *parsed, start + options.request_timeout);
+    switch (model->batcher().submit(request)) {
+      case Batcher::Admission::kQueued: break;
+      case Batcher::Admission::kQueueFull:
+        model->metrics().record_failure();
+        return reply_error(res, kUnavailable,
+                           model_label(model->name(), model->version()) + ": queue full (" +
+                               std::to_string(model->batcher().options().max_queue) + " pending requests)");
+      case Batcher::Admission::kStopped:
+        model->metrics().record_failure();
+        return reply_error(res, kUnavailable, "the server is shutting down");
+    }
+    if (!request->wait_until(request->deadline) || request->expired.load()) {
+      request->cancelled.store(true);
+      model->metrics().record_failure();
+      return reply_error(
+          res, kGatewayTimeout,
+          "request timed out after " + std::to_string(options.request_timeout.count()) + " ms (--request-timeout-ms)");
+    }
+    if (!request->status().ok()) {
+      model->metrics().record_failure();
+      return reply_error(res, kInternalError, request->status().message());
+    }
+    InferResponse response =
+        encode_infer_response(model->name(), model->version(), model->signature(), *parsed, request->outputs);
+    if (response.header_length) res.set_header(kHeaderLengthHeader, std::to_string(*response.header_length));
+    res.set_header("Content-Type", response.header_length ? "application/octet-stream" : kJson);
+    res.body = std::move(response.body);  // set_content would copy it
+    res.status = kOk;
+    model->metrics().record_success(request->rows, std::chrono::microseconds(micros(Clock::now() - start)),
+                                    request->queue_time, request->compute_time);
+  }
+};
+
+HttpServer::HttpServer(const ModelRepository& models, const MetricsRegistry& metrics, const HttpOptions& options)
+    : impl_(std::make_unique<Impl>(models, metrics, options)) {}
+
+HttpServer::~HttpServer() = default;
+
+StatusOr<int> HttpServer::bind(const std::string& host, int port) {
+  const int bound =
+      port == 0 ? impl_->server.bind_to_any_port(host) : (impl_->server.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) return invalid_argument("cannot listen on ", host, ":", port, " (address in use or not local?)");
+  return bound;
+}
+
+Status HttpServer::serve() {
+  const bool clean = impl_->server.listen_after_bind();
+  impl_->serve_returned.store(true);
+  if (!clean) return internal_error("the HTTP server stopped with an error");
+  return {};
+}
+
+void HttpServer::stop() {
+  // httplib's stop() does nothing before listening starts: wait for it.
+  while (!impl_->server.is_running() && !impl_->serve_returned.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  impl_->server.stop();
+}
+
+}  // namespace kestrel::serve

@@ -1,0 +1,170 @@
+#include "serve/model_repository.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace kestrel::serve {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool is_version_name(const std::string& name) {
+  return !name.empty() && name.size() <= 18 &&
+         std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Directory entries, sorted; an unreadable folder is an error naming it.
+StatusOr<std::vector<fs::directory_entry>> list_dir(const fs::path& dir) {
+  std::error_code error;
+  fs::directory_iterator it(dir, error);
+  if (error) return invalid_argument("cannot read ", dir.string(), ": ", error.message());
+  std::vector<fs::directory_entry> entries;
+  for (const fs::directory_entry& entry : it) entries.push_back(entry);
+  std::sort(entries.begin(), entries.end(),
+            [](const fs::directory_entry& a, const fs::directory_entry& b) { return a.path() < b.path(); });
+  return entries;
+}
+
+StatusOr<std::string> version_model_file(const fs::path& version_dir) {
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<fs::directory_entry> entries, list_dir(version_dir));
+  std::vector<std::string> files;
+  for (const fs::directory_entry& entry : entries) {
+    std::error_code error;
+    if (entry.path().extension() == ".kestrel" && entry.is_regular_file(error)) files.push_back(entry.path().string());
+  }
+  if (files.empty())
+    return invalid_argument(version_dir.string(), " holds no .kestrel file (a version folder holds one)");
+  if (files.size() > 1) {
+    std::string names;
+    for (const std::string& file : files) names += (names.empty() ? "" : ", ") + fs::path(file).filename().string();
+    return invalid_argument(version_dir.string(), " holds ", files.size(), " .kestrel files (", names,
+                            "); a version folder holds exactly one");
+  }
+  return files.front();
+}
+
+Status scan_model_folder(const fs::path& model_dir, std::vector<ModelLocation>& locations) {
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<fs::directory_entry> entries, list_dir(model_dir));
+  std::vector<std::pair<uint64_t, fs::path>> versions;
+  for (const fs::directory_entry& entry : entries) {
+    std::error_code error;
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory(error) && is_version_name(name)) versions.emplace_back(std::stoull(name), entry.path());
+  }
+  if (versions.empty()) {
+    return invalid_argument(model_dir.string(), " has no numbered version folder (expected ",
+                            (model_dir / "1" / "model.kestrel").string(), ")");
+  }
+  std::sort(versions.begin(), versions.end());
+  for (size_t i = 1; i < versions.size(); ++i) {
+    if (versions[i].first == versions[i - 1].first) {
+      return invalid_argument(versions[i - 1].second.string(), " and ", versions[i].second.string(),
+                              " are the same version");
+    }
+  }
+  for (const auto& [number, dir] : versions) {
+    KESTREL_ASSIGN_OR_RETURN(std::string file, version_model_file(dir));
+    locations.push_back({model_dir.filename().string(), std::to_string(number), std::move(file)});
+  }
+  return {};
+}
+
+}  // namespace
+
+StatusOr<std::vector<ModelLocation>> scan_model_repository(const std::string& dir) {
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return invalid_argument("model repository ", dir, " is not a directory");
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<fs::directory_entry> entries, list_dir(dir));
+  std::vector<ModelLocation> locations;
+  for (const fs::directory_entry& entry : entries) {
+    if (!entry.is_directory(error) || entry.path().filename().string().starts_with(".")) continue;
+    KESTREL_RETURN_IF_ERROR(scan_model_folder(entry.path(), locations));
+  }
+  if (locations.empty()) {
+    return invalid_argument("model repository ", dir, " holds no model folder (expected ",
+                            (fs::path(dir) / "NAME" / "1" / "model.kestrel").string(), ")");
+  }
+  return locations;
+}
+
+ServedModel::ServedModel(ModelLocation location, api::Model model, ModelMetrics& metrics)
+    : location_(std::move(location)), model_(std::move(model)), metrics_(metrics) {}
+
+ServedModel::~ServedModel() {
+  if (batcher_) batcher_->shutdown();  // before the runners it calls go
+}
+
+StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(const ModelLocation& location, const ExecutionOptions& options,
+                                                         MetricsRegistry& registry) {
+  const std::string what = "model '" + location.name + "' version " + location.version + " (" + location.path + ")";
+  std::unique_ptr<ServedModel> served;
+  try {
+    served.reset(
+        new ServedModel(location, api::Model::load(location.path), registry.add(location.name, location.version)));
+    KESTREL_ASSIGN_OR_RETURN(served->signature_, model_signature(served->model_));
+    for (int i = 0; i < options.sessions; ++i) {
+      served->runners_.push_back(std::make_unique<SessionRunner>(
+          served->model_, served->signature_, api::SessionOptions{.threads = options.threads}, served->metrics_));
+    }
+  } catch (const api::Error& error) {
+    return invalid_argument("cannot load ", what, ": ", error.what());
+  }
+  Batcher::Options batching{.max_batch = batch_capacity(served->signature_, options.max_batch),
+                            .max_queue_delay = options.max_queue_delay,
+                            .max_queue = options.max_queue,
+                            .workers = served->runners_.size()};
+  ServedModel* self = served.get();
+  served->batcher_ = std::make_unique<Batcher>(batching, [self](size_t worker, std::span<InferRequest* const> batch) {
+    return self->runners_[worker]->run(batch);
+  });
+  served->metrics_.set_queue_depth_source([self] { return self->batcher_->queue_depth(); });
+  return served;
+}
+
+StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::load(const std::vector<ModelLocation>& locations,
+                                                                 const ExecutionOptions& options,
+                                                                 MetricsRegistry& registry) {
+  auto repository = std::make_unique<ModelRepository>();
+  for (const ModelLocation& location : locations) {
+    KESTREL_ASSIGN_OR_RETURN(std::unique_ptr<ServedModel> model, ServedModel::load(location, options, registry));
+    repository->models_[location.name].push_back(std::move(model));
+  }
+  for (auto& [name, versions] : repository->models_) {
+    std::sort(versions.begin(), versions.end(),
+              [](const auto& a, const auto& b) { return std::stoull(a->version()) < std::stoull(b->version()); });
+  }
+  return repository;
+}
+
+const ServedModel* ModelRepository::find(const std::string& name, const std::string& version) const {
+  const auto it = models_.find(name);
+  if (it == models_.end() || it->second.empty()) return nullptr;
+  if (version.empty()) return it->second.back().get();
+  for (const auto& model : it->second) {
+    if (model->version() == version) return model.get();
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ModelRepository::versions(const std::string& name) const {
+  std::vector<std::string> result;
+  const auto it = models_.find(name);
+  if (it == models_.end()) return result;
+  for (const auto& model : it->second) result.push_back(model->version());
+  return result;
+}
+
+std::vector<const ServedModel*> ModelRepository::models() const {
+  std::vector<const ServedModel*> result;
+  for (const auto& [name, versions] : models_) {
+    for (const auto& model : versions) result.push_back(model.get());
+  }
+  return result;
+}
+
+void ModelRepository::shutdown() {
+  for (const ServedModel* model : models()) model->batcher().shutdown();
+}
+
+}  // namespace kestrel::serve

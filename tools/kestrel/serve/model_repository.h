@@ -1,0 +1,83 @@
+// The models a server serves: a repository folder laid out as Triton's and
+// KServe's (DIR/NAME/VERSION/one .kestrel file; the highest version is the
+// default), each version loaded once with its session pool and batcher.
+#pragma once
+
+#include <chrono>
+#include <kestrel/kestrel.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "serve/batcher.h"
+#include "serve/metrics.h"
+#include "serve/model_runner.h"
+#include "serve/protocol.h"
+
+namespace kestrel::serve {
+
+struct ModelLocation {
+  std::string name, version, path;
+};
+
+// Checks the layout: at least one model folder; in each, at least one
+// numbered version folder; in each of those, exactly one .kestrel file.
+// Other files, and folders whose names are not numbers, are ignored.
+StatusOr<std::vector<ModelLocation>> scan_model_repository(const std::string& dir);
+
+struct ExecutionOptions {
+  int sessions = 1;       // per model version
+  int threads = 1;        // per session
+  int64_t max_batch = 0;  // rows per run; 0: the model's max batch
+  std::chrono::microseconds max_queue_delay{500};
+  size_t max_queue = 256;
+};
+
+class ServedModel {
+ public:
+  static StatusOr<std::unique_ptr<ServedModel>> load(const ModelLocation& location, const ExecutionOptions& options,
+                                                     MetricsRegistry& registry);
+  ~ServedModel();
+  ServedModel(const ServedModel&) = delete;
+  ServedModel& operator=(const ServedModel&) = delete;
+
+  const std::string& name() const { return location_.name; }
+  const std::string& version() const { return location_.version; }
+  const std::string& path() const { return location_.path; }
+  const ModelSignature& signature() const { return signature_; }
+  Batcher& batcher() const { return *batcher_; }
+  ModelMetrics& metrics() const { return metrics_; }
+  int64_t batch_rows() const { return batcher_->options().max_batch; }
+
+ private:
+  ServedModel(ModelLocation location, api::Model model, ModelMetrics& metrics);
+
+  ModelLocation location_;
+  api::Model model_;  // before the sessions, which use it
+  ModelSignature signature_;
+  ModelMetrics& metrics_;
+  std::vector<std::unique_ptr<SessionRunner>> runners_;
+  std::unique_ptr<Batcher> batcher_;
+};
+
+class ModelRepository {
+ public:
+  static StatusOr<std::unique_ptr<ModelRepository>> load(const std::vector<ModelLocation>& locations,
+                                                         const ExecutionOptions& options, MetricsRegistry& registry);
+
+  // `version` empty: the highest. Null when there is no such model or version.
+  const ServedModel* find(const std::string& name, const std::string& version) const;
+  // The model's versions, lowest first; empty for an unknown model.
+  std::vector<std::string> versions(const std::string& name) const;
+  std::vector<const ServedModel*> models() const;
+  // Runs every queued request, then stops the batchers.
+  void shutdown();
+
+ private:
+  // name -> versions in ascending number order
+  std::map<std::string, std::vector<std::unique_ptr<ServedModel>>> models_;
+};
+
+}  // namespace kestrel::serve
