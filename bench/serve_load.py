@@ -57,14 +57,44 @@ def make_inputs(metadata, count, rows, seed):
     return inputs
 
 
-def request_body(tensors, request_id):
-    return json.dumps({"id": request_id, "inputs": [
-        {"name": name, "shape": list(x.shape), "datatype": next(k for k, v in DTYPES.items() if v == x.dtype.type),
-         "data": x.flatten().tolist()} for name, x in tensors.items()]})
+def datatype(x):
+    return next(k for k, v in DTYPES.items() if v == x.dtype.type)
 
 
-def outputs_of(answer):
-    return {out["name"]: np.array(out["data"], np.float64) for out in answer["outputs"]}
+def request(tensors, request_id, binary):
+    """(body, headers) of an infer request: JSON tensors, or the binary tensor data extension."""
+    if not binary:
+        body = json.dumps({"id": request_id, "inputs": [
+            {"name": name, "shape": list(x.shape), "datatype": datatype(x), "data": x.flatten().tolist()}
+            for name, x in tensors.items()]})
+        return body, {"Content-Type": "application/json"}
+    header = json.dumps({"id": request_id, "parameters": {"binary_data_output": True}, "inputs": [
+        {"name": name, "shape": list(x.shape), "datatype": datatype(x), "parameters": {"binary_data_size": x.nbytes}}
+        for name, x in tensors.items()]}).encode()
+    body = header + b"".join(np.ascontiguousarray(x).tobytes() for x in tensors.values())
+    return body, {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+
+
+def parse_answer(response):
+    """(JSON header, {output name: float64 array}) of a JSON or binary answer."""
+    length = response.headers.get("Inference-Header-Content-Length")
+    if length is None:
+        answer = response.json()
+        return answer, {out["name"]: np.array(out["data"], np.float64) for out in answer["outputs"]}
+    raw = response.content
+    answer = json.loads(raw[:int(length)])
+    offset, outputs = int(length), {}
+    for out in answer["outputs"]:
+        size = out["parameters"]["binary_data_size"]
+        values = np.frombuffer(raw[offset:offset + size], DTYPES[out["datatype"]])
+        outputs[out["name"]] = values.reshape(out["shape"]).astype(np.float64)
+        offset += size
+    return answer, outputs
+
+
+def rss_mib(process):
+    with open(f"/proc/{process.pid}/status") as status:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", status.read(), re.M).group(1)) / 1024
 
 
 def metric_sum(url, name):
@@ -72,7 +102,7 @@ def metric_sum(url, name):
     return sum(float(v) for v in re.findall(rf"^{name}{{[^}}]*}} (\S+)$", text, re.M))
 
 
-def load(url, inputs, references, total, concurrency):
+def load(url, inputs, references, total, concurrency, binary):
     """Sends `total` requests from `concurrency` threads; returns latencies and error list."""
     latencies, errors, lock = [], [], threading.Lock()
     next_index = [0]
@@ -88,9 +118,9 @@ def load(url, inputs, references, total, concurrency):
                 k = i % len(inputs)
                 request_id = f"req-{i}"
                 start = time.perf_counter()
+                body, headers = request(inputs[k], request_id, binary)
                 try:
-                    response = session.post(f"{url}/v2/models/m/infer", data=request_body(inputs[k], request_id),
-                                            headers={"Content-Type": "application/json"}, timeout=60)
+                    response = session.post(f"{url}/v2/models/m/infer", data=body, headers=headers, timeout=60)
                 except requests.RequestException as error:
                     with lock:
                         errors.append(f"{request_id}: {error}")
@@ -100,11 +130,10 @@ def load(url, inputs, references, total, concurrency):
                 if response.status_code != 200:
                     problem = f"HTTP {response.status_code}: {response.text[:200]}"
                 else:
-                    answer = response.json()
+                    answer, got = parse_answer(response)
                     if answer.get("id") != request_id:
                         problem = f"answered with id {answer.get('id')!r}"
                     else:
-                        got = outputs_of(answer)
                         for name, expected in references[k].items():
                             if name not in got or got[name].shape != expected.shape or not np.allclose(
                                     got[name], expected, rtol=1e-4, atol=1e-4):
@@ -132,32 +161,40 @@ def main():
     parser.add_argument("--rows", type=int, default=1, help="batch rows per request (for a model with a max batch)")
     parser.add_argument("--distinct", type=int, default=16, help="distinct inputs (each checked against its reference)")
     parser.add_argument("--server-args", default="", help="more `kestrel serve` flags, space-separated")
+    parser.add_argument("--binary", action="store_true", help="binary tensor data extension (else JSON tensors)")
+    parser.add_argument("--modes", default="on,off", help="batching modes to run: on, off or both")
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     extra = args.server_args.split()
     failures = 0
-    print(f"| batching | clients | requests | seconds | requests/s | p50 ms | p99 ms | mean batch | errors |")
-    print(f"|---|---|---|---|---|---|---|---|---|")
-    for mode, flags in (("on", []), ("off", ["--no-batching"])):
+    print(f"tensors: {'binary' if args.binary else 'JSON'}; server flags: {' '.join(extra) or '(defaults)'}")
+    print(f"| batching | clients | requests | seconds | requests/s | p50 ms | p99 ms | mean batch | errors | "
+          f"server RSS before / after MiB |")
+    print(f"|---|---|---|---|---|---|---|---|---|---|")
+    modes = [m for m in (("on", []), ("off", ["--no-batching"])) if m[0] in args.modes.split(",")]
+    for mode, flags in modes:
         process, url = start_server(args.kestrel, args.model, extra + flags)
         try:
             metadata = requests.get(f"{url}/v2/models/m", timeout=10).json()
             inputs = make_inputs(metadata, args.distinct, args.rows, seed=1)
             references = []
             for k, tensors in enumerate(inputs):  # alone, one at a time
-                response = requests.post(f"{url}/v2/models/m/infer", data=request_body(tensors, f"ref-{k}"),
-                                         headers={"Content-Type": "application/json"}, timeout=60)
+                body, headers = request(tensors, f"ref-{k}", args.binary)
+                response = requests.post(f"{url}/v2/models/m/infer", data=body, headers=headers, timeout=60)
                 response.raise_for_status()
-                references.append(outputs_of(response.json()))
+                references.append(parse_answer(response)[1])
             for concurrency in concurrencies:
                 count0, exec0 = metric_sum(url, "nv_inference_count"), metric_sum(url, "nv_inference_exec_count")
-                seconds, latencies, errors = load(url, inputs, references, args.requests, concurrency)
+                rss_before = rss_mib(process)
+                seconds, latencies, errors = load(url, inputs, references, args.requests, concurrency, args.binary)
+                rss_after = rss_mib(process)
                 count = metric_sum(url, "nv_inference_count") - count0
                 execs = metric_sum(url, "nv_inference_exec_count") - exec0
                 p50 = 1000 * latencies[len(latencies) // 2] if latencies else float("nan")
                 p99 = 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan")
                 print(f"| {mode} | {concurrency} | {args.requests} | {seconds:.2f} | {args.requests / seconds:.1f} | "
-                      f"{p50:.2f} | {p99:.2f} | {count / execs if execs else 0:.2f} | {len(errors)} |", flush=True)
+                      f"{p50:.2f} | {p99:.2f} | {count / execs if execs else 0:.2f} | {len(errors)} | "
+                      f"{rss_before:.1f} / {rss_after:.1f} |", flush=True)
                 for error in errors[:5]:
                     print(f"  error: {error}")
                 failures += len(errors)

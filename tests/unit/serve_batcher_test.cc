@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <latch>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -138,6 +139,49 @@ TEST(ServeBatcher, RequestsThatDoNotFitTogetherRunApart) {
   }
   EXPECT_EQ(model.runs.load(), 3);
   EXPECT_EQ(row_value(big->outputs[0], 5), 7);
+}
+
+// Each worker's setup runs on the thread that then runs its batches (where
+// the server creates that worker's session), before any batch; a failing
+// setup is what ready() reports.
+TEST(ServeBatcher, SetupRunsOnEachWorkersOwnThreadBeforeItsBatches) {
+  std::mutex mutex;
+  std::map<size_t, std::thread::id> set_up_on, ran_on;
+  Batcher batcher({.max_batch = 1,
+                   .max_queue_delay = 0us,
+                   .workers = 2,
+                   .setup =
+                       [&](size_t worker) {
+                         const std::lock_guard lock(mutex);
+                         set_up_on[worker] = std::this_thread::get_id();
+                         return Status();
+                       }},
+                  [&](size_t worker, std::span<InferRequest* const>) {
+                    const std::lock_guard lock(mutex);
+                    EXPECT_TRUE(set_up_on.count(worker)) << "a batch ran before its worker's setup";
+                    ran_on[worker] = std::this_thread::get_id();
+                    return Status();
+                  });
+  ASSERT_TRUE(batcher.ready().ok());
+  EXPECT_EQ(set_up_on.size(), 2u);
+  EXPECT_NE(set_up_on[0], set_up_on[1]);
+  EXPECT_NE(set_up_on[0], std::this_thread::get_id());
+  std::vector<std::shared_ptr<InferRequest>> requests;
+  for (int i = 0; i < 16; ++i) {
+    requests.push_back(make_request(i));
+    ASSERT_EQ(batcher.submit(requests.back()), Batcher::Admission::kQueued);
+  }
+  for (const auto& request : requests) ASSERT_TRUE(request->wait_until(Clock::now() + 10s));
+  const std::lock_guard lock(mutex);
+  for (const auto& [worker, thread] : ran_on) EXPECT_EQ(thread, set_up_on[worker]) << "worker " << worker;
+
+  Batcher failing(
+      {.workers = 2,
+       .setup = [](size_t worker) { return worker == 1 ? invalid_argument("session ", worker, " failed") : Status(); }},
+      [](size_t, std::span<InferRequest* const>) { return Status(); });
+  const Status ready = failing.ready();
+  ASSERT_FALSE(ready.ok());
+  EXPECT_EQ(ready.message(), "session 1 failed");
 }
 
 TEST(ServeBatcher, AFullQueueRefusesAtOnce) {

@@ -127,8 +127,19 @@ void Batcher::run_batch(Worker& worker, size_t index) {
   worker.batch.clear();  // releases the requests: their owners may be gone
 }
 
-void Batcher::worker_loop(Worker& worker, size_t index) {
+Status Batcher::ready() {
   std::unique_lock lock(mutex_);
+  setup_cv_.wait(lock, [&] { return set_up_ == workers_.size(); });
+  return setup_status_;
+}
+
+void Batcher::worker_loop(Worker& worker, size_t index) {
+  const Status set_up = options_.setup ? options_.setup(index) : Status();
+  std::unique_lock lock(mutex_);
+  if (!set_up.ok() && setup_status_.ok()) setup_status_ = set_up;
+  ++set_up_;
+  setup_cv_.notify_all();
+  if (!set_up.ok()) return;
   for (;;) {
     work_cv_.wait(lock, [&] { return !collecting_ && (size_ > 0 || stopping_); });
     if (size_ == 0) return;  // stopping, and nothing left to run

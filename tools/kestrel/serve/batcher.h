@@ -55,6 +55,10 @@ class Batcher {
     std::chrono::microseconds max_queue_delay{500};
     size_t max_queue = 256;  // pending (not yet running) requests
     size_t workers = 1;
+    // Run first on each worker's own thread (e.g. to create the session it
+    // runs: a session runs fastest on the thread that created it, see
+    // docs/api.md "Threads"). ready() reports the first failure.
+    std::function<Status(size_t worker)> setup;
   };
   // Runs one batch on worker `worker`'s own resources; the batch's requests
   // are in arrival order. An error fails every request of the batch.
@@ -69,6 +73,8 @@ class Batcher {
 
   // Never blocks: queues the request or says why not.
   Admission submit(std::shared_ptr<InferRequest> request);
+  // Waits until every worker's setup has run; the first error, if any.
+  Status ready();
   // Refuses new requests, runs every queued one, joins the workers.
   void shutdown();
   size_t queue_depth() const;
@@ -99,6 +105,9 @@ class Batcher {
   int64_t queued_rows_ = 0;
   bool collecting_ = false;  // one worker forms a batch at a time
   bool stopping_ = false;
+  size_t set_up_ = 0;  // workers whose setup has run
+  Status setup_status_;
+  std::condition_variable setup_cv_;
   std::vector<Worker> workers_;
 };
 
