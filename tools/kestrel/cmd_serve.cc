@@ -1,6 +1,7 @@
 // kestrel serve: a KServe v2 / Open Inference Protocol REST server for
 // .kestrel models, with a session pool and dynamic batching per model
 // (docs/serving.md).
+#include <malloc.h>
 #include <pthread.h>
 
 #include <csignal>
@@ -105,6 +106,13 @@ Status serve_models(ServeOptions options) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up is not the server's end
+  // Request and response bodies (600 KB for a 224x224 float image) are
+  // allocated and freed on many connection threads, and glibc gives each
+  // thread an arena of its own: the server's memory crept up by 12 MB per
+  // 10,000 ResNet-50 requests at 32 connections. Two arenas keep it in
+  // bounds. (Mapping every large body instead, M_MMAP_THRESHOLD, cost 17 %
+  // of the throughput.)
+  mallopt(M_ARENA_MAX, 2);
 
   resolve_parallelism(options);
   KESTREL_ASSIGN_OR_RETURN(const std::vector<serve::ModelLocation> locations, model_locations(options));
