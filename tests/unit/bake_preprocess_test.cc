@@ -236,6 +236,12 @@ TEST(BakePreprocess, EvalAndRunFeedImagesAsFrames) {
   const CliResult noted = run_cli("eval --model " + baked + data + " --preprocess " + kCnnPreprocess);
   EXPECT_NE(noted.output.find("has its preprocessing baked in; --preprocess"), std::string::npos) << noted.output;
 
+  const CliResult inspect = run_cli("inspect --model " + baked);
+  EXPECT_NE(inspect.output.find("baked preprocessing: gray8 frames 28x28 (NHWC) -> grey, x * 0.00392157, mean "
+                                "[0.286000], std [0.353000] -> float32 [1,1,28,28]"),
+            std::string::npos)
+      << inspect.output;
+
   const std::string png = api_model_dir() + "/grey28.png";
   ASSERT_TRUE(write_png(png, pattern_image(28, 28, 1, 3)));
   const CliResult run = run_cli("run --model " + baked + " --image " + png + " --top 1");

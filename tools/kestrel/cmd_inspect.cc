@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "format/model_file.h"
 #include "kernels/activation.h"
+#include "kernels/image_preprocess.h"
 #include "passes/compile.h"
 #include "passes/cost_model.h"
 #include "passes/passes.h"
@@ -61,7 +62,9 @@ bool is_byte_type(DType dtype) { return dtype == DType::kInt8 || dtype == DType:
 
 // int8 when the node reads or writes a quantized activation (weights aside).
 std::string node_precision(const Graph& graph, const Node& node) {
-  if (node.op_type == "QuantizeLinear" || node.op_type == "DequantizeLinear") return "convert";
+  if (node.op_type == "QuantizeLinear" || node.op_type == "DequantizeLinear" || node.op_type == kPreprocessFrameOp) {
+    return "convert";
+  }
   for (ValueId in : node.inputs) {
     if (in != kNoValue && !graph.value(in).constant && is_byte_type(graph.value(in).dtype)) return "int8";
   }
@@ -106,6 +109,35 @@ std::vector<NodeRow> node_rows(const Graph& graph) {
   return rows;
 }
 
+// "rgb8 frames 480x640 (NHWC) -> resize 224x224 bilinear, centre crop ..., mean [...], std [...] -> int8".
+std::string baked_stage_line(const Graph& graph) {
+  auto stage = read_frame_stage(graph.nodes.front(), graph.value(graph.inputs[0]).shape);
+  if (!stage.ok()) return stage.status().message();
+  const PreprocessSpec& spec = stage->spec;
+  auto floats = [](const std::vector<float>& values) {
+    std::string text = "[";
+    for (size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + std::to_string(values[i]);
+    return text + "]";
+  };
+  std::string line =
+      str_cat(frame_format_name(stage->frame.format), " frames ", stage->frame.height, "x", stage->frame.width,
+              stage->frame.format == FrameFormat::kNv12 ? ""
+              : stage->frame.planar                     ? " (NCHW)"
+                                                        : " (NHWC)");
+  if (spec.resize_shorter_side)
+    line += str_cat(" -> resize shorter side ", spec.resize_shorter_side, " ", spec.resize_mode);
+  if (spec.resize_height)
+    line += str_cat(" -> resize ", spec.resize_height, "x", spec.resize_width, " ", spec.resize_mode);
+  if (spec.crop_height) line += str_cat(" -> centre crop ", spec.crop_height, "x", spec.crop_width);
+  line += str_cat(" -> ", spec.color, ", x * ", spec.scale, ", mean ", floats(spec.mean), ", std ", floats(spec.std));
+  line += str_cat(" -> ", dtype_name(stage->output.dtype), " ", shape_string(stage->output_shape));
+  if (stage->output.dtype != DType::kFloat32) {
+    line += str_cat(" (quantized in the stage: scale ", stage->output.scale, ", zero point ", stage->output.zero_point,
+                    ")");
+  }
+  return line;
+}
+
 std::string value_line(const Value& value) {
   return value.name + "  " + dtype_name(value.dtype) + " " + shape_string(value.shape);
 }
@@ -113,6 +145,9 @@ std::string value_line(const Value& value) {
 void print_text(const Graph& graph, const std::string& path, const std::vector<NodeRow>& rows, int64_t params) {
   std::cout << "model: " << path << "  (opset " << graph.opset << ", " << graph.nodes.size() << " nodes)\n";
   for (ValueId in : graph.inputs) std::cout << "input:  " << value_line(graph.value(in)) << "\n";
+  if (!graph.nodes.empty() && graph.nodes.front().op_type == kPreprocessFrameOp && !graph.inputs.empty()) {
+    std::cout << "baked preprocessing: " << baked_stage_line(graph) << "\n";
+  }
   for (ValueId out : graph.outputs) std::cout << "output: " << value_line(graph.value(out)) << "\n\n";
   std::printf("%5s  %-36s %-26s %-22s %-8s %-24s %12s %14s  %s\n", "#", "node", "op", "output shape", "compute",
               "output dtype (scale, zp)", "params", "MACs", "fused");
