@@ -156,6 +156,28 @@ Status check_static_values(const Graph& graph, int64_t max_io_bytes) {
   return {};
 }
 
+StatusOr<std::vector<InferContext::Output>> infer_node_outputs(const Graph& graph, const Node& node,
+                                                               const std::unordered_map<ValueId, Tensor>& known) {
+  const OpDef* def = OpRegistry::global().find(node);
+  if (def == nullptr || def->infer == nullptr) return unimplemented(node.label(), ": op is not supported");
+  std::vector<TensorInfo> infos(node.inputs.size());
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const ValueId id = node.inputs[i];
+    if (id == kNoValue) continue;
+    const Value& value = graph.value(id);
+    const Tensor* data = value.constant ? &*value.constant : nullptr;
+    if (auto it = known.find(id); data == nullptr && it != known.end()) data = &it->second;
+    infos[i] = {value.dtype, value.shape, data};
+  }
+  InferContext ctx(node, graph.opset, std::move(infos));
+  KESTREL_RETURN_IF_ERROR(def->infer(ctx));
+  if (ctx.outputs().size() < node.outputs.size()) {
+    return invalid_argument(node.label(), ": has ", node.outputs.size(), " outputs, the op gives ",
+                            ctx.outputs().size());
+  }
+  return ctx.outputs();
+}
+
 Status check_node_types(const Graph& graph) {
   // Values whose contents the shape functions may read: constants, and
   // those the shape functions computed themselves (Shape, Constant).
@@ -164,27 +186,11 @@ Status check_node_types(const Graph& graph) {
     KESTREL_RETURN_IF_ERROR(check_node_attributes(node));
     // Every op's first output is required (kernels write it unconditionally).
     if (node.outputs.empty() || node.outputs[0] == kNoValue) return invalid_argument(node.label(), ": has no output");
-    const OpDef* def = OpRegistry::global().find(node);
-    if (def == nullptr || def->infer == nullptr) return unimplemented(node.label(), ": op is not supported");
-    std::vector<TensorInfo> infos(node.inputs.size());
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const ValueId id = node.inputs[i];
-      if (id == kNoValue) continue;
-      const Value& value = graph.value(id);
-      const Tensor* data = value.constant ? &*value.constant : nullptr;
-      if (auto it = known.find(id); data == nullptr && it != known.end()) data = &it->second;
-      infos[i] = {value.dtype, value.shape, data};
-    }
-    InferContext ctx(node, graph.opset, std::move(infos));
-    KESTREL_RETURN_IF_ERROR(def->infer(ctx));
-    if (ctx.outputs().size() < node.outputs.size()) {
-      return invalid_argument(node.label(), ": has ", node.outputs.size(), " outputs, the op gives ",
-                              ctx.outputs().size());
-    }
+    KESTREL_ASSIGN_OR_RETURN(const std::vector<InferContext::Output> outputs, infer_node_outputs(graph, node, known));
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       if (node.outputs[i] == kNoValue) continue;
-      KESTREL_RETURN_IF_ERROR(compare_output(graph, node, node.outputs[i], ctx.outputs()[i]));
-      if (ctx.outputs()[i].data) known[node.outputs[i]] = *ctx.outputs()[i].data;
+      KESTREL_RETURN_IF_ERROR(compare_output(graph, node, node.outputs[i], outputs[i]));
+      if (outputs[i].data) known[node.outputs[i]] = *outputs[i].data;
     }
   }
   return {};

@@ -5,11 +5,15 @@
 // checks prove that it makes sense for the ops and kernels that will run it.
 #pragma once
 
+#include <unordered_map>
+#include <vector>
+
 #include <cstdint>
 
 #include "base/status.h"
 #include "format/memory_plan.h"
 #include "ir/graph.h"
+#include "kernels/op_registry.h"
 
 namespace kestrel {
 
@@ -23,6 +27,13 @@ Status check_static_values(const Graph& graph, int64_t max_io_bytes);
 // stored output dtypes and shapes: a tampered attribute value, shape or
 // dtype is an error naming the node and the value.
 Status check_node_types(const Graph& graph);
+
+// Runs the op's shape function on the node's stored input types, with the
+// contents of constants and of `known` values (those shape functions computed,
+// such as Shape's); one entry per node output. Unsupported ops and an op that
+// gives fewer outputs than the node has are errors naming the node.
+StatusOr<std::vector<InferContext::Output>> infer_node_outputs(const Graph& graph, const Node& node,
+                                                               const std::unordered_map<ValueId, Tensor>& known);
 
 // The arena is at most `max_arena_bytes`, and no two values that are live
 // at the same node (from their producer to their last reader) share bytes,

@@ -99,29 +99,14 @@ StatusOr<Graph> rebatch_graph(const Graph& graph, int64_t batch) {
         node.attrs.set("shape", shape);
       }
     }
-    const OpDef* def = OpRegistry::global().find(node);
-    if (def == nullptr || def->infer == nullptr) return unimplemented(node.label(), ": op is not supported");
-    std::vector<TensorInfo> infos(node.inputs.size());
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const ValueId id = node.inputs[i];
-      if (id == kNoValue) continue;
-      const Value& value = out.value(id);
-      const Tensor* data = value.constant ? &*value.constant : nullptr;
-      if (auto it = known.find(id); data == nullptr && it != known.end()) data = &it->second;
-      infos[i] = {value.dtype, value.shape, data};
-    }
-    InferContext ctx(node, out.opset, std::move(infos));
-    KESTREL_RETURN_IF_ERROR(def->infer(ctx).with_context(str_cat(node.label(), " at batch ", batch)));
-    if (ctx.outputs().size() < node.outputs.size()) {
-      return invalid_argument(node.label(), ": has ", node.outputs.size(), " outputs, the op gives ",
-                              ctx.outputs().size());
-    }
+    auto inferred_outputs = infer_node_outputs(out, node, known);
+    if (!inferred_outputs.ok()) return inferred_outputs.status().with_context(str_cat("at batch ", batch));
     for (size_t i = 0; i < node.outputs.size(); ++i) {
       const ValueId id = node.outputs[i];
       if (id == kNoValue) continue;
       Value& value = out.value(id);
       const Shape expected = scaled_shape(graph.value(id).shape, full_batch, batch);
-      const Shape& inferred = ctx.outputs()[i].shape;
+      const Shape& inferred = (*inferred_outputs)[i].shape;
       bool same = inferred.size() == expected.size();
       for (size_t d = 0; same && d < inferred.size(); ++d) same = inferred[d] < 0 || inferred[d] == expected[d];
       if (!same) {
@@ -131,7 +116,7 @@ StatusOr<Graph> rebatch_graph(const Graph& graph, int64_t batch) {
                                 ": the model does not run batch items independently along dim 0");
       }
       value.shape = expected;
-      if (ctx.outputs()[i].data) known[id] = *ctx.outputs()[i].data;
+      if ((*inferred_outputs)[i].data) known[id] = *(*inferred_outputs)[i].data;
     }
   }
   for (ValueId id : out.outputs) {
