@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "base/status.h"
+#include "convert/bake_preprocess.h"
 #include "ir/graph.h"
 #include "passes/shape_inference.h"
 #include "quant/accuracy_guard.h"
 #include "quant/bias_correction.h"
 #include "quant/calibration_run.h"
-#include "convert/bake_preprocess.h"
 #include "quant/equalization.h"
 #include "quant/error_report.h"
 #include "quant/quantize_graph.h"
