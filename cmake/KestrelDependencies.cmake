@@ -47,6 +47,17 @@ endif()
 if(NOT CPPHTTPLIB_FOUND)
   kestrel_missing_package("cpp-httplib (pkg-config cpp-httplib, with pkg-config itself)" "libcpp-httplib-dev pkg-config")
 endif()
+# gRPC++ (kestrel serve's gRPC endpoint): the library through pkg-config
+# (Debian's gRPC CMake config drags in absl/re2/c-ares configs), and protoc's
+# C++ plugin to generate the service from grpc_predict_v2.proto.
+pkg_check_modules(GRPCPP QUIET IMPORTED_TARGET grpc++>=1.16)
+if(NOT GRPCPP_FOUND)
+  kestrel_missing_package("gRPC++ (pkg-config grpc++)" libgrpc++-dev)
+endif()
+find_program(KESTREL_GRPC_CPP_PLUGIN grpc_cpp_plugin)
+if(NOT KESTREL_GRPC_CPP_PLUGIN)
+  kestrel_missing_package("grpc_cpp_plugin (protoc's gRPC C++ generator)" protobuf-compiler-grpc)
+endif()
 # Debian's libdnnl-dev only recommends ocl-icd-opencl-dev, but its CMake
 # config calls find_package(OpenCL REQUIRED).
 find_package(OpenCL QUIET)

@@ -16,8 +16,10 @@ declare -A needed_by=(
   [libdnnl-dev]=build [ocl-icd-opencl-dev]="build (oneDNN's CMake config requires OpenCL)"
   [libflatbuffers-dev]=build [flatbuffers-compiler]=build
   [nlohmann-json3-dev]=build [libcli11-dev]=build [libstb-dev]=build [libcpp-httplib-dev]="build (kestrel serve)" [pkg-config]="build (finds cpp-httplib)"
+  [libgrpc++-dev]="build (kestrel serve --grpc-port)" [protobuf-compiler-grpc]="build (grpc_cpp_plugin, kestrel serve --grpc-port)"
   [python3]="demo, tests" [python3-dev]="Python module" [pybind11-dev]="Python module" [python3-numpy]="Python module, tests"
   [libgtest-dev]=tests [libgmock-dev]=tests [curl]="tests (kestrel serve)" [python3-requests]="tests, benchmarks (kestrel serve)"
+  [python3-grpcio]="tests (kestrel serve --grpc-port)" [python3-protobuf]="tests (kestrel serve --grpc-port)"
   [libonnx-testdata]="ONNX conformance tests" [dataset-fashion-mnist]="demo, tests"
   [python3-torch]="tests (make_test_models.py)" [python3-torchvision]="tests (make_test_models.py)"
   [python3-onnx]="tests, benchmarks" [python3-venv]="benchmarks (peers from PyPI)"

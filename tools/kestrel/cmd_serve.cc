@@ -1,5 +1,5 @@
-// kestrel serve: a KServe v2 / Open Inference Protocol REST server for
-// .kestrel models, with a session pool and dynamic batching per model
+// kestrel serve: a KServe v2 / Open Inference Protocol server (REST, and
+// gRPC with --grpc-port) for .kestrel models, with a session pool and dynamic batching per model
 // (docs/serving.md).
 #include <malloc.h>
 #include <pthread.h>
@@ -12,19 +12,24 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "commands.h"
+#include "serve/grpc_server.h"
 #include "serve/http_server.h"
 #include "serve/model_repository.h"
 
 namespace kestrel::cli {
 namespace {
 
+constexpr int kGrpcDisabled = -1;
+
 struct ServeOptions {
   std::string repository, model, name;
   std::string host = "127.0.0.1";
   int port = 8000;
+  int grpc_port = kGrpcDisabled;
   int sessions = 0, threads = 0;  // 0: from the core count
   int64_t max_batch = 0;          // 0: the model's max batch
   bool no_batching = false;
@@ -73,8 +78,13 @@ void print_models(const serve::ModelRepository& repository, const ServeOptions& 
 
 // Serves until SIGTERM or SIGINT. Both are blocked in every thread (the
 // mask is inherited) and taken by one watcher thread with sigtimedwait, so
-// no code runs inside a signal handler.
-Status serve_until_signalled(serve::HttpServer& server, const std::string& host, int port) {
+// no code runs inside a signal handler. The gRPC server (when there is one)
+// already serves on its own threads; it stops with the HTTP one, each
+// finishing the calls it has received.
+Status serve_until_signalled(serve::HttpServer& server, serve::GrpcServer* grpc, const ServeOptions& options, int port,
+                             int grpc_port) {
+  // In-flight calls finish within their request timeout; then gRPC cancels them.
+  const auto grpc_grace = std::chrono::milliseconds(options.request_timeout_ms) + std::chrono::seconds(1);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -86,15 +96,18 @@ Status serve_until_signalled(serve::HttpServer& server, const std::string& host,
       if (sigtimedwait(&signals, nullptr, &tick) > 0) {
         std::cerr << "kestrel serve: shutting down: finishing the requests in flight\n";
         server.stop();
+        if (grpc) grpc->shutdown(grpc_grace);
         return;
       }
     }
   });
-  std::printf("kestrel serve: listening on http://%s:%d\n", host.c_str(), port);
+  std::printf("kestrel serve: listening on http://%s:%d\n", options.host.c_str(), port);
+  if (grpc) std::printf("kestrel serve: grpc listening on %s:%d\n", options.host.c_str(), grpc_port);
   std::fflush(stdout);
   Status served = server.serve();
   finished.store(true);
   watcher.join();
+  if (grpc) grpc->shutdown(grpc_grace);  // the HTTP server stopped: gRPC too (waits if the watcher began it)
   return served;
 }
 
@@ -130,8 +143,17 @@ Status serve_models(ServeOptions options) {
                             .request_timeout = std::chrono::milliseconds(options.request_timeout_ms),
                             .http_threads = options.http_threads});
   KESTREL_ASSIGN_OR_RETURN(const int port, server.bind(options.host, options.port));
-  Status served = serve_until_signalled(server, options.host, port);
-  repository->shutdown();  // every queued request answered (none are left: the HTTP threads waited for theirs)
+  std::unique_ptr<serve::GrpcServer> grpc;
+  int grpc_port = 0;
+  if (options.grpc_port != kGrpcDisabled) {
+    grpc = std::make_unique<serve::GrpcServer>(
+        *repository, serve::GrpcOptions{.max_request_bytes = static_cast<size_t>(options.max_request_bytes),
+                                        .request_timeout = std::chrono::milliseconds(options.request_timeout_ms)});
+    KESTREL_ASSIGN_OR_RETURN(grpc_port, grpc->start(options.host, options.grpc_port));
+  }
+  Status served = serve_until_signalled(server, grpc.get(), options, port, grpc_port);
+  // Every queued request answered (none are left: the HTTP and gRPC threads waited for theirs).
+  repository->shutdown();
   if (served.ok()) std::cerr << "kestrel serve: stopped\n";
   return served;
 }
@@ -140,7 +162,7 @@ Status serve_models(ServeOptions options) {
 
 Command add_serve_command(CLI::App& app) {
   auto options = std::make_shared<ServeOptions>();
-  CLI::App* cmd = app.add_subcommand("serve", "Serve models over HTTP (KServe v2 / Open Inference Protocol)");
+  CLI::App* cmd = app.add_subcommand("serve", "Serve models over HTTP and gRPC (KServe v2 / Open Inference Protocol)");
   CLI::Option* repository =
       cmd->add_option("--model-repository", options->repository, "Folder of models: DIR/NAME/VERSION/model.kestrel");
   CLI::Option* model = cmd->add_option("--model", options->model, "Serve this one .kestrel file (version 1)");
@@ -148,6 +170,8 @@ Command add_serve_command(CLI::App& app) {
   cmd->add_option("--name", options->name, "Name of the --model model (default: the file name's stem)")->needs(model);
   cmd->add_option("--host", options->host, "Address to listen on");
   cmd->add_option("--port", options->port, "Port to listen on (0: any free port)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", options->grpc_port, "gRPC port (0: any free port; -1, the default: no gRPC)")
+      ->check(CLI::Range(kGrpcDisabled, 65535));
   cmd->add_option("--sessions", options->sessions, "Sessions per model version (default: cores / --threads)")
       ->check(CLI::Range(1, kMaxSessionThreads));
   cmd->add_option("--threads", options->threads, "Threads per session (default: 1 with several sessions, else all)")
@@ -158,11 +182,14 @@ Command add_serve_command(CLI::App& app) {
   cmd->add_option("--max-queue-delay-us", options->max_queue_delay_us,
                   "Longest wait for a batch to fill, after its oldest request")
       ->check(CLI::Range(int64_t{0}, int64_t{60'000'000}));
-  cmd->add_option("--max-queue", options->max_queue, "Pending requests per model version; more are refused (503)")
+  cmd->add_option("--max-queue", options->max_queue,
+                  "Pending requests per model version; more are refused (503 / UNAVAILABLE)")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
-  cmd->add_option("--max-request-bytes", options->max_request_bytes, "Largest request body (413 above)")
+  cmd->add_option("--max-request-bytes", options->max_request_bytes,
+                  "Largest request body or gRPC message (413 / RESOURCE_EXHAUSTED above)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  cmd->add_option("--request-timeout-ms", options->request_timeout_ms, "Per-request limit, queue and run (504 after)")
+  cmd->add_option("--request-timeout-ms", options->request_timeout_ms,
+                  "Per-request limit, queue and run (504 / DEADLINE_EXCEEDED after)")
       ->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
   cmd->add_option("--http-threads", options->http_threads, "Connections served at once")->check(CLI::Range(1, 4096));
   return [options] { return serve_models(*options); };

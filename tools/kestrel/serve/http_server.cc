@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "serve/inference.h"
 #include "serve/protocol.h"
 
 #ifndef KESTREL_VERSION
@@ -41,16 +42,19 @@ void reply_error(httplib::Response& res, int status, std::string_view message) {
   res.set_content(error_body(message), kJson);
 }
 
-std::string model_label(const std::string& name, const std::string& version) {
-  return "model '" + name + "'" + (version.empty() ? "" : " version " + version);
-}
-
 json tensor_metadata(const ModelSignature& signature, const TensorSpec& spec) {
   return {{"name", spec.name}, {"datatype", datatype_name(spec.dtype)}, {"shape", protocol_shape(signature, spec)}};
 }
 
-int64_t micros(Clock::duration duration) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
+int infer_error_status(InferError error) {
+  switch (error) {
+    case InferError::kNone: return kOk;
+    case InferError::kQueueFull:
+    case InferError::kShuttingDown: return kUnavailable;
+    case InferError::kTimedOut: return kGatewayTimeout;
+    case InferError::kRunFailed: return kInternalError;
+  }
+  return kInternalError;
 }
 
 }  // namespace
@@ -132,10 +136,7 @@ struct HttpServer::Impl {
     const std::string name = req.matches[1];
     const std::string version = req.matches.size() > 2 ? req.matches[2].str() : "";
     const ServedModel* model = models.find(name, version);
-    if (!model) {
-      const bool known = !models.versions(name).empty();
-      reply_error(res, kNotFound, (known ? "unknown version of " : "unknown ") + model_label(name, version));
-    }
+    if (!model) reply_error(res, kNotFound, unknown_model_message(models, name, version));
     return model;
   }
 
@@ -159,21 +160,6 @@ struct HttpServer::Impl {
     const ServedModel* model = find_model(req, res);
     if (!model) return;
     reply_json(res, kOk, {{"name", model->name()}, {"version", model->version()}, {"ready", true}});
-  }
-
-  // A request whose tensors fit the model, with its outputs sized.
-  static std::shared_ptr<InferRequest> make_request(const ServedModel& model, ParsedInferRequest& parsed,
-                                                    Clock::time_point deadline) {
-    auto request = std::make_shared<InferRequest>();
-    request->rows = parsed.rows;
-    request->inputs = std::move(parsed.inputs);
-    request->deadline = deadline;
-    const ModelSignature& signature = model.signature();
-    for (const TensorSpec& spec : signature.outputs) {
-      const size_t rows = signature.max_batch > 0 ? static_cast<size_t>(parsed.rows) : 1;
-      request->outputs.emplace_back(spec.row_bytes * rows);
-    }
-    return request;
   }
 
   // False (and the error answered) when the body is over the limit or cut.
@@ -208,37 +194,16 @@ struct HttpServer::Impl {
       model->metrics().record_failure();
       return reply_error(res, kBadRequest, parsed.status().message());
     }
-    const std::shared_ptr<InferRequest> request = make_request(*model, *parsed, start + options.request_timeout);
-    switch (model->batcher().submit(request)) {
-      case Batcher::Admission::kQueued: break;
-      case Batcher::Admission::kQueueFull:
-        model->metrics().record_failure();
-        return reply_error(res, kUnavailable,
-                           model_label(model->name(), model->version()) + ": queue full (" +
-                               std::to_string(model->batcher().options().max_queue) + " pending requests)");
-      case Batcher::Admission::kStopped:
-        model->metrics().record_failure();
-        return reply_error(res, kUnavailable, "the server is shutting down");
-    }
-    if (!request->wait_until(request->deadline) || request->expired.load()) {
-      request->cancelled.store(true);
-      model->metrics().record_failure();
-      return reply_error(
-          res, kGatewayTimeout,
-          "request timed out after " + std::to_string(options.request_timeout.count()) + " ms (--request-timeout-ms)");
-    }
-    if (!request->status().ok()) {
-      model->metrics().record_failure();
-      return reply_error(res, kInternalError, request->status().message());
-    }
+    const InferOutcome outcome = run_inference(*model, *parsed, {.start = start, .timeout = options.request_timeout});
+    if (outcome.error != InferError::kNone) return reply_error(res, infer_error_status(outcome.error), outcome.message);
+    const InferRequest& request = *outcome.request;
     InferResponse response =
-        encode_infer_response(model->name(), model->version(), model->signature(), *parsed, request->outputs);
+        encode_infer_response(model->name(), model->version(), model->signature(), *parsed, request.outputs);
     if (response.header_length) res.set_header(kHeaderLengthHeader, std::to_string(*response.header_length));
     res.set_header("Content-Type", response.header_length ? "application/octet-stream" : kJson);
     res.body = std::move(response.body);  // set_content would copy it
     res.status = kOk;
-    model->metrics().record_success(request->rows, std::chrono::microseconds(micros(Clock::now() - start)),
-                                    request->queue_time, request->compute_time);
+    record_answered(*model, request, start);
   }
 };
 

@@ -25,15 +25,6 @@ constexpr DatatypeName kDatatypeNames[] = {
     {api::DType::kFloat16, "FP16"},  {api::DType::kFloat32, "FP32"},  {api::DType::kFloat64, "FP64"},
 };
 
-std::string shape_text(std::span<const int64_t> shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) text += ',';
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
-}
-
 size_t tensor_bytes(const ModelSignature& signature, const TensorSpec& spec, int64_t rows) {
   return signature.max_batch > 0 ? static_cast<size_t>(rows) * spec.row_bytes : spec.row_bytes;
 }
@@ -82,9 +73,9 @@ bool bool_parameter(const json& object, const char* key, bool fallback) {
 }
 
 // Reads one input's values (JSON `data`, or its slice of the binary part).
-Status read_input_data(const json& tensor, const TensorSpec& spec, size_t bytes, std::string_view& binary,
-                       bool has_binary_part, std::vector<std::byte>& dst, const std::string& what) {
-  dst.resize(bytes);
+Status read_input_data(const json& tensor, const TensorSpec& spec, std::vector<std::byte>& dst,
+                       std::string_view& binary, bool has_binary_part, const std::string& what) {
+  const size_t bytes = dst.size();
   if (const std::optional<size_t> size = binary_size_parameter(tensor)) {
     if (!has_binary_part) {
       return invalid_argument(what, ": 'binary_data_size' given without an Inference-Header-Content-Length header");
@@ -130,41 +121,23 @@ Status parse_inputs(const json& request, std::string_view binary, bool has_binar
                     ParsedInferRequest& parsed) {
   const auto inputs = request.find("inputs");
   if (inputs == request.end() || !inputs->is_array()) return invalid_argument("request has no 'inputs' array");
-  parsed.inputs.assign(signature.inputs.size(), {});
-  std::vector<bool> seen(signature.inputs.size(), false);
-  std::optional<int64_t> rows;
+  InputChecker checker(signature, parsed);
   for (const json& tensor : *inputs) {
     if (!tensor.is_object() || !tensor.contains("name") || !tensor["name"].is_string()) {
       return invalid_argument("every input must be an object with a 'name'");
     }
-    const std::string name = tensor["name"].get<std::string>();
-    const std::string what = "input '" + name + "'";
-    const auto spec = std::find_if(signature.inputs.begin(), signature.inputs.end(),
-                                   [&](const TensorSpec& s) { return s.name == name; });
-    if (spec == signature.inputs.end()) return invalid_argument("the model has no input '", name, "'");
-    const size_t index = static_cast<size_t>(spec - signature.inputs.begin());
-    if (seen[index]) return invalid_argument(what, " is given twice");
-    seen[index] = true;
+    KESTREL_ASSIGN_OR_RETURN(const size_t index, checker.find(tensor["name"].get<std::string>()));
+    const TensorSpec& spec = signature.inputs[index];
+    const std::string what = InputChecker::what(spec);
     const auto datatype = tensor.find("datatype");
     if (datatype == tensor.end() || !datatype->is_string()) return invalid_argument(what, ": no 'datatype'");
-    if (datatype->get<std::string>() != datatype_name(spec->dtype)) {
-      return invalid_argument(what, ": datatype ", datatype->get<std::string>(), " but the model takes ",
-                              datatype_name(spec->dtype));
-    }
     KESTREL_ASSIGN_OR_RETURN(const std::vector<int64_t> shape, parse_shape(tensor, what));
-    KESTREL_ASSIGN_OR_RETURN(const int64_t input_row_count, input_rows(signature, *spec, shape, what));
-    if (rows && *rows != input_row_count) {
-      return invalid_argument(what, ": batch ", input_row_count, " differs from the other inputs' ", *rows);
-    }
-    rows = input_row_count;
-    KESTREL_RETURN_IF_ERROR(read_input_data(tensor, *spec, tensor_bytes(signature, *spec, input_row_count), binary,
-                                            has_binary_part, parsed.inputs[index], what));
+    KESTREL_ASSIGN_OR_RETURN(std::vector<std::byte>* const dst,
+                             checker.accept(index, datatype->get<std::string>(), shape));
+    KESTREL_RETURN_IF_ERROR(read_input_data(tensor, spec, *dst, binary, has_binary_part, what));
   }
-  for (size_t i = 0; i < seen.size(); ++i) {
-    if (!seen[i]) return invalid_argument("missing input '", signature.inputs[i].name, "'");
-  }
+  KESTREL_RETURN_IF_ERROR(checker.finish());
   if (!binary.empty()) return invalid_argument(binary.size(), " bytes of binary data follow the last binary input");
-  parsed.rows = rows.value_or(1);
   return {};
 }
 
@@ -181,20 +154,71 @@ Status parse_outputs(const json& request, const ModelSignature& signature, Parse
       return invalid_argument("every requested output must be an object with a 'name'");
     }
     const std::string name = output["name"].get<std::string>();
-    const auto spec = std::find_if(signature.outputs.begin(), signature.outputs.end(),
-                                   [&](const TensorSpec& s) { return s.name == name; });
-    if (spec == signature.outputs.end()) return invalid_argument("the model has no output '", name, "'");
+    KESTREL_ASSIGN_OR_RETURN(const size_t index, find_output(signature, name));
     if (output.contains("parameters") && output["parameters"].is_object() &&
         output["parameters"].contains("classification")) {
       return invalid_argument("output '", name, "': the classification extension is not supported");
     }
-    parsed.outputs.push_back(
-        {static_cast<size_t>(spec - signature.outputs.begin()), bool_parameter(output, "binary_data", binary_default)});
+    parsed.outputs.push_back({index, bool_parameter(output, "binary_data", binary_default)});
   }
   return {};
 }
 
 }  // namespace
+
+InputChecker::InputChecker(const ModelSignature& signature, ParsedInferRequest& parsed)
+    : signature_(signature), parsed_(parsed), seen_(signature.inputs.size(), false) {
+  parsed_.inputs.assign(signature.inputs.size(), {});
+}
+
+StatusOr<size_t> InputChecker::find(const std::string& name) {
+  const auto spec = std::find_if(signature_.inputs.begin(), signature_.inputs.end(),
+                                 [&](const TensorSpec& s) { return s.name == name; });
+  if (spec == signature_.inputs.end()) return invalid_argument("the model has no input '", name, "'");
+  const size_t index = static_cast<size_t>(spec - signature_.inputs.begin());
+  if (seen_[index]) return invalid_argument(what(*spec), " is given twice");
+  seen_[index] = true;
+  return index;
+}
+
+StatusOr<std::vector<std::byte>*> InputChecker::accept(size_t index, std::string_view datatype,
+                                                       std::span<const int64_t> shape) {
+  const TensorSpec& spec = signature_.inputs[index];
+  const std::string what = InputChecker::what(spec);
+  if (datatype != datatype_name(spec.dtype)) {
+    return invalid_argument(what, ": datatype ", datatype, " but the model takes ", datatype_name(spec.dtype));
+  }
+  KESTREL_ASSIGN_OR_RETURN(const int64_t rows, input_rows(signature_, spec, shape, what));
+  if (rows_ && *rows_ != rows)
+    return invalid_argument(what, ": batch ", rows, " differs from the other inputs' ", *rows_);
+  rows_ = rows;
+  parsed_.inputs[index].resize(tensor_bytes(signature_, spec, rows));
+  return &parsed_.inputs[index];
+}
+
+Status InputChecker::finish() {
+  for (size_t i = 0; i < seen_.size(); ++i) {
+    if (!seen_[i]) return invalid_argument("missing input '", signature_.inputs[i].name, "'");
+  }
+  parsed_.rows = rows_.value_or(1);
+  return {};
+}
+
+StatusOr<size_t> find_output(const ModelSignature& signature, std::string_view name) {
+  const auto spec = std::find_if(signature.outputs.begin(), signature.outputs.end(),
+                                 [&](const TensorSpec& s) { return s.name == name; });
+  if (spec == signature.outputs.end()) return invalid_argument("the model has no output '", name, "'");
+  return static_cast<size_t>(spec - signature.outputs.begin());
+}
+
+std::string shape_text(std::span<const int64_t> shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) text += ',';
+    text += std::to_string(shape[i]);
+  }
+  return text + "]";
+}
 
 std::string datatype_name(api::DType dtype) {
   for (const DatatypeName& entry : kDatatypeNames) {

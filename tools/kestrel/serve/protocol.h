@@ -53,6 +53,34 @@ struct ParsedInferRequest {
   std::vector<RequestedOutput> outputs;        // in the order to answer them
 };
 
+// The checks every front end (REST JSON, gRPC) makes on a request's inputs,
+// one input at a time: a known name given once, the model's datatype, a shape
+// that fits and a batch shared by all. Collects them in the model's order.
+class InputChecker {
+ public:
+  InputChecker(const ModelSignature& signature, ParsedInferRequest& parsed);
+
+  // The index of input `name` (into ModelSignature::inputs), first seen now.
+  StatusOr<size_t> find(const std::string& name);
+  // Checks input `index`'s datatype and shape; returns its buffer, sized to
+  // the bytes that shape holds, for the caller to fill.
+  StatusOr<std::vector<std::byte>*> accept(size_t index, std::string_view datatype, std::span<const int64_t> shape);
+  // Every input was given: sets the request's rows.
+  Status finish();
+  static std::string what(const TensorSpec& spec) { return "input '" + spec.name + "'"; }
+
+ private:
+  const ModelSignature& signature_;
+  ParsedInferRequest& parsed_;
+  std::vector<bool> seen_;
+  std::optional<int64_t> rows_;
+};
+
+// The index of output `name` (into ModelSignature::outputs).
+StatusOr<size_t> find_output(const ModelSignature& signature, std::string_view name);
+// "[1,3,224,224]"
+std::string shape_text(std::span<const int64_t> shape);
+
 // Parses and checks an infer request body. `header_length`: the value of
 // Inference-Header-Content-Length when present (the JSON part's length; the
 // rest of the body is binary tensor data). Errors are kInvalidArgument (HTTP
