@@ -1,6 +1,7 @@
 // kestrel serve's dynamic batcher on a fake runner: every request gets its
 // own result back from many threads, batches never exceed the max, the queue
-// delay is waited for (and not when the batch is full), a full queue refuses
+// delay is waited for (and not when the batch is full, or when requests come
+// further apart than it), a full queue refuses
 // at once, shutdown runs what is queued.
 #include <gtest/gtest.h>
 
@@ -109,6 +110,26 @@ TEST(ServeBatcher, WaitsTheQueueDelayForABatchToFill) {
   EXPECT_LT(waited, 5s);
   EXPECT_GE(request->queue_time, 95ms);
   EXPECT_EQ(row_value(request->outputs[0], 0), 15);
+}
+
+// A lone client: once requests have come further apart than the delay, they
+// run at once. The first has no gap to judge by, and waits.
+TEST(ServeBatcher, RequestsFurtherApartThanTheDelayRunAtOnce) {
+  FakeModel model;
+  Batcher batcher({.max_batch = 8, .max_queue_delay = 100ms, .max_queue = 16, .workers = 1}, model.runner());
+  for (int32_t i = 0; i < 4; ++i) {
+    auto request = make_request(i);
+    ASSERT_EQ(batcher.submit(request), Batcher::Admission::kQueued);
+    ASSERT_TRUE(request->wait_until(Clock::now() + 10s));
+    EXPECT_EQ(row_value(request->outputs[0], 0), 2 * i + 1);
+    if (i == 0) {
+      EXPECT_GE(request->queue_time, 95ms);
+    } else {
+      EXPECT_LT(request->queue_time, 50ms) << "request " << i << " waited for a batch";
+    }
+    std::this_thread::sleep_for(120ms);
+  }
+  EXPECT_EQ(model.runs.load(), 4);
 }
 
 TEST(ServeBatcher, AFullBatchRunsWithoutWaitingTheDelay) {

@@ -49,6 +49,8 @@ Batcher::Admission Batcher::submit(std::shared_ptr<InferRequest> request) {
     if (stopping_) return Admission::kStopped;
     if (size_ >= options_.max_queue) return Admission::kQueueFull;
     request->enqueued = Clock::now();
+    if (last_arrival_ != Clock::time_point{}) gaps_[gap_count_++ % kGaps] = request->enqueued - last_arrival_;
+    last_arrival_ = request->enqueued;
     queued_rows_ += request->rows;
     ring_[(head_ + size_) % ring_.size()] = std::move(request);
     ++size_;
@@ -83,9 +85,23 @@ std::shared_ptr<InferRequest> Batcher::pop_front() {
   return request;
 }
 
+// The lower median of the recent gaps against the delay: waiting pays when
+// most requests lately arrived within the delay of the one before (a burst
+// after a batch counts as close, its one long gap does not outweigh it);
+// with no gap seen yet, wait.
+bool Batcher::arrivals_close() const {
+  const size_t count = std::min(gap_count_, kGaps);
+  if (count == 0) return true;
+  std::array<Clock::duration, kGaps> sorted = gaps_;
+  const auto median = sorted.begin() + static_cast<std::ptrdiff_t>((count - 1) / 2);
+  std::nth_element(sorted.begin(), median, sorted.begin() + static_cast<std::ptrdiff_t>(count));
+  return *median < options_.max_queue_delay;
+}
+
 void Batcher::collect(std::unique_lock<std::mutex>& lock, Worker& worker) {
   const Clock::time_point deadline = front()->enqueued + options_.max_queue_delay;
-  while (!stopping_ && queued_rows_ < options_.max_batch && Clock::now() < deadline) {
+  const bool wait = arrivals_close();
+  while (wait && !stopping_ && queued_rows_ < options_.max_batch && Clock::now() < deadline) {
     fill_cv_.wait_until(lock, deadline);
   }
   // The oldest request always goes; the next ones while their rows fit.

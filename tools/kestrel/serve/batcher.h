@@ -1,10 +1,13 @@
 // Dynamic batching: requests of one model queue here; a pool of workers (one
 // per session) takes up to `max_batch` rows of them at a time, waiting at most
 // `max_queue_delay` after the oldest one arrived for more to join, and hands
-// each batch to the runner. The queue is bounded: a full queue refuses a
+// each batch to the runner. The wait is skipped while requests arrive further
+// apart than the delay (a lone client is not kept waiting for a batch that
+// will not come). The queue is bounded: a full queue refuses a
 // request at once instead of growing.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -94,6 +97,9 @@ class Batcher {
   void run_batch(Worker& worker, size_t index);
   std::shared_ptr<InferRequest>& front() { return ring_[head_]; }
   std::shared_ptr<InferRequest> pop_front();
+  // With the lock held: whether more requests are likely within the queue
+  // delay, judged by the recent gaps between arrivals.
+  bool arrivals_close() const;
 
   const Options options_;
   const Runner runner_;
@@ -104,6 +110,11 @@ class Batcher {
   size_t head_ = 0, size_ = 0;
   int64_t queued_rows_ = 0;
   bool collecting_ = false;  // one worker forms a batch at a time
+  // The gaps between the last kGaps + 1 arrivals (a ring), for arrivals_close().
+  static constexpr size_t kGaps = 8;
+  std::array<Clock::duration, kGaps> gaps_{};
+  size_t gap_count_ = 0;
+  Clock::time_point last_arrival_{};
   bool stopping_ = false;
   size_t set_up_ = 0;  // workers whose setup has run
   Status setup_status_;
