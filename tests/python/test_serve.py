@@ -142,6 +142,51 @@ class ServeTest(unittest.TestCase):
         self.assertIn('nv_inference_request_success{model="cnn",version="1"}', metrics)
         self.assertIn("# TYPE kestrel_batch_size histogram", metrics)
 
+    def test_model_configuration(self):
+        """Triton's model configuration extension, as perf_analyzer reads it."""
+        url = self.server.url
+        self.assertIn("model_configuration", requests.get(f"{url}/v2").json()["extensions"])
+        batched = requests.get(f"{url}/v2/models/cnn/config").json()
+        self.assertEqual(batched["name"], "cnn")
+        self.assertEqual(batched["max_batch_size"], 8)
+        self.assertEqual(batched["input"], [{"name": "input", "data_type": "TYPE_FP32", "dims": [1, 28, 28]}])
+        self.assertEqual(batched["output"], [{"name": "logits", "data_type": "TYPE_FP32", "dims": [10]}])
+        self.assertEqual(batched["dynamic_batching"], {"max_queue_delay_microseconds": 500})
+        self.assertEqual(batched["instance_group"][0]["kind"], "KIND_CPU")
+        self.assertGreaterEqual(batched["instance_group"][0]["count"], 1)
+        fixed = requests.get(f"{url}/v2/models/fixed/versions/1/config").json()
+        self.assertEqual(fixed["max_batch_size"], 0)
+        self.assertEqual(fixed["input"][0]["dims"], [1, 1, 28, 28])
+        self.assertNotIn("dynamic_batching", fixed)
+        missing = requests.get(f"{url}/v2/models/nope/config")
+        self.assertEqual(missing.status_code, 404)
+        self.assertIn("nope", missing.json()["error"])
+
+    def test_statistics(self):
+        """Triton's statistics extension: counts and nanoseconds grow with each answered request."""
+        url = self.server.url
+        self.assertIn("statistics", requests.get(f"{url}/v2").json()["extensions"])
+
+        def stats():
+            body = requests.get(f"{url}/v2/models/fixed/stats").json()
+            self.assertEqual(len(body["model_stats"]), 1)
+            return body["model_stats"][0]
+
+        before = stats()
+        self.assertEqual((before["name"], before["version"]), ("fixed", "1"))
+        for i in range(3):
+            self.assertEqual(self.server.infer("fixed", json_request(self.image(1), f"s{i}")).status_code, 200)
+        after = stats()
+        success = after["inference_stats"]["success"]
+        self.assertEqual(success["count"] - before["inference_stats"]["success"]["count"], 3)
+        self.assertEqual(after["inference_count"] - before["inference_count"], 3)
+        self.assertEqual(after["execution_count"] - before["execution_count"], 3)
+        self.assertGreater(after["inference_stats"]["compute_infer"]["ns"],
+                           before["inference_stats"]["compute_infer"]["ns"])
+        self.assertGreaterEqual(success["ns"], after["inference_stats"]["compute_infer"]["ns"])
+        self.assertGreater(after["last_inference"], 0)
+        self.assertEqual(requests.get(f"{url}/v2/models/nope/stats").status_code, 404)
+
     def test_json_and_binary_results_equal_kestrel_run(self):
         for model, path, rows in (("fixed", self.fixed_model, 1), ("cnn", self.batched_model, 3)):
             x = self.image(rows)

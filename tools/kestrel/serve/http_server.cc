@@ -46,6 +46,14 @@ json tensor_metadata(const ModelSignature& signature, const TensorSpec& spec) {
   return {{"name", spec.name}, {"datatype", datatype_name(spec.dtype)}, {"shape", protocol_shape(signature, spec)}};
 }
 
+// A tensor in Triton's model configuration: dims without the batch dim when
+// the model batches (max_batch_size > 0), as Triton writes them.
+json config_tensor(const ModelSignature& signature, const TensorSpec& spec) {
+  std::vector<int64_t> dims = spec.shape;
+  if (signature.max_batch > 0 && !dims.empty()) dims.erase(dims.begin());
+  return {{"name", spec.name}, {"data_type", "TYPE_" + datatype_name(spec.dtype)}, {"dims", dims}};
+}
+
 int infer_error_status(InferError error) {
   switch (error) {
     case InferError::kNone: return kOk;
@@ -112,13 +120,20 @@ struct HttpServer::Impl {
       reply_json(res, ready ? kOk : kUnavailable, {{"ready", ready}});
     });
     server.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
-      reply_json(res, kOk, {{"name", "kestrel"}, {"version", KESTREL_VERSION}, {"extensions", {"binary_tensor_data"}}});
+      reply_json(res, kOk,
+                 {{"name", "kestrel"},
+                  {"version", KESTREL_VERSION},
+                  {"extensions", {"binary_tensor_data", "model_configuration", "statistics"}}});
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics.render(), "text/plain; version=0.0.4");
     });
     const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
     server.Get(model_path, [this](const httplib::Request& req, httplib::Response& res) { model_metadata(req, res); });
+    server.Get(model_path + "/config",
+               [this](const httplib::Request& req, httplib::Response& res) { model_config(req, res); });
+    server.Get(model_path + "/stats",
+               [this](const httplib::Request& req, httplib::Response& res) { model_stats(req, res); });
     server.Get(model_path + "/ready",
                [this](const httplib::Request& req, httplib::Response& res) { model_ready(req, res); });
     // With a content reader: httplib caps plain handlers' form-encoded bodies
@@ -154,6 +169,54 @@ struct HttpServer::Impl {
                 {"inputs", inputs},
                 {"outputs", outputs},
                 {"parameters", {{"max_batch_size", signature.max_batch}, {"batch_rows", model->batch_rows()}}}});
+  }
+
+  // Triton's model configuration extension (GET .../config), which Triton's
+  // own tools (perf_analyzer, model_analyzer) read before they send requests.
+  void model_config(const httplib::Request& req, httplib::Response& res) const {
+    const ServedModel* model = find_model(req, res);
+    if (!model) return;
+    const ModelSignature& signature = model->signature();
+    const Batcher::Options& batching = model->batcher().options();
+    json inputs = json::array(), outputs = json::array();
+    for (const TensorSpec& spec : signature.inputs) inputs.push_back(config_tensor(signature, spec));
+    for (const TensorSpec& spec : signature.outputs) outputs.push_back(config_tensor(signature, spec));
+    json config = {{"name", model->name()},
+                   {"platform", "kestrel"},
+                   {"backend", "kestrel"},
+                   {"max_batch_size", signature.max_batch},
+                   {"input", inputs},
+                   {"output", outputs},
+                   {"instance_group", {{{"kind", "KIND_CPU"}, {"count", batching.workers}}}}};
+    if (batching.max_batch > 1) {
+      config["dynamic_batching"] = {{"max_queue_delay_microseconds", batching.max_queue_delay.count()}};
+    }
+    reply_json(res, kOk, config);
+  }
+
+  // Triton's statistics extension (GET .../stats) for one version: counts
+  // and cumulative durations in nanoseconds, which perf_analyzer reads to
+  // split a request's latency into server queue and compute time. The
+  // compute_input and compute_output phases are part of compute_infer here.
+  void model_stats(const httplib::Request& req, httplib::Response& res) const {
+    const ServedModel* model = find_model(req, res);
+    if (!model) return;
+    const ModelMetrics::Totals totals = model->metrics().totals();
+    const auto duration = [](uint64_t count, uint64_t us) { return json{{"count", count}, {"ns", us * 1000}}; };
+    const json stats = {{"name", model->name()},
+                        {"version", model->version()},
+                        {"last_inference", totals.last_inference_ms},
+                        {"inference_count", totals.inference_count},
+                        {"execution_count", totals.exec_count},
+                        {"inference_stats",
+                         {{"success", duration(totals.success, totals.request_us)},
+                          {"fail", duration(totals.failure, 0)},
+                          {"queue", duration(totals.success, totals.queue_us)},
+                          {"compute_input", duration(totals.success, 0)},
+                          {"compute_infer", duration(totals.success, totals.compute_us)},
+                          {"compute_output", duration(totals.success, 0)}}},
+                        {"batch_stats", json::array()}};
+    reply_json(res, kOk, {{"model_stats", json::array({stats})}});
   }
 
   void model_ready(const httplib::Request& req, httplib::Response& res) const {

@@ -58,6 +58,20 @@ void ModelMetrics::record_success(int64_t rows, std::chrono::microseconds reques
   request_us_.fetch_add(static_cast<uint64_t>(request.count()), std::memory_order_relaxed);
   queue_us_.fetch_add(static_cast<uint64_t>(queue.count()), std::memory_order_relaxed);
   compute_us_.fetch_add(static_cast<uint64_t>(compute.count()), std::memory_order_relaxed);
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  last_inference_ms_.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()),
+                           std::memory_order_relaxed);
+}
+
+ModelMetrics::Totals ModelMetrics::totals() const {
+  return {.success = load(success_),
+          .failure = load(failure_),
+          .inference_count = load(inference_count_),
+          .exec_count = load(exec_count_),
+          .request_us = load(request_us_),
+          .queue_us = load(queue_us_),
+          .compute_us = load(compute_us_),
+          .last_inference_ms = load(last_inference_ms_)};
 }
 
 void ModelMetrics::record_execution(int64_t rows) {

@@ -33,6 +33,14 @@ class ModelMetrics {
   void record_execution(int64_t rows);
   void set_queue_depth_source(std::function<size_t()> source) { queue_depth_ = std::move(source); }
 
+  // The counters as they stand (for the statistics endpoint).
+  struct Totals {
+    uint64_t success = 0, failure = 0, inference_count = 0, exec_count = 0;
+    uint64_t request_us = 0, queue_us = 0, compute_us = 0;
+    uint64_t last_inference_ms = 0;  // since the Unix epoch; 0 before the first
+  };
+  Totals totals() const;
+
   // Appends this model's samples of every metric family to `families`, one
   // string per family (in the order of kFamilies in metrics.cc).
   void append_samples(std::array<std::string, kMetricFamilyCount>& families) const;
@@ -43,6 +51,7 @@ class ModelMetrics {
   std::atomic<uint64_t> request_us_{0}, queue_us_{0}, compute_us_{0};
   std::array<std::atomic<uint64_t>, kBatchBuckets.size() + 1> batch_buckets_{};  // not cumulative; last: +Inf
   std::atomic<uint64_t> batch_rows_sum_{0};
+  std::atomic<uint64_t> last_inference_ms_{0};
   std::function<size_t()> queue_depth_;
 };
 
