@@ -3,7 +3,9 @@ converted twice (fixed batch 1, and any batch 1..8) into a model repository,
 the server started with --port 0; health and metadata; JSON and binary
 inference equal to `kestrel run` on the same inputs; concurrent requests each
 answered with their own result; every error code (400, 404, 413, 503, 504)
-and a good answer after each; SIGTERM finishing the request in flight, exit 0.
+and a good answer after each; SIGTERM finishing the request in flight, exit 0;
+Triton's configuration, statistics and repository extensions (unload, load,
+a new version, a broken folder, reloads under load losing no request).
 
 Run by CTest with KESTREL_CLI (the kestrel binary) and KESTREL_SOURCE_DIR;
 needs Debian's python3-requests and python3-numpy, nothing from the network.
@@ -301,6 +303,120 @@ class ServeTest(unittest.TestCase):
                                           self.kestrel_run(self.batched_model, x).flatten())
         finally:
             server.kill()
+
+
+class ServeRepositoryControlTest(unittest.TestCase):
+    """Triton's model repository extension: index, load (a new version, a
+    broken folder), unload, and reloads under load losing no request."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.repo = os.path.join(self.dir.name, "repo")
+        os.makedirs(os.path.join(self.repo, "cnn", "1"))
+        self.model_v1 = os.path.join(self.repo, "cnn", "1", "model.kestrel")
+        run_cli("convert", "--model", CNN, "--output", self.model_v1, "--max-batch", "4")
+        self.server = Server("--model-repository", self.repo)
+        self.url = self.server.url
+        self.rng = np.random.default_rng(5)
+
+    def tearDown(self):
+        self.server.kill()
+        self.dir.cleanup()
+
+    def post(self, path):
+        return requests.post(f"{self.url}/v2/repository/{path}", timeout=60)
+
+    def index(self):
+        response = self.post("index")
+        self.assertEqual(response.status_code, 200)
+        return [(e["name"], e.get("version"), e["state"]) for e in response.json()]
+
+    def logits(self, x, request_id="r"):
+        response = self.server.infer("cnn", json_request(x, request_id))
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertEqual(response.json()["id"], request_id)
+        return np.array(response.json()["outputs"][0]["data"], np.float32).reshape(x.shape[0], 10)
+
+    def test_unload_load_and_a_new_version(self):
+        self.assertIn("model_repository", requests.get(f"{self.url}/v2").json()["extensions"])
+        self.assertEqual(self.index(), [("cnn", "1", "READY")])
+        x = self.rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+        before = self.logits(x)
+
+        self.assertEqual(self.post("models/cnn/unload").status_code, 200)
+        self.assertEqual(self.index(), [("cnn", None, "UNAVAILABLE")])
+        self.assertEqual(self.server.infer("cnn", json_request(x)).status_code, 404)
+        self.assertEqual(requests.get(f"{self.url}/v2/models/cnn/ready").status_code, 404)
+        self.assertEqual(self.post("models/cnn/unload").status_code, 404)
+        metrics = requests.get(f"{self.url}/metrics").text
+        self.assertIn('kestrel_model_ready{model="cnn",version="1"} 0', metrics)
+
+        self.assertEqual(self.post("models/cnn/load").status_code, 200)
+        np.testing.assert_array_equal(self.logits(x), before)
+        metrics = requests.get(f"{self.url}/metrics").text
+        self.assertIn('kestrel_model_ready{model="cnn",version="1"} 1', metrics)
+        self.assertEqual(metrics.count('nv_inference_request_success{model="cnn",version="1"}'), 1)
+
+        # Version 2: the same network at a fixed shape; after load, the default.
+        os.makedirs(os.path.join(self.repo, "cnn", "2"))
+        run_cli("convert", "--model", CNN, "--output", os.path.join(self.repo, "cnn", "2", "fixed.kestrel"),
+                "--input-shape", "input:1,1,28,28")
+        self.assertEqual(requests.get(f"{self.url}/v2/models/cnn").json()["versions"], ["1"])
+        self.assertEqual(self.post("models/cnn/load").status_code, 200)
+        self.assertEqual(self.index(), [("cnn", "1", "READY"), ("cnn", "2", "READY")])
+        self.assertEqual(requests.get(f"{self.url}/v2/models/cnn").json()["inputs"][0]["shape"], [1, 1, 28, 28])
+        np.testing.assert_array_equal(self.logits(x[:1]), before[:1])
+
+    def test_a_broken_folder_leaves_the_served_versions(self):
+        os.makedirs(os.path.join(self.repo, "cnn", "3"))  # a version folder with no .kestrel file
+        response = self.post("models/cnn/load")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn(os.path.join(self.repo, "cnn", "3"), response.json()["error"])
+        self.assertEqual(self.index(), [("cnn", "1", "READY")])
+        self.logits(self.rng.standard_normal((1, 1, 28, 28)).astype(np.float32))
+        missing = self.post("models/nope/load")
+        self.assertEqual(missing.status_code, 404)
+        self.assertIn("nope", missing.json()["error"])
+        self.assertEqual(self.post("models/.hidden/load").status_code, 400)  # not a model folder name
+
+    def test_reloads_under_load_lose_no_request(self):
+        x = self.rng.standard_normal((1, 1, 28, 28)).astype(np.float32)
+        expected = self.logits(x)
+        stop = threading.Event()
+        failures, answered = [], [0]
+        lock = threading.Lock()
+
+        def client(k):
+            session = requests.Session()
+            i = 0
+            while not stop.is_set():
+                request_id = f"{k}-{i}"
+                response = session.post(f"{self.url}/v2/models/cnn/infer", data=json.dumps(json_request(x, request_id)),
+                                        headers=JSON, timeout=30)
+                body = response.json()
+                with lock:
+                    if (response.status_code != 200 or body["id"] != request_id
+                            or not np.array_equal(np.array(body["outputs"][0]["data"], np.float32).reshape(1, 10),
+                                                  expected)):
+                        failures.append((response.status_code, body))
+                    answered[0] += 1
+                i += 1
+            session.close()
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(5):
+                time.sleep(0.1)
+                self.assertEqual(self.post("models/cnn/load").status_code, 200)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        self.assertEqual(failures, [])
+        self.assertGreater(answered[0], 20)
+        self.assertEqual(self.server.terminate(), 0)
 
 
 if __name__ == "__main__":

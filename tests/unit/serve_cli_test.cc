@@ -182,7 +182,7 @@ TEST(ServeCli, AnswersTheProtocolOverHttp) {
   EXPECT_EQ(curl("", server.url("/v2/health/ready")).status, 200);
   const HttpAnswer metadata = curl("", server.url("/v2"));
   EXPECT_EQ(json::parse(metadata.body)["extensions"],
-            json({"binary_tensor_data", "model_configuration", "statistics"}));
+            json({"binary_tensor_data", "model_configuration", "statistics", "model_repository"}));
   const json model_metadata = json::parse(curl("", server.url("/v2/models/cnn")).body);
   EXPECT_EQ(model_metadata["platform"], "kestrel");
   EXPECT_EQ(model_metadata["inputs"][0]["shape"], json({-1, 1, 28, 28}));

@@ -65,7 +65,7 @@ StatusOr<std::vector<serve::ModelLocation>> model_locations(const ServeOptions& 
 }
 
 void print_models(const serve::ModelRepository& repository, const ServeOptions& options) {
-  for (const serve::ServedModel* model : repository.models()) {
+  for (const serve::ModelHandle& model : repository.models()) {
     std::cerr << "kestrel serve: model '" << model->name() << "' version " << model->version() << " (" << model->path()
               << "): " << options.sessions << " session(s) x " << options.threads << " thread(s), batches of up to "
               << model->batch_rows() << " row(s)";
@@ -136,7 +136,7 @@ Status serve_models(ServeOptions options) {
                                           .max_queue = static_cast<size_t>(options.max_queue)};
   serve::MetricsRegistry metrics;
   KESTREL_ASSIGN_OR_RETURN(std::unique_ptr<serve::ModelRepository> repository,
-                           serve::ModelRepository::load(locations, execution, metrics));
+                           serve::ModelRepository::load(locations, execution, metrics, options.repository));
   print_models(*repository, options);
   serve::HttpServer server(*repository, metrics,
                            {.max_request_bytes = static_cast<size_t>(options.max_request_bytes),

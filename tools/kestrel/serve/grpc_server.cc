@@ -100,7 +100,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   grpc::Status ModelMetadata(ServerContext*, const inference::ModelMetadataRequest* request,
                              inference::ModelMetadataResponse* response) override {
-    const ServedModel* model = models_.find(request->name(), request->version());
+    const ModelHandle model = models_.find(request->name(), request->version());
     if (!model) return not_found(request->name(), request->version());
     response->set_name(model->name());
     for (const std::string& version : models_.versions(model->name())) response->add_versions(version);
@@ -114,7 +114,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   grpc::Status ModelInfer(ServerContext* context, const inference::ModelInferRequest* request,
                           inference::ModelInferResponse* response) override {
     const Clock::time_point start = Clock::now();
-    const ServedModel* model = models_.find(request->model_name(), request->model_version());
+    const ModelHandle model = models_.find(request->model_name(), request->model_version());
     if (!model) return not_found(request->model_name(), request->model_version());
     StatusOr<ParsedInferRequest> parsed = parse_grpc_infer_request(*request, model->signature());
     if (!parsed.ok()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -68,13 +69,13 @@ int infer_error_status(InferError error) {
 }  // namespace
 
 struct HttpServer::Impl {
-  const ModelRepository& models;
+  ModelRepository& models;
   const MetricsRegistry& metrics;
   HttpOptions options;
   httplib::Server server;
   std::atomic<bool> serve_returned{false};
 
-  Impl(const ModelRepository& repository, const MetricsRegistry& registry, const HttpOptions& http_options)
+  Impl(ModelRepository& repository, const MetricsRegistry& registry, const HttpOptions& http_options)
       : models(repository), metrics(registry), options(http_options) {
     const size_t threads = static_cast<size_t>(std::max(options.http_threads, 1));
     server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -123,11 +124,36 @@ struct HttpServer::Impl {
       reply_json(res, kOk,
                  {{"name", "kestrel"},
                   {"version", KESTREL_VERSION},
-                  {"extensions", {"binary_tensor_data", "model_configuration", "statistics"}}});
+                  {"extensions", {"binary_tensor_data", "model_configuration", "statistics", "model_repository"}}});
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics.render(), "text/plain; version=0.0.4");
     });
+    // Triton's model repository extension.
+    server.Post("/v2/repository/index", [this](const httplib::Request&, httplib::Response& res) {
+      json list = json::array();
+      for (const ModelRepository::IndexEntry& entry : models.index()) {
+        json item = {{"name", entry.name}, {"state", entry.state}};
+        if (!entry.version.empty()) item["version"] = entry.version;
+        if (!entry.reason.empty()) item["reason"] = entry.reason;
+        list.push_back(std::move(item));
+      }
+      reply_json(res, kOk, list);
+    });
+    server.Post(R"(/v2/repository/models/([^/]+)/(load|unload))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string name = req.matches[1];
+                  const bool load = req.matches[2] == "load";
+                  const Status done = load ? models.load_model(name) : models.unload_model(name);
+                  if (done.ok()) {
+                    std::string versions;
+                    for (const std::string& version : models.versions(name)) versions += " " + version;
+                    std::cerr << "kestrel serve: " << (load ? "loaded model '" : "unloaded model '") << name << "'"
+                              << (load ? ", versions" + versions : "") << "\n";
+                    return reply_json(res, kOk, json::object());
+                  }
+                  reply_error(res, done.code() == StatusCode::kNotFound ? kNotFound : kBadRequest, done.message());
+                });
     const std::string model_path = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
     server.Get(model_path, [this](const httplib::Request& req, httplib::Response& res) { model_metadata(req, res); });
     server.Get(model_path + "/config",
@@ -147,16 +173,16 @@ struct HttpServer::Impl {
   }
 
   // The model a request names, or a 404 answer and null.
-  const ServedModel* find_model(const httplib::Request& req, httplib::Response& res) const {
+  ModelHandle find_model(const httplib::Request& req, httplib::Response& res) const {
     const std::string name = req.matches[1];
     const std::string version = req.matches.size() > 2 ? req.matches[2].str() : "";
-    const ServedModel* model = models.find(name, version);
+    ModelHandle model = models.find(name, version);
     if (!model) reply_error(res, kNotFound, unknown_model_message(models, name, version));
     return model;
   }
 
   void model_metadata(const httplib::Request& req, httplib::Response& res) const {
-    const ServedModel* model = find_model(req, res);
+    const ModelHandle model = find_model(req, res);
     if (!model) return;
     const ModelSignature& signature = model->signature();
     json inputs = json::array(), outputs = json::array();
@@ -174,7 +200,7 @@ struct HttpServer::Impl {
   // Triton's model configuration extension (GET .../config), which Triton's
   // own tools (perf_analyzer, model_analyzer) read before they send requests.
   void model_config(const httplib::Request& req, httplib::Response& res) const {
-    const ServedModel* model = find_model(req, res);
+    const ModelHandle model = find_model(req, res);
     if (!model) return;
     const ModelSignature& signature = model->signature();
     const Batcher::Options& batching = model->batcher().options();
@@ -199,7 +225,7 @@ struct HttpServer::Impl {
   // split a request's latency into server queue and compute time. The
   // compute_input and compute_output phases are part of compute_infer here.
   void model_stats(const httplib::Request& req, httplib::Response& res) const {
-    const ServedModel* model = find_model(req, res);
+    const ModelHandle model = find_model(req, res);
     if (!model) return;
     const ModelMetrics::Totals totals = model->metrics().totals();
     const auto duration = [](uint64_t count, uint64_t us) { return json{{"count", count}, {"ns", us * 1000}}; };
@@ -220,7 +246,7 @@ struct HttpServer::Impl {
   }
 
   void model_ready(const httplib::Request& req, httplib::Response& res) const {
-    const ServedModel* model = find_model(req, res);
+    const ModelHandle model = find_model(req, res);
     if (!model) return;
     reply_json(res, kOk, {{"name", model->name()}, {"version", model->version()}, {"ready", true}});
   }
@@ -248,7 +274,7 @@ struct HttpServer::Impl {
 
   void infer(const httplib::Request& req, const std::string& body, httplib::Response& res) const {
     const Clock::time_point start = Clock::now();
-    const ServedModel* model = find_model(req, res);
+    const ModelHandle model = find_model(req, res);
     if (!model) return;
     std::optional<std::string> header_length;
     if (req.has_header(kHeaderLengthHeader)) header_length = req.get_header_value(kHeaderLengthHeader);
@@ -270,7 +296,7 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(const ModelRepository& models, const MetricsRegistry& metrics, const HttpOptions& options)
+HttpServer::HttpServer(ModelRepository& models, const MetricsRegistry& metrics, const HttpOptions& options)
     : impl_(std::make_unique<Impl>(models, metrics, options)) {}
 
 HttpServer::~HttpServer() = default;

@@ -21,7 +21,7 @@ struct HttpOptions {
 
 class HttpServer {
  public:
-  HttpServer(const ModelRepository& models, const MetricsRegistry& metrics, const HttpOptions& options);
+  HttpServer(ModelRepository& models, const MetricsRegistry& metrics, const HttpOptions& options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -87,7 +87,13 @@ void ModelMetrics::append_samples(std::array<std::string, kMetricFamilyCount>& f
   const uint64_t counters[] = {load(success_),    load(failure_),  load(inference_count_), load(exec_count_),
                                load(request_us_), load(queue_us_), load(compute_us_)};
   for (size_t i = 0; i < std::size(counters); ++i) add_sample(families[i], kFamilies[i].name, labels, counters[i]);
-  const uint64_t depth = queue_depth_ ? queue_depth_() : 0;
+  bool ready = false;
+  uint64_t depth = 0;
+  {
+    const std::lock_guard lock(owner_mutex_);
+    ready = owner_ != nullptr;
+    if (queue_depth_) depth = queue_depth_();
+  }
   add_sample(families[7], kFamilies[7].name, labels, depth);
   add_sample(families[8], kFamilies[8].name, labels, depth);
   std::string& histogram = families[9];
@@ -101,11 +107,28 @@ void ModelMetrics::append_samples(std::array<std::string, kMetricFamilyCount>& f
   add_sample(histogram, "kestrel_batch_size_bucket", labels + ",le=\"+Inf\"", cumulative);
   add_sample(histogram, "kestrel_batch_size_sum", labels, load(batch_rows_sum_));
   add_sample(histogram, "kestrel_batch_size_count", labels, cumulative);
-  add_sample(families[10], kFamilies[10].name, labels, 1);
+  add_sample(families[10], kFamilies[10].name, labels, ready ? 1 : 0);
+}
+
+void ModelMetrics::attach(const void* owner, std::function<size_t()> source) {
+  const std::lock_guard lock(owner_mutex_);
+  owner_ = owner;
+  queue_depth_ = std::move(source);
+}
+
+void ModelMetrics::detach(const void* owner) {
+  const std::lock_guard lock(owner_mutex_);
+  if (owner_ != owner) return;
+  owner_ = nullptr;
+  queue_depth_ = nullptr;
 }
 
 ModelMetrics& MetricsRegistry::add(const std::string& model, const std::string& version) {
   const std::lock_guard lock(mutex_);
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i].first == model && keys_[i].second == version) return models_[i];
+  }
+  keys_.emplace_back(model, version);
   return models_.emplace_back(model, version);
 }
 

@@ -31,7 +31,11 @@ class ModelMetrics {
   void record_failure() { failure_.fetch_add(1, std::memory_order_relaxed); }
   // One run of the model on `rows` batch rows.
   void record_execution(int64_t rows);
-  void set_queue_depth_source(std::function<size_t()> source) { queue_depth_ = std::move(source); }
+  // The model version `owner` now serves under these labels: ready, with its
+  // queue depth from `source`. detach(owner) ends that (a later owner, after
+  // a reload, is left alone).
+  void attach(const void* owner, std::function<size_t()> source);
+  void detach(const void* owner);
 
   // The counters as they stand (for the statistics endpoint).
   struct Totals {
@@ -52,12 +56,15 @@ class ModelMetrics {
   std::array<std::atomic<uint64_t>, kBatchBuckets.size() + 1> batch_buckets_{};  // not cumulative; last: +Inf
   std::atomic<uint64_t> batch_rows_sum_{0};
   std::atomic<uint64_t> last_inference_ms_{0};
+  mutable std::mutex owner_mutex_;  // guards owner_ and queue_depth_
+  const void* owner_ = nullptr;
   std::function<size_t()> queue_depth_;
 };
 
 class MetricsRegistry {
  public:
-  // Stable for the registry's life.
+  // Stable for the registry's life; the same counters again for a model
+  // version loaded again.
   ModelMetrics& add(const std::string& model, const std::string& version);
   // The Prometheus text exposition (format 0.0.4).
   std::string render() const;
@@ -65,6 +72,7 @@ class MetricsRegistry {
  private:
   mutable std::mutex mutex_;
   std::deque<ModelMetrics> models_;
+  std::deque<std::pair<std::string, std::string>> keys_;  // (model, version) of models_[i]
 };
 
 }  // namespace kestrel::serve

@@ -93,12 +93,13 @@ ServedModel::ServedModel(ModelLocation location, api::Model model, ModelMetrics&
 
 ServedModel::~ServedModel() {
   if (batcher_) batcher_->shutdown();  // before the runners it calls go
+  metrics_.detach(this);
 }
 
-StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(const ModelLocation& location, const ExecutionOptions& options,
+StatusOr<std::shared_ptr<ServedModel>> ServedModel::load(const ModelLocation& location, const ExecutionOptions& options,
                                                          MetricsRegistry& registry) {
   const std::string what = "model '" + location.name + "' version " + location.version + " (" + location.path + ")";
-  std::unique_ptr<ServedModel> served;
+  std::shared_ptr<ServedModel> served;
   try {
     served.reset(
         new ServedModel(location, api::Model::load(location.path), registry.add(location.name, location.version)));
@@ -131,36 +132,118 @@ StatusOr<std::unique_ptr<ServedModel>> ServedModel::load(const ModelLocation& lo
   });
   const Status ready = served->batcher_->ready();
   if (!ready.ok()) return invalid_argument("cannot load ", what, ": ", ready.message());
-  served->metrics_.set_queue_depth_source([self] { return self->batcher_->queue_depth(); });
+  served->metrics_.attach(self, [self] { return self->batcher_->queue_depth(); });
   return served;
+}
+
+StatusOr<ModelRepository::Versions> ModelRepository::load_versions(const std::vector<ModelLocation>& locations,
+                                                                   const ExecutionOptions& options,
+                                                                   MetricsRegistry& registry) {
+  Versions versions;
+  for (const ModelLocation& location : locations) {
+    KESTREL_ASSIGN_OR_RETURN(std::shared_ptr<ServedModel> model, ServedModel::load(location, options, registry));
+    versions.push_back(std::move(model));
+  }
+  std::sort(versions.begin(), versions.end(),
+            [](const auto& a, const auto& b) { return std::stoull(a->version()) < std::stoull(b->version()); });
+  return versions;
 }
 
 StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::load(const std::vector<ModelLocation>& locations,
                                                                  const ExecutionOptions& options,
-                                                                 MetricsRegistry& registry) {
+                                                                 MetricsRegistry& registry, std::string dir) {
   auto repository = std::make_unique<ModelRepository>();
-  for (const ModelLocation& location : locations) {
-    KESTREL_ASSIGN_OR_RETURN(std::unique_ptr<ServedModel> model, ServedModel::load(location, options, registry));
-    repository->models_[location.name].push_back(std::move(model));
-  }
-  for (auto& [name, versions] : repository->models_) {
-    std::sort(versions.begin(), versions.end(),
-              [](const auto& a, const auto& b) { return std::stoull(a->version()) < std::stoull(b->version()); });
+  repository->dir_ = std::move(dir);
+  repository->options_ = options;
+  repository->registry_ = &registry;
+  std::map<std::string, std::vector<ModelLocation>> by_name;
+  for (const ModelLocation& location : locations) by_name[location.name].push_back(location);
+  for (const auto& [name, model_locations] : by_name) {
+    KESTREL_ASSIGN_OR_RETURN(repository->models_[name], load_versions(model_locations, options, registry));
   }
   return repository;
 }
 
-const ServedModel* ModelRepository::find(const std::string& name, const std::string& version) const {
+Status ModelRepository::load_model(const std::string& name) {
+  if (dir_.empty())
+    return invalid_argument("the server was started with --model, not --model-repository: nothing to load from");
+  if (name.empty() || name.starts_with(".") || name.find('/') != std::string::npos) {
+    return invalid_argument("model name '", name, "' is not a folder name of the repository");
+  }
+  const std::lock_guard control(control_mutex_);
+  const fs::path model_dir = fs::path(dir_) / name;
+  std::error_code error;
+  if (!fs::is_directory(model_dir, error)) {
+    return Status(StatusCode::kNotFound, "no model folder " + model_dir.string() + " in the repository");
+  }
+  std::vector<ModelLocation> locations;
+  KESTREL_RETURN_IF_ERROR(scan_model_folder(model_dir, locations));
+  KESTREL_ASSIGN_OR_RETURN(Versions versions, load_versions(locations, options_, *registry_));
+  Versions old;
+  {
+    const std::unique_lock lock(mutex_);
+    Versions& slot = models_[name];
+    old = std::move(slot);
+    slot = std::move(versions);
+  }
+  return {};  // `old` goes here or with the last request still holding it
+}
+
+Status ModelRepository::unload_model(const std::string& name) {
+  const std::lock_guard control(control_mutex_);
+  Versions old;
+  {
+    const std::unique_lock lock(mutex_);
+    const auto it = models_.find(name);
+    if (it == models_.end()) return Status(StatusCode::kNotFound, "model '" + name + "' is not loaded");
+    old = std::move(it->second);
+    models_.erase(it);
+  }
+  return {};
+}
+
+std::vector<ModelRepository::IndexEntry> ModelRepository::index() const {
+  std::map<std::string, std::vector<IndexEntry>> entries;
+  if (!dir_.empty()) {
+    StatusOr<std::vector<fs::directory_entry>> folders = list_dir(dir_);
+    if (folders.ok()) {
+      for (const fs::directory_entry& entry : *folders) {
+        std::error_code error;
+        const std::string name = entry.path().filename().string();
+        if (entry.is_directory(error) && !name.starts_with(".")) {
+          entries[name] = {{.name = name, .version = "", .state = "UNAVAILABLE", .reason = "unloaded"}};
+        }
+      }
+    }
+  }
+  {
+    const std::shared_lock lock(mutex_);
+    for (const auto& [name, versions] : models_) {
+      std::vector<IndexEntry>& list = entries[name];
+      list.clear();
+      for (const auto& model : versions) list.push_back({.name = name, .version = model->version(), .state = "READY"});
+    }
+  }
+  std::vector<IndexEntry> result;
+  for (auto& [name, list] : entries) {
+    for (IndexEntry& entry : list) result.push_back(std::move(entry));
+  }
+  return result;
+}
+
+ModelHandle ModelRepository::find(const std::string& name, const std::string& version) const {
+  const std::shared_lock lock(mutex_);
   const auto it = models_.find(name);
   if (it == models_.end() || it->second.empty()) return nullptr;
-  if (version.empty()) return it->second.back().get();
+  if (version.empty()) return it->second.back();
   for (const auto& model : it->second) {
-    if (model->version() == version) return model.get();
+    if (model->version() == version) return model;
   }
   return nullptr;
 }
 
 std::vector<std::string> ModelRepository::versions(const std::string& name) const {
+  const std::shared_lock lock(mutex_);
   std::vector<std::string> result;
   const auto it = models_.find(name);
   if (it == models_.end()) return result;
@@ -168,16 +251,17 @@ std::vector<std::string> ModelRepository::versions(const std::string& name) cons
   return result;
 }
 
-std::vector<const ServedModel*> ModelRepository::models() const {
-  std::vector<const ServedModel*> result;
+std::vector<ModelHandle> ModelRepository::models() const {
+  const std::shared_lock lock(mutex_);
+  std::vector<ModelHandle> result;
   for (const auto& [name, versions] : models_) {
-    for (const auto& model : versions) result.push_back(model.get());
+    for (const auto& model : versions) result.push_back(model);
   }
   return result;
 }
 
 void ModelRepository::shutdown() {
-  for (const ServedModel* model : models()) model->batcher().shutdown();
+  for (const ModelHandle& model : models()) model->batcher().shutdown();
 }
 
 }  // namespace kestrel::serve

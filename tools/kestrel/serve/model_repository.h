@@ -1,12 +1,17 @@
 // The models a server serves: a repository folder laid out as Triton's and
 // KServe's (DIR/NAME/VERSION/one .kestrel file; the highest version is the
-// default), each version loaded once with its session pool and batcher.
+// default), each version loaded with its session pool and batcher. A model
+// can be loaded again (every version of its folder, replacing the ones
+// served) or unloaded while the server runs; a request holds the model it
+// found until it is answered, so requests in flight finish on the old one.
 #pragma once
 
 #include <chrono>
 #include <kestrel/kestrel.hpp>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -37,7 +42,7 @@ struct ExecutionOptions {
 
 class ServedModel {
  public:
-  static StatusOr<std::unique_ptr<ServedModel>> load(const ModelLocation& location, const ExecutionOptions& options,
+  static StatusOr<std::shared_ptr<ServedModel>> load(const ModelLocation& location, const ExecutionOptions& options,
                                                      MetricsRegistry& registry);
   ~ServedModel();
   ServedModel(const ServedModel&) = delete;
@@ -62,22 +67,53 @@ class ServedModel {
   std::unique_ptr<Batcher> batcher_;
 };
 
+// A served model version, kept alive while a request uses it.
+using ModelHandle = std::shared_ptr<const ServedModel>;
+
 class ModelRepository {
  public:
+  // `dir`: the repository folder the locations came from, for load_model()
+  // and index(); empty for models given one by one (they cannot be reloaded).
   static StatusOr<std::unique_ptr<ModelRepository>> load(const std::vector<ModelLocation>& locations,
-                                                         const ExecutionOptions& options, MetricsRegistry& registry);
+                                                         const ExecutionOptions& options, MetricsRegistry& registry,
+                                                         std::string dir = "");
 
   // `version` empty: the highest. Null when there is no such model or version.
-  const ServedModel* find(const std::string& name, const std::string& version) const;
+  ModelHandle find(const std::string& name, const std::string& version) const;
   // The model's versions, lowest first; empty for an unknown model.
   std::vector<std::string> versions(const std::string& name) const;
-  std::vector<const ServedModel*> models() const;
+  std::vector<ModelHandle> models() const;
+
+  // Loads every version in DIR/name afresh and serves them instead of the
+  // model's current versions (none, for a model not loaded yet). On an error
+  // (naming the path) nothing changes.
+  Status load_model(const std::string& name);
+  // Stops serving the model; requests already holding it are answered.
+  // kNotFound when it is not loaded.
+  Status unload_model(const std::string& name);
+  bool reloadable() const { return !dir_.empty(); }
+
+  struct IndexEntry {
+    std::string name, version, state, reason;  // state READY or UNAVAILABLE
+  };
+  // Every model folder in the repository and every model served, with its
+  // versions when loaded.
+  std::vector<IndexEntry> index() const;
+
   // Runs every queued request, then stops the batchers.
   void shutdown();
 
  private:
-  // name -> versions in ascending number order
-  std::map<std::string, std::vector<std::unique_ptr<ServedModel>>> models_;
+  using Versions = std::vector<std::shared_ptr<ServedModel>>;  // ascending version number
+  static StatusOr<Versions> load_versions(const std::vector<ModelLocation>& locations, const ExecutionOptions& options,
+                                          MetricsRegistry& registry);
+
+  std::string dir_;
+  ExecutionOptions options_;
+  MetricsRegistry* registry_ = nullptr;
+  std::mutex control_mutex_;         // one load or unload at a time
+  mutable std::shared_mutex mutex_;  // guards models_
+  std::map<std::string, Versions> models_;
 };
 
 }  // namespace kestrel::serve
