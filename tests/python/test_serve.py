@@ -13,6 +13,7 @@ needs Debian's python3-requests and python3-numpy, nothing from the network.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -417,6 +418,60 @@ class ServeRepositoryControlTest(unittest.TestCase):
         self.assertEqual(failures, [])
         self.assertGreater(answered[0], 20)
         self.assertEqual(self.server.terminate(), 0)
+
+
+class ServeRepositoryPollTest(unittest.TestCase):
+    """--repository-poll-secs: a new version folder, a new model and a
+    removed one are picked up without a request; a broken one is logged."""
+
+    def wait_for(self, what, check, seconds=20):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        self.fail(f"not seen within {seconds} s: {what}")
+
+    def test_poll_follows_the_folder(self):
+        with tempfile.TemporaryDirectory() as work:
+            repo = os.path.join(work, "repo")
+            os.makedirs(os.path.join(repo, "cnn", "1"))
+            run_cli("convert", "--model", CNN, "--output", os.path.join(repo, "cnn", "1", "model.kestrel"),
+                    "--max-batch", "4")
+            staged = os.path.join(work, "staged.kestrel")
+            run_cli("convert", "--model", CNN, "--output", staged, "--input-shape", "input:1,1,28,28")
+            server = Server("--model-repository", repo, "--repository-poll-secs", "0.2")
+            try:
+                url = server.url
+
+                def versions(name):
+                    response = requests.get(f"{url}/v2/models/{name}")
+                    return response.json()["versions"] if response.status_code == 200 else None
+
+                os.makedirs(os.path.join(repo, "cnn", "2"))
+                shutil.copy(staged, os.path.join(repo, "cnn", "2", "model.kestrel"))
+                self.wait_for("cnn version 2", lambda: versions("cnn") == ["1", "2"])
+                os.makedirs(os.path.join(repo, "other", "1"))
+                shutil.copy(staged, os.path.join(repo, "other", "1", "model.kestrel"))
+                self.wait_for("model 'other'", lambda: versions("other") == ["1"])
+                x = np.zeros((1, 1, 28, 28), np.float32)
+                self.assertEqual(server.infer("other", json_request(x)).status_code, 200)
+                os.makedirs(os.path.join(repo, "broken", "1"))  # no .kestrel file in it
+                shutil.rmtree(os.path.join(repo, "other"))
+                self.wait_for("model 'other' unloaded", lambda: versions("other") is None)
+                self.assertIsNone(versions("broken"))
+                self.assertEqual(versions("cnn"), ["1", "2"])
+
+                def log():
+                    server.log.seek(0)
+                    return server.log.read()
+
+                self.wait_for("the broken folder logged", lambda: "model 'broken' not loaded" in log())
+                self.assertIn(os.path.join(repo, "broken", "1"), log())
+                self.assertIn("unloaded model 'other' (its folder is gone)", log())
+                self.assertEqual(server.terminate(), 0)
+            finally:
+                server.kill()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "commands.h"
@@ -38,6 +40,37 @@ struct ServeOptions {
   int64_t max_request_bytes = int64_t{64} << 20;
   int64_t request_timeout_ms = 30000;
   int http_threads = 64;
+  double repository_poll_secs = 0;  // 0: no polling
+};
+
+// Polls the repository every `period` on a thread of its own until stopped.
+class RepositoryPoller {
+ public:
+  RepositoryPoller(serve::ModelRepository& repository, std::chrono::milliseconds period)
+      : thread_([this, &repository, period] {
+          std::unique_lock lock(mutex_);
+          while (!stop_cv_.wait_for(lock, period, [this] { return stopping_; })) {
+            lock.unlock();
+            repository.poll(std::cerr);
+            lock.lock();
+          }
+        }) {}
+  ~RepositoryPoller() {
+    {
+      const std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    thread_.join();
+  }
+  RepositoryPoller(const RepositoryPoller&) = delete;
+  RepositoryPoller& operator=(const RepositoryPoller&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest is made
 };
 
 // Sessions x threads per session: all cores by default, one thread each
@@ -151,7 +184,13 @@ Status serve_models(ServeOptions options) {
                                         .request_timeout = std::chrono::milliseconds(options.request_timeout_ms)});
     KESTREL_ASSIGN_OR_RETURN(grpc_port, grpc->start(options.host, options.grpc_port));
   }
+  std::unique_ptr<RepositoryPoller> poller;
+  if (options.repository_poll_secs > 0) {
+    poller = std::make_unique<RepositoryPoller>(
+        *repository, std::chrono::milliseconds(static_cast<int64_t>(options.repository_poll_secs * 1000.0)));
+  }
   Status served = serve_until_signalled(server, grpc.get(), options, port, grpc_port);
+  poller.reset();
   // Every queued request answered (none are left: the HTTP and gRPC threads waited for theirs).
   repository->shutdown();
   if (served.ok()) std::cerr << "kestrel serve: stopped\n";
@@ -192,6 +231,11 @@ Command add_serve_command(CLI::App& app) {
                   "Per-request limit, queue and run (504 / DEADLINE_EXCEEDED after)")
       ->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
   cmd->add_option("--http-threads", options->http_threads, "Connections served at once")->check(CLI::Range(1, 4096));
+  cmd->add_option("--repository-poll-secs", options->repository_poll_secs,
+                  "Check the model repository every S seconds: load new and changed model folders, unload removed ones "
+                  "(0: only at start and on request)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->needs(repository);
   return [options] { return serve_models(*options); };
 }
 

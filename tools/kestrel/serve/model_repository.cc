@@ -70,6 +70,28 @@ Status scan_model_folder(const fs::path& model_dir, std::vector<ModelLocation>& 
   return {};
 }
 
+// What a model folder holds, as one string: every entry two levels down
+// with its size and modification time. Empty when it cannot be read.
+std::string folder_fingerprint(const fs::path& model_dir) {
+  std::error_code error;
+  std::vector<std::string> lines;
+  for (fs::recursive_directory_iterator it(model_dir, error), end; !error && it != end; it.increment(error)) {
+    if (it.depth() > 1) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    std::error_code entry_error;
+    const auto size = it->is_regular_file(entry_error) ? it->file_size(entry_error) : 0;
+    const auto time = it->last_write_time(entry_error).time_since_epoch().count();
+    lines.push_back(fs::relative(it->path(), model_dir, entry_error).string() + " " + std::to_string(size) + " " +
+                    std::to_string(time));
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string fingerprint;
+  for (const std::string& line : lines) fingerprint += line + "\n";
+  return fingerprint;
+}
+
 }  // namespace
 
 StatusOr<std::vector<ModelLocation>> scan_model_repository(const std::string& dir) {
@@ -159,6 +181,8 @@ StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::load(const std::vect
   std::map<std::string, std::vector<ModelLocation>> by_name;
   for (const ModelLocation& location : locations) by_name[location.name].push_back(location);
   for (const auto& [name, model_locations] : by_name) {
+    if (!repository->dir_.empty())
+      repository->fingerprints_[name] = folder_fingerprint(fs::path(repository->dir_) / name);
     KESTREL_ASSIGN_OR_RETURN(repository->models_[name], load_versions(model_locations, options, registry));
   }
   return repository;
@@ -176,6 +200,7 @@ Status ModelRepository::load_model(const std::string& name) {
   if (!fs::is_directory(model_dir, error)) {
     return Status(StatusCode::kNotFound, "no model folder " + model_dir.string() + " in the repository");
   }
+  fingerprints_[name] = folder_fingerprint(model_dir);  // before reading it: a change while loading is seen next time
   std::vector<ModelLocation> locations;
   KESTREL_RETURN_IF_ERROR(scan_model_folder(model_dir, locations));
   KESTREL_ASSIGN_OR_RETURN(Versions versions, load_versions(locations, options_, *registry_));
@@ -187,6 +212,51 @@ Status ModelRepository::load_model(const std::string& name) {
     slot = std::move(versions);
   }
   return {};  // `old` goes here or with the last request still holding it
+}
+
+void ModelRepository::poll(std::ostream& log) {
+  if (dir_.empty()) return;
+  std::map<std::string, std::string> now;
+  StatusOr<std::vector<fs::directory_entry>> folders = list_dir(dir_);
+  if (!folders.ok()) {
+    log << "kestrel serve: repository poll: " << folders.status().message() << "\n";
+    return;
+  }
+  for (const fs::directory_entry& entry : *folders) {
+    std::error_code error;
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory(error) && !name.starts_with(".")) now[name] = folder_fingerprint(entry.path());
+  }
+  std::vector<std::string> changed, gone;
+  {
+    const std::lock_guard control(control_mutex_);
+    for (const auto& [name, fingerprint] : now) {
+      const auto it = fingerprints_.find(name);
+      if (it == fingerprints_.end() || it->second != fingerprint) changed.push_back(name);
+    }
+    for (const auto& [name, fingerprint] : fingerprints_) {
+      if (!now.contains(name)) gone.push_back(name);
+    }
+  }
+  for (const std::string& name : changed) {
+    const Status loaded = load_model(name);
+    if (loaded.ok()) {
+      log << "kestrel serve: repository poll: loaded model '" << name << "', versions";
+      for (const std::string& version : versions(name)) log << " " << version;
+      log << "\n";
+    } else {
+      log << "kestrel serve: repository poll: model '" << name << "' not loaded: " << loaded.message() << "\n";
+    }
+  }
+  for (const std::string& name : gone) {
+    const Status unloaded = unload_model(name);
+    {
+      const std::lock_guard control(control_mutex_);
+      fingerprints_.erase(name);
+    }
+    if (unloaded.ok()) log << "kestrel serve: repository poll: unloaded model '" << name << "' (its folder is gone)\n";
+  }
+  log.flush();
 }
 
 Status ModelRepository::unload_model(const std::string& name) {

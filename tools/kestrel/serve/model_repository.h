@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -92,6 +93,11 @@ class ModelRepository {
   // kNotFound when it is not loaded.
   Status unload_model(const std::string& name);
   bool reloadable() const { return !dir_.empty(); }
+  // Compares every model folder with what it held at its last load (file
+  // names, sizes and modification times): loads the new and changed ones,
+  // unloads the models whose folder is gone. A model unloaded on request
+  // stays unloaded until its folder changes. One line per change on `log`.
+  void poll(std::ostream& log);
 
   struct IndexEntry {
     std::string name, version, state, reason;  // state READY or UNAVAILABLE
@@ -114,6 +120,7 @@ class ModelRepository {
   std::mutex control_mutex_;         // one load or unload at a time
   mutable std::shared_mutex mutex_;  // guards models_
   std::map<std::string, Versions> models_;
+  std::map<std::string, std::string> fingerprints_;  // folder name -> contents at its last load (under control_mutex_)
 };
 
 }  // namespace kestrel::serve
