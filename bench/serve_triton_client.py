@@ -94,6 +94,25 @@ def check(name, client, infer, model, kestrel, work, requests, binary):
     return worst == 0.0
 
 
+def check_extensions(client):
+    """Triton's model configuration, statistics and repository extensions through tritonclient's own calls."""
+    config = client.get_model_config("cnn")
+    stats = client.get_inference_statistics("cnn")["model_stats"][0]
+    index = client.get_model_repository_index()
+    try:
+        client.unload_model("cnn")
+        unloaded = client.is_model_ready("cnn")
+        refused = "no error"
+    except InferenceServerException as error:
+        unloaded, refused = None, f"{error.status()} {error.message()!r}"
+    print(f"{'http extensions':28s} config max_batch_size {config['max_batch_size']} inputs {config['input']}  "
+          f"stats: {stats['inference_stats']['success']['count']} successes  index {index}  "
+          f"unload_model: {refused} (ready after: {unloaded})")
+    # The server serves one file (--model): no folder to load it from again, so no unloading.
+    return config["max_batch_size"] == 8 and stats["inference_stats"]["success"]["count"] > 0 and \
+        index == [{"name": "cnn", "state": "READY", "version": "1"}] and refused.startswith("400")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kestrel", default=os.path.join(ROOT, "build", "kestrel"))
@@ -113,6 +132,8 @@ def main():
                 for binary in (False, True):
                     ok &= check(f"http binary_data={binary}", client, http_infer, model, args.kestrel, work,
                                 args.requests, binary)
+            with httpclient.InferenceServerClient(http_address) as client:
+                ok &= check_extensions(client)
             with grpcclient.InferenceServerClient(grpc_address) as client:
                 ok &= check("grpc (raw contents)", client, grpc_infer, model, args.kestrel, work, args.requests, True)
         finally:

@@ -380,6 +380,17 @@ class ServeRepositoryControlTest(unittest.TestCase):
         self.assertIn("nope", missing.json()["error"])
         self.assertEqual(self.post("models/.hidden/load").status_code, 400)  # not a model folder name
 
+    def test_a_single_model_file_is_neither_loaded_nor_unloaded(self):
+        single = Server("--model", self.model_v1, "--name", "one")
+        try:
+            for action in ("load", "unload"):
+                response = requests.post(f"{single.url}/v2/repository/models/one/{action}", timeout=30)
+                self.assertEqual(response.status_code, 400, action)
+                self.assertIn("--model-repository", response.json()["error"])
+            self.assertEqual(requests.get(f"{single.url}/v2/models/one/ready").status_code, 200)
+        finally:
+            single.kill()
+
     def test_reloads_under_load_lose_no_request(self):
         x = self.rng.standard_normal((1, 1, 28, 28)).astype(np.float32)
         expected = self.logits(x)

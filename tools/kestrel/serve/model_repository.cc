@@ -260,6 +260,9 @@ void ModelRepository::poll(std::ostream& log) {
 }
 
 Status ModelRepository::unload_model(const std::string& name) {
+  // It could not come back: there is no folder to load it from.
+  if (dir_.empty())
+    return invalid_argument("the server was started with --model, not --model-repository: no unloading");
   const std::lock_guard control(control_mutex_);
   Versions old;
   {
