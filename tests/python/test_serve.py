@@ -375,6 +375,15 @@ class ServeRepositoryControlTest(unittest.TestCase):
         self.assertIn(os.path.join(self.repo, "cnn", "3"), response.json()["error"])
         self.assertEqual(self.index(), [("cnn", "1", "READY")])
         self.logits(self.rng.standard_normal((1, 1, 28, 28)).astype(np.float32))
+        # A version whose file does not load: the load's own version 1 came and
+        # went, and the one served still answers and reports ready.
+        with open(os.path.join(self.repo, "cnn", "3", "model.kestrel"), "wb") as f:
+            f.write(b"not a model" * 100)
+        response = self.post("models/cnn/load")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn(os.path.join(self.repo, "cnn", "3", "model.kestrel"), response.json()["error"])
+        self.logits(self.rng.standard_normal((1, 1, 28, 28)).astype(np.float32))
+        self.assertIn('kestrel_model_ready{model="cnn",version="1"} 1', requests.get(f"{self.url}/metrics").text)
         missing = self.post("models/nope/load")
         self.assertEqual(missing.status_code, 404)
         self.assertIn("nope", missing.json()["error"])

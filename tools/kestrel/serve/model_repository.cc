@@ -123,8 +123,8 @@ StatusOr<std::shared_ptr<ServedModel>> ServedModel::load(const ModelLocation& lo
   const std::string what = "model '" + location.name + "' version " + location.version + " (" + location.path + ")";
   std::shared_ptr<ServedModel> served;
   try {
-    served.reset(
-        new ServedModel(location, api::Model::load(location.path), registry.add(location.name, location.version)));
+    api::Model model = api::Model::load(location.path);  // first: a file that does not load adds no metrics
+    served.reset(new ServedModel(location, std::move(model), registry.add(location.name, location.version)));
     KESTREL_ASSIGN_OR_RETURN(served->signature_, model_signature(served->model_));
   } catch (const api::Error& error) {
     return invalid_argument("cannot load ", what, ": ", error.what());
@@ -154,8 +154,11 @@ StatusOr<std::shared_ptr<ServedModel>> ServedModel::load(const ModelLocation& lo
   });
   const Status ready = served->batcher_->ready();
   if (!ready.ok()) return invalid_argument("cannot load ", what, ": ", ready.message());
-  served->metrics_.attach(self, [self] { return self->batcher_->queue_depth(); });
   return served;
+}
+
+void ServedModel::publish() {
+  metrics_.attach(this, [this] { return batcher_->queue_depth(); });
 }
 
 StatusOr<ModelRepository::Versions> ModelRepository::load_versions(const std::vector<ModelLocation>& locations,
@@ -184,6 +187,7 @@ StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::load(const std::vect
     if (!repository->dir_.empty())
       repository->fingerprints_[name] = folder_fingerprint(fs::path(repository->dir_) / name);
     KESTREL_ASSIGN_OR_RETURN(repository->models_[name], load_versions(model_locations, options, registry));
+    for (const auto& model : repository->models_[name]) model->publish();
   }
   return repository;
 }
@@ -210,6 +214,7 @@ Status ModelRepository::load_model(const std::string& name) {
     Versions& slot = models_[name];
     old = std::move(slot);
     slot = std::move(versions);
+    for (const auto& model : slot) model->publish();  // after the swap: a failed load never published
   }
   return {};  // `old` goes here or with the last request still holding it
 }

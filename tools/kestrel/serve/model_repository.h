@@ -56,6 +56,9 @@ class ServedModel {
   Batcher& batcher() const { return *batcher_; }
   ModelMetrics& metrics() const { return metrics_; }
   int64_t batch_rows() const { return batcher_->options().max_batch; }
+  // Reports this version in the metrics as the one serving its name and
+  // version (ready, its queue depth); done once it is in the repository.
+  void publish();
 
  private:
   ServedModel(ModelLocation location, api::Model model, ModelMetrics& metrics);
