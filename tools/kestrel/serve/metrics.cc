@@ -84,8 +84,9 @@ void ModelMetrics::record_execution(int64_t rows) {
 
 void ModelMetrics::append_samples(std::array<std::string, kMetricFamilyCount>& families) const {
   const std::string& labels = labels_;
-  const uint64_t counters[] = {load(success_),    load(failure_),  load(inference_count_), load(exec_count_),
-                               load(request_us_), load(queue_us_), load(compute_us_)};
+  const Totals t = totals();
+  const uint64_t counters[] = {t.success,    t.failure,  t.inference_count, t.exec_count,
+                               t.request_us, t.queue_us, t.compute_us};
   for (size_t i = 0; i < std::size(counters); ++i) add_sample(families[i], kFamilies[i].name, labels, counters[i]);
   bool ready = false;
   uint64_t depth = 0;
@@ -125,18 +126,16 @@ void ModelMetrics::detach(const void* owner) {
 
 ModelMetrics& MetricsRegistry::add(const std::string& model, const std::string& version) {
   const std::lock_guard lock(mutex_);
-  for (size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i].first == model && keys_[i].second == version) return models_[i];
-  }
-  keys_.emplace_back(model, version);
-  return models_.emplace_back(model, version);
+  return models_
+      .try_emplace(std::pair(model, version), model, version)  // constructed only when new
+      .first->second;
 }
 
 std::string MetricsRegistry::render() const {
   std::array<std::string, kMetricFamilyCount> families;
   {
     const std::lock_guard lock(mutex_);
-    for (const ModelMetrics& model : models_) model.append_samples(families);
+    for (const auto& [key, model] : models_) model.append_samples(families);
   }
   std::string out;
   for (size_t i = 0; i < kFamilies.size(); ++i) {

@@ -6,8 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -71,8 +71,7 @@ class MetricsRegistry {
 
  private:
   mutable std::mutex mutex_;
-  std::deque<ModelMetrics> models_;
-  std::deque<std::pair<std::string, std::string>> keys_;  // (model, version) of models_[i]
+  std::map<std::pair<std::string, std::string>, ModelMetrics> models_;  // by (model, version); nodes stay put
 };
 
 }  // namespace kestrel::serve

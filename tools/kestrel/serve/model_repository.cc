@@ -70,6 +70,18 @@ Status scan_model_folder(const fs::path& model_dir, std::vector<ModelLocation>& 
   return {};
 }
 
+// The model folders of a repository: its sub-folders, hidden ones left out, sorted.
+StatusOr<std::vector<fs::path>> model_folders(const fs::path& dir) {
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<fs::directory_entry> entries, list_dir(dir));
+  std::vector<fs::path> folders;
+  for (const fs::directory_entry& entry : entries) {
+    std::error_code error;
+    if (entry.is_directory(error) && !entry.path().filename().string().starts_with("."))
+      folders.push_back(entry.path());
+  }
+  return folders;
+}
+
 // What a model folder holds, as one string: every entry two levels down
 // with its size and modification time. Empty when it cannot be read.
 std::string folder_fingerprint(const fs::path& model_dir) {
@@ -97,12 +109,9 @@ std::string folder_fingerprint(const fs::path& model_dir) {
 StatusOr<std::vector<ModelLocation>> scan_model_repository(const std::string& dir) {
   std::error_code error;
   if (!fs::is_directory(dir, error)) return invalid_argument("model repository ", dir, " is not a directory");
-  KESTREL_ASSIGN_OR_RETURN(const std::vector<fs::directory_entry> entries, list_dir(dir));
+  KESTREL_ASSIGN_OR_RETURN(const std::vector<fs::path> folders, model_folders(dir));
   std::vector<ModelLocation> locations;
-  for (const fs::directory_entry& entry : entries) {
-    if (!entry.is_directory(error) || entry.path().filename().string().starts_with(".")) continue;
-    KESTREL_RETURN_IF_ERROR(scan_model_folder(entry.path(), locations));
-  }
+  for (const fs::path& folder : folders) KESTREL_RETURN_IF_ERROR(scan_model_folder(folder, locations));
   if (locations.empty()) {
     return invalid_argument("model repository ", dir, " holds no model folder (expected ",
                             (fs::path(dir) / "NAME" / "1" / "model.kestrel").string(), ")");
@@ -192,9 +201,14 @@ StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::load(const std::vect
   return repository;
 }
 
-Status ModelRepository::load_model(const std::string& name) {
+Status ModelRepository::needs_folder(const char* consequence) const {
   if (dir_.empty())
-    return invalid_argument("the server was started with --model, not --model-repository: nothing to load from");
+    return invalid_argument("the server was started with --model, not --model-repository: ", consequence);
+  return {};
+}
+
+Status ModelRepository::load_model(const std::string& name) {
+  KESTREL_RETURN_IF_ERROR(needs_folder("nothing to load from"));
   if (name.empty() || name.starts_with(".") || name.find('/') != std::string::npos) {
     return invalid_argument("model name '", name, "' is not a folder name of the repository");
   }
@@ -221,17 +235,13 @@ Status ModelRepository::load_model(const std::string& name) {
 
 void ModelRepository::poll(std::ostream& log) {
   if (dir_.empty()) return;
-  std::map<std::string, std::string> now;
-  StatusOr<std::vector<fs::directory_entry>> folders = list_dir(dir_);
+  StatusOr<std::vector<fs::path>> folders = model_folders(dir_);
   if (!folders.ok()) {
     log << "kestrel serve: repository poll: " << folders.status().message() << "\n";
     return;
   }
-  for (const fs::directory_entry& entry : *folders) {
-    std::error_code error;
-    const std::string name = entry.path().filename().string();
-    if (entry.is_directory(error) && !name.starts_with(".")) now[name] = folder_fingerprint(entry.path());
-  }
+  std::map<std::string, std::string> now;
+  for (const fs::path& folder : *folders) now[folder.filename().string()] = folder_fingerprint(folder);
   std::vector<std::string> changed, gone;
   {
     const std::lock_guard control(control_mutex_);
@@ -265,9 +275,7 @@ void ModelRepository::poll(std::ostream& log) {
 }
 
 Status ModelRepository::unload_model(const std::string& name) {
-  // It could not come back: there is no folder to load it from.
-  if (dir_.empty())
-    return invalid_argument("the server was started with --model, not --model-repository: no unloading");
+  KESTREL_RETURN_IF_ERROR(needs_folder("no unloading (it could not be loaded again)"));
   const std::lock_guard control(control_mutex_);
   Versions old;
   {
@@ -283,14 +291,10 @@ Status ModelRepository::unload_model(const std::string& name) {
 std::vector<ModelRepository::IndexEntry> ModelRepository::index() const {
   std::map<std::string, std::vector<IndexEntry>> entries;
   if (!dir_.empty()) {
-    StatusOr<std::vector<fs::directory_entry>> folders = list_dir(dir_);
-    if (folders.ok()) {
-      for (const fs::directory_entry& entry : *folders) {
-        std::error_code error;
-        const std::string name = entry.path().filename().string();
-        if (entry.is_directory(error) && !name.starts_with(".")) {
-          entries[name] = {{.name = name, .version = "", .state = "UNAVAILABLE", .reason = "unloaded"}};
-        }
+    if (StatusOr<std::vector<fs::path>> folders = model_folders(dir_); folders.ok()) {
+      for (const fs::path& folder : *folders) {
+        const std::string name = folder.filename().string();
+        entries[name] = {{.name = name, .version = "", .state = "UNAVAILABLE", .reason = "unloaded"}};
       }
     }
   }

@@ -95,7 +95,6 @@ class ModelRepository {
   // Stops serving the model; requests already holding it are answered.
   // kNotFound when it is not loaded.
   Status unload_model(const std::string& name);
-  bool reloadable() const { return !dir_.empty(); }
   // Compares every model folder with what it held at its last load (file
   // names, sizes and modification times): loads the new and changed ones,
   // unloads the models whose folder is gone. A model unloaded on request
@@ -114,6 +113,8 @@ class ModelRepository {
 
  private:
   using Versions = std::vector<std::shared_ptr<ServedModel>>;  // ascending version number
+  // An error naming `consequence` for a server of --model files (no folder).
+  Status needs_folder(const char* consequence) const;
   static StatusOr<Versions> load_versions(const std::vector<ModelLocation>& locations, const ExecutionOptions& options,
                                           MetricsRegistry& registry);
 
